@@ -1,0 +1,536 @@
+package datalog
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// ErrBudget is returned when evaluation would take more steps than allowed.
+var ErrBudget = errors.New("evaluation budget exhausted")
+
+// RunLimits bound one evaluation. Every field must be positive.
+type RunLimits struct {
+	Steps      int // total work units (fact candidates tried, operations run)
+	Facts      int // facts in the world, including derived ones
+	Iterations int // fixpoint rounds per block
+}
+
+// World is a set of facts indexed by name. A block's world is a layer on top
+// of the trusted world, so blocks never see each other's facts.
+type World struct {
+	parent *World
+	rels   map[string][]Predicate
+	count  int
+}
+
+// NewWorld returns an empty world.
+func NewWorld() *World { return &World{rels: make(map[string][]Predicate, 16)} }
+
+func (w *World) layer() *World { return &World{parent: w, rels: make(map[string][]Predicate, 4)} }
+
+func (w *World) total() int {
+	if w.parent != nil {
+		return w.count + w.parent.count
+	}
+	return w.count
+}
+
+// Relation calls fn for every fact named name, in the trusted layer first.
+func (w *World) Relation(name string, fn func(Predicate) bool) {
+	if w.parent != nil {
+		for _, f := range w.parent.rels[name] {
+			if !fn(f) {
+				return
+			}
+		}
+	}
+	for _, f := range w.rels[name] {
+		if !fn(f) {
+			return
+		}
+	}
+}
+
+func (w *World) has(p Predicate, e *Evaluator) (bool, error) {
+	for l := w; l != nil; l = l.parent {
+		rel := l.rels[p.Name]
+		if err := e.spend(len(rel)/8 + 1); err != nil {
+			return false, err
+		}
+		for _, f := range rel {
+			if f.Equal(p) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// add inserts p unless present; it reports whether p was new.
+func (w *World) add(p Predicate, e *Evaluator) (bool, error) {
+	dup, err := w.has(p, e)
+	if err != nil || dup {
+		return false, err
+	}
+	if w.total() >= e.lim.Facts {
+		return false, fmt.Errorf("%w: more than %d facts", ErrBudget, e.lim.Facts)
+	}
+	w.rels[p.Name] = append(w.rels[p.Name], p)
+	w.count++
+	return true, nil
+}
+
+// Outcome is the result of evaluating a token against a request.
+type Outcome struct {
+	Allowed bool
+	// PolicyFailed is set when every check passed but the policy did not
+	// allow the request.
+	PolicyFailed bool
+	// Block and Check locate the first failed check (Block 0 is the
+	// authority block); both are -1 when no check failed.
+	Block, Check int
+	// CheckText is the Datalog source of the failed check.
+	CheckText string
+}
+
+// Evaluator runs blocks against request facts. It is not safe for concurrent
+// use; keep one per goroutine (a sync.Pool works well).
+type Evaluator struct {
+	lim   RunLimits
+	steps int
+	stack []Term
+	binds []Term
+	bound []bool
+}
+
+// NewEvaluator returns an evaluator with the given limits.
+func NewEvaluator(lim RunLimits) *Evaluator {
+	return &Evaluator{lim: lim, stack: make([]Term, 0, 16), binds: make([]Term, 0, 16), bound: make([]bool, 0, 16)}
+}
+
+func (e *Evaluator) spend(n int) error {
+	e.steps -= n
+	if e.steps < 0 {
+		return ErrBudget
+	}
+	return nil
+}
+
+// Steps returns the steps used by the last Run.
+func (e *Evaluator) Steps() int { return e.lim.Steps - e.steps }
+
+// Run evaluates Biscuit v3 semantics: the authority block's facts and rules
+// and the ambient (request) facts form the trusted world; the authority
+// block's checks and then policy run on it; then each attenuation block is
+// evaluated on a layer of its own over the trusted world, so that its facts
+// and rules can only ever satisfy its own checks. The first failed check
+// ends evaluation. Work is counted in steps, on the caller's goroutine: no
+// wall clock, no goroutines, the same answer under any load.
+func (e *Evaluator) Run(blocks []*Block, ambient []Predicate, policy func(*World) bool) (Outcome, error) {
+	e.steps = e.lim.Steps
+	out := Outcome{Block: -1, Check: -1}
+	if len(blocks) == 0 {
+		return out, errors.New("no authority block")
+	}
+	trusted := NewWorld()
+	for _, f := range ambient {
+		if _, err := trusted.add(f, e); err != nil {
+			return out, err
+		}
+	}
+	for _, f := range blocks[0].Facts {
+		if _, err := trusted.add(f, e); err != nil {
+			return out, err
+		}
+	}
+	if err := e.fixpoint(trusted, blocks[0].Rules); err != nil {
+		return out, err
+	}
+	if i, err := e.checks(trusted, blocks[0].Checks); err != nil || i >= 0 {
+		if i >= 0 {
+			out.Block, out.Check, out.CheckText = 0, i, blocks[0].Checks[i].String()
+		}
+		return out, err
+	}
+	if !policy(trusted) {
+		out.PolicyFailed = true
+		return out, nil
+	}
+	for bi, b := range blocks[1:] {
+		w := trusted.layer()
+		for _, f := range b.Facts {
+			if _, err := w.add(f, e); err != nil {
+				return out, err
+			}
+		}
+		if err := e.fixpoint(w, b.Rules); err != nil {
+			return out, err
+		}
+		if i, err := e.checks(w, b.Checks); err != nil || i >= 0 {
+			if i >= 0 {
+				out.Block, out.Check, out.CheckText = bi+1, i, b.Checks[i].String()
+			}
+			return out, err
+		}
+	}
+	out.Allowed = true
+	return out, nil
+}
+
+func (e *Evaluator) fixpoint(w *World, rules []Rule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	var fresh []Predicate
+	for iter := 0; ; iter++ {
+		if iter >= e.lim.Iterations {
+			return fmt.Errorf("%w: rules did not settle within %d rounds", ErrBudget, e.lim.Iterations)
+		}
+		fresh = fresh[:0]
+		for ri := range rules {
+			r := &rules[ri]
+			err := e.match(r, w, func() error {
+				head := Predicate{Name: r.Head.Name, Terms: make([]Term, len(r.Head.Terms))}
+				for i, t := range r.Head.Terms {
+					if t.Kind == KindVariable {
+						t = e.binds[t.Int]
+					}
+					head.Terms[i] = t
+				}
+				fresh = append(fresh, head)
+				if len(fresh) > e.lim.Facts {
+					return fmt.Errorf("%w: more than %d facts", ErrBudget, e.lim.Facts)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		added := false
+		for _, f := range fresh {
+			ok, err := w.add(f, e)
+			if err != nil {
+				return err
+			}
+			added = added || ok
+		}
+		if !added {
+			return nil
+		}
+	}
+}
+
+var errFound = errors.New("found")
+
+// checks returns the index of the first failed check, or -1.
+func (e *Evaluator) checks(w *World, checks []Check) (int, error) {
+	for ci := range checks {
+		ok := false
+		for qi := range checks[ci].Queries {
+			err := e.match(&checks[ci].Queries[qi], w, func() error { return errFound })
+			if err == errFound {
+				ok = true
+				break
+			}
+			if err != nil {
+				return ci, fmt.Errorf("check %d: %w", ci, err)
+			}
+		}
+		if !ok {
+			return ci, nil
+		}
+	}
+	return -1, nil
+}
+
+// match calls yield for each binding of r's body in w that satisfies every
+// expression, with the binding in e.binds. yield's error stops the search.
+func (e *Evaluator) match(r *Rule, w *World, yield func() error) error {
+	e.binds = e.binds[:0]
+	e.bound = e.bound[:0]
+	for i := 0; i < r.Vars; i++ {
+		e.binds = append(e.binds, Term{})
+		e.bound = append(e.bound, false)
+	}
+	return e.join(r, w, 0, yield)
+}
+
+func (e *Evaluator) join(r *Rule, w *World, i int, yield func() error) error {
+	if i == len(r.Body) {
+		for _, x := range r.Expressions {
+			v, err := e.eval(x)
+			if err != nil {
+				return err
+			}
+			if v.Kind != KindBool {
+				return fmt.Errorf("expression evaluated to %s, not bool", v.Kind)
+			}
+			if v.Int == 0 {
+				return nil
+			}
+		}
+		return yield()
+	}
+	p := &r.Body[i]
+	var err error
+	var newly [16]int
+	if len(p.Terms) > len(newly) {
+		return errors.New("predicate has too many terms")
+	}
+	w.Relation(p.Name, func(f Predicate) bool {
+		if err = e.spend(1); err != nil {
+			return false
+		}
+		if len(f.Terms) != len(p.Terms) {
+			return true
+		}
+		n := 0
+		ok := true
+		for ti, t := range p.Terms {
+			v := f.Terms[ti]
+			if t.Kind != KindVariable {
+				if !t.Equal(v) {
+					ok = false
+					break
+				}
+				continue
+			}
+			slot := t.Int
+			if e.bound[slot] {
+				if !e.binds[slot].Equal(v) {
+					ok = false
+					break
+				}
+				continue
+			}
+			e.binds[slot], e.bound[slot] = v, true
+			newly[n] = int(slot)
+			n++
+		}
+		if ok {
+			err = e.join(r, w, i+1, yield)
+		}
+		for k := 0; k < n; k++ {
+			e.bound[newly[k]] = false
+		}
+		return err == nil
+	})
+	return err
+}
+
+// eval runs a postfix expression with the current bindings.
+func (e *Evaluator) eval(x Expression) (Term, error) {
+	st := e.stack[:0]
+	defer func() { e.stack = st[:0] }()
+	for _, op := range x {
+		if err := e.spend(1); err != nil {
+			return Term{}, err
+		}
+		switch op.Kind {
+		case OpValue:
+			t := op.Term
+			if t.Kind == KindVariable {
+				if !e.bound[t.Int] {
+					return Term{}, errors.New("unbound variable")
+				}
+				t = e.binds[t.Int]
+			}
+			st = append(st, t)
+		case OpUnary:
+			v, err := e.unary(op.Code, st[len(st)-1])
+			if err != nil {
+				return Term{}, err
+			}
+			st[len(st)-1] = v
+		case OpBinary:
+			v, err := e.binary(op.Code, st[len(st)-2], st[len(st)-1])
+			if err != nil {
+				return Term{}, err
+			}
+			st = st[:len(st)-1]
+			st[len(st)-1] = v
+		}
+	}
+	if len(st) != 1 {
+		return Term{}, errors.New("malformed expression")
+	}
+	return st[0], nil
+}
+
+func (e *Evaluator) unary(code uint8, v Term) (Term, error) {
+	switch code {
+	case UnaryNegate:
+		if v.Kind != KindBool {
+			return Term{}, fmt.Errorf("cannot negate a %s", v.Kind)
+		}
+		return Bool(v.Int == 0), nil
+	case UnaryParens:
+		return v, nil
+	case UnaryLength:
+		switch v.Kind {
+		case KindString, KindBytes:
+			return Int(int64(len(v.Str))), nil
+		case KindSet:
+			return Int(int64(len(v.Set))), nil
+		}
+		return Term{}, fmt.Errorf("a %s has no length", v.Kind)
+	}
+	return Term{}, errors.New("unknown unary operator")
+}
+
+func typeError(code uint8, l, r Term) error {
+	return fmt.Errorf("operator %s does not apply to %s and %s", binaryNames[code], l.Kind, r.Kind)
+}
+
+func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
+	switch code {
+	case BinaryLessThan, BinaryGreaterThan, BinaryLessOrEqual, BinaryGreaterOrEqual:
+		if l.Kind != r.Kind || (l.Kind != KindInteger && l.Kind != KindDate) {
+			return Term{}, typeError(code, l, r)
+		}
+		switch code {
+		case BinaryLessThan:
+			return Bool(l.Int < r.Int), nil
+		case BinaryGreaterThan:
+			return Bool(l.Int > r.Int), nil
+		case BinaryLessOrEqual:
+			return Bool(l.Int <= r.Int), nil
+		default:
+			return Bool(l.Int >= r.Int), nil
+		}
+	case BinaryEqual:
+		if l.Kind != r.Kind {
+			return Term{}, typeError(code, l, r)
+		}
+		if err := e.spend((len(l.Set)*len(r.Set) + len(l.Str)) / 32); err != nil {
+			return Term{}, err
+		}
+		return Bool(l.Equal(r)), nil
+	case BinaryContains:
+		if l.Kind == KindString && r.Kind == KindString {
+			if err := e.spend(len(l.Str) / 32); err != nil {
+				return Term{}, err
+			}
+			return Bool(strings.Contains(l.Str, r.Str)), nil
+		}
+		if l.Kind != KindSet {
+			return Term{}, typeError(code, l, r)
+		}
+		if r.Kind == KindSet {
+			if err := e.spend(len(l.Set) * len(r.Set) / 8); err != nil {
+				return Term{}, err
+			}
+			return Bool(setContainsAll(l.Set, r.Set)), nil
+		}
+		if err := e.spend(len(l.Set) / 8); err != nil {
+			return Term{}, err
+		}
+		return Bool(setHas(l.Set, r)), nil
+	case BinaryPrefix, BinarySuffix, BinaryRegex:
+		if l.Kind != KindString || r.Kind != KindString {
+			return Term{}, typeError(code, l, r)
+		}
+		switch code {
+		case BinaryPrefix:
+			return Bool(strings.HasPrefix(l.Str, r.Str)), nil
+		case BinarySuffix:
+			return Bool(strings.HasSuffix(l.Str, r.Str)), nil
+		}
+		// Go's regexp runs in linear time; compiling and matching are
+		// charged by size.
+		if err := e.spend(8*len(r.Str) + len(l.Str)*len(r.Str)/64); err != nil {
+			return Term{}, err
+		}
+		re, err := regexp.Compile(r.Str)
+		if err != nil {
+			return Term{}, fmt.Errorf("invalid regular expression: %v", err)
+		}
+		return Bool(re.MatchString(l.Str)), nil
+	case BinaryAdd, BinarySub, BinaryMul, BinaryDiv:
+		if code == BinaryAdd && l.Kind == KindString && r.Kind == KindString {
+			if len(l.Str)+len(r.Str) > 1<<16 {
+				return Term{}, fmt.Errorf("%w: string too long", ErrBudget)
+			}
+			if err := e.spend((len(l.Str) + len(r.Str)) / 32); err != nil {
+				return Term{}, err
+			}
+			return String(l.Str + r.Str), nil
+		}
+		if l.Kind != KindInteger || r.Kind != KindInteger {
+			return Term{}, typeError(code, l, r)
+		}
+		return arith(code, l.Int, r.Int)
+	case BinaryAnd, BinaryOr:
+		if l.Kind != KindBool || r.Kind != KindBool {
+			return Term{}, typeError(code, l, r)
+		}
+		if code == BinaryAnd {
+			return Bool(l.Int != 0 && r.Int != 0), nil
+		}
+		return Bool(l.Int != 0 || r.Int != 0), nil
+	case BinaryIntersection, BinaryUnion:
+		if l.Kind != KindSet || r.Kind != KindSet {
+			return Term{}, typeError(code, l, r)
+		}
+		if err := e.spend(len(l.Set) * len(r.Set) / 8); err != nil {
+			return Term{}, err
+		}
+		out := Term{Kind: KindSet}
+		if code == BinaryIntersection {
+			for _, x := range l.Set {
+				if setHas(r.Set, x) {
+					out.Set = append(out.Set, x)
+				}
+			}
+		} else {
+			out.Set = append(out.Set, l.Set...)
+			for _, x := range r.Set {
+				if !setHas(l.Set, x) {
+					out.Set = append(out.Set, x)
+				}
+			}
+		}
+		return out, nil
+	}
+	return Term{}, errors.New("unknown binary operator")
+}
+
+var errOverflow = errors.New("integer overflow")
+
+func arith(code uint8, a, b int64) (Term, error) {
+	switch code {
+	case BinaryAdd:
+		s := a + b
+		if (s > a) != (b > 0) {
+			return Term{}, errOverflow
+		}
+		return Int(s), nil
+	case BinarySub:
+		s := a - b
+		if (s < a) != (b > 0) {
+			return Term{}, errOverflow
+		}
+		return Int(s), nil
+	case BinaryMul:
+		if a == 0 || b == 0 {
+			return Int(0), nil
+		}
+		p := a * b
+		if p/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
+			return Term{}, errOverflow
+		}
+		return Int(p), nil
+	default:
+		if b == 0 {
+			return Term{}, errors.New("division by zero")
+		}
+		if a == math.MinInt64 && b == -1 {
+			return Term{}, errOverflow
+		}
+		return Int(a / b), nil
+	}
+}

@@ -1,0 +1,121 @@
+package token
+
+import (
+	"time"
+
+	"github.com/mandate-dev/mandate/internal/datalog"
+)
+
+// Every size and count limit mandate enforces on tokens lives in this file.
+// A token over any of them is rejected before a signature is checked or a
+// rule is run, so that the work done for any input is bounded.
+const (
+	// MaxTokenBytes bounds the raw (decoded) token. A token travels in an
+	// HTTP Authorization header, which common servers cap at 8 KiB; 12 KiB
+	// raw is 16 KiB of base64, far above any real delegation chain.
+	MaxTokenBytes = 12 << 10
+
+	// MaxEncodedBytes bounds base64 input before decoding it.
+	MaxEncodedBytes = (MaxTokenBytes+2)/3*4 + 4
+
+	// MaxBlocks bounds the authority block plus attenuation blocks. Each
+	// block costs one signature check (about 43 µs), so 16 blocks keep a
+	// cold decision under a millisecond; real chains are 2 to 5 deep.
+	MaxBlocks = 16
+
+	// MaxSymbols bounds the symbols all blocks add together.
+	MaxSymbols = 512
+
+	// MaxStringBytes bounds one string, symbol or bytes value: resources
+	// and argument values are identifiers, not documents.
+	MaxStringBytes = 1024
+
+	// MaxFactsPerBlock bounds the facts one block states. The authority
+	// block holds the subject and one right per (service, tool, op,
+	// resource), so this also caps rights per token.
+	MaxFactsPerBlock = 64
+
+	// MaxRulesPerBlock bounds rules per block; mandate's own vocabulary
+	// needs none, so rules exist only for experts.
+	MaxRulesPerBlock = 16
+
+	// MaxChecksPerBlock bounds checks per block.
+	MaxChecksPerBlock = 32
+
+	// MaxQueriesPerCheck bounds the "or" branches of one check.
+	MaxQueriesPerCheck = 8
+
+	// MaxBodyPredicates bounds the predicates joined in one rule or query.
+	// Join cost grows as facts^predicates; four is enough for every
+	// caveat mandate documents and keeps a join bomb small before the step
+	// budget even applies.
+	MaxBodyPredicates = 4
+
+	// MaxExpressionsPerRule bounds the expressions of one rule or query.
+	MaxExpressionsPerRule = 8
+
+	// MaxOpsPerExpression bounds one expression's postfix program.
+	MaxOpsPerExpression = 64
+
+	// MaxTermsPerPredicate bounds a predicate's arity (the evaluator
+	// tracks at most 16 new bindings per predicate).
+	MaxTermsPerPredicate = 8
+
+	// MaxSetSize bounds the elements of a set literal.
+	MaxSetSize = 64
+
+	// MaxVariablesPerRule bounds distinct variables in one rule.
+	MaxVariablesPerRule = 16
+
+	// MaxContextBytes bounds a block's free-text context.
+	MaxContextBytes = 256
+
+	// EvalSteps is the evaluation budget of one decision, counted in
+	// work units (a fact tried in a join, an operation run). A normal
+	// decision uses well under 500; the budget is sized so that the most
+	// expensive token under the limits above is denied in about a
+	// millisecond on a 2-core machine (see BenchmarkAuthorizeWorstCase).
+	EvalSteps = 20000
+
+	// EvalMaxFacts bounds the world of one decision, including facts that
+	// rules derive.
+	EvalMaxFacts = 512
+
+	// EvalMaxIterations bounds fixpoint rounds per block.
+	EvalMaxIterations = 16
+
+	// MaxTTL bounds the lifetime of a minted token. Agent sessions are
+	// short; a day is the outer edge of "one task".
+	MaxTTL = 24 * time.Hour
+
+	// MaxRightsPerToken bounds the rights in one minted token, leaving
+	// room in MaxFactsPerBlock for the subject facts.
+	MaxRightsPerToken = MaxFactsPerBlock - 8
+
+	// MaxSubjectBytes bounds agent, user, org and session names.
+	MaxSubjectBytes = 256
+)
+
+// decodeLimits is the structural limit set handed to the decoder.
+var decodeLimits = datalog.Limits{
+	MaxSymbols:        MaxSymbols,
+	MaxStringBytes:    MaxStringBytes,
+	MaxFacts:          MaxFactsPerBlock,
+	MaxRules:          MaxRulesPerBlock,
+	MaxChecks:         MaxChecksPerBlock,
+	MaxQueries:        MaxQueriesPerCheck,
+	MaxBodyPredicates: MaxBodyPredicates,
+	MaxExpressions:    MaxExpressionsPerRule,
+	MaxOps:            MaxOpsPerExpression,
+	MaxTerms:          MaxTermsPerPredicate,
+	MaxSetSize:        MaxSetSize,
+	MaxVariables:      MaxVariablesPerRule,
+	MaxContextBytes:   MaxContextBytes,
+}
+
+// EvalLimits is the run-time budget of one decision.
+var EvalLimits = datalog.RunLimits{
+	Steps:      EvalSteps,
+	Facts:      EvalMaxFacts,
+	Iterations: EvalMaxIterations,
+}

@@ -1,0 +1,210 @@
+package token
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/biscuit-auth/biscuit-go/v2"
+)
+
+// MintRequest describes a session token.
+type MintRequest struct {
+	Subject Subject // Agent is required; an empty Session gets a new ID
+	Rights  []Right // at least one, at most MaxRightsPerToken
+	TTL     time.Duration
+	// Now is the minting instant; zero means time.Now().
+	Now time.Time
+}
+
+// Minted is a freshly minted token.
+type Minted struct {
+	Token         string   // URL-safe base64, as agents send it
+	Raw           []byte   // the same token, raw
+	Subject       Subject  // with the session ID filled in
+	Rights        []Right  // deduplicated
+	RevocationIDs [][]byte // one per block (one: the authority block)
+	ExpiresAt     time.Time
+	KeyID         uint32
+}
+
+// ErrBadRequest is the root of mint request validation errors.
+var ErrBadRequest = errors.New("invalid mint request")
+
+// Validate checks a mint request without minting.
+func (r *MintRequest) Validate() error {
+	if r.Subject.Agent == "" {
+		return fmt.Errorf("%w: agent is required", ErrBadRequest)
+	}
+	for name, v := range map[string]string{"agent": r.Subject.Agent, "user": r.Subject.User, "org": r.Subject.Org, "session": r.Subject.Session} {
+		if err := checkName(name, v, MaxSubjectBytes); err != nil {
+			return err
+		}
+	}
+	if len(r.Rights) == 0 {
+		return fmt.Errorf("%w: at least one right is required", ErrBadRequest)
+	}
+	if len(r.Rights) > MaxRightsPerToken {
+		return fmt.Errorf("%w: %d rights is over the limit of %d", ErrBadRequest, len(r.Rights), MaxRightsPerToken)
+	}
+	for i, rt := range r.Rights {
+		for name, v := range map[string]string{"service": rt.Service, "tool": rt.Tool, "operation": rt.Operation} {
+			if v == "" {
+				return fmt.Errorf("%w: right %d: %s is required (use \"*\" for any tool or operation)", ErrBadRequest, i, name)
+			}
+			if err := checkName(fmt.Sprintf("right %d: %s", i, name), v, MaxStringBytes); err != nil {
+				return err
+			}
+		}
+		if rt.Service == Wildcard {
+			return fmt.Errorf("%w: right %d: service cannot be \"*\"", ErrBadRequest, i)
+		}
+		if err := checkName(fmt.Sprintf("right %d: resource", i), rt.Resource, MaxStringBytes); err != nil {
+			return err
+		}
+	}
+	if r.TTL <= 0 {
+		return fmt.Errorf("%w: ttl must be positive", ErrBadRequest)
+	}
+	if r.TTL > MaxTTL {
+		return fmt.Errorf("%w: ttl %s is over the maximum of %s", ErrBadRequest, r.TTL, MaxTTL)
+	}
+	return nil
+}
+
+// checkName refuses strings that are too long, not UTF-8, or hold control
+// characters (which would let a name forge lines in logs and inspection).
+func checkName(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("%w: %s is over %d bytes", ErrBadRequest, what, max)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("%w: %s is not UTF-8", ErrBadRequest, what)
+	}
+	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: %s contains control characters", ErrBadRequest, what)
+	}
+	return nil
+}
+
+// NewSessionID returns a random session ID, "s_" and 26 base32 characters.
+func NewSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "s_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Mint signs a session token with the authority's key: the subject facts,
+// one right fact per right, and an expiry check. The token carries key's ID
+// as its root key ID hint. The authority's HTTP API and the CLI's offline
+// mint both call this function.
+func Mint(key SigningKey, req MintRequest) (*Minted, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if len(key.Private) == 0 {
+		return nil, errors.New("mint: no signing key")
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	subject := req.Subject
+	if subject.Session == "" {
+		subject.Session = NewSessionID()
+	}
+	// Biscuit dates have one-second resolution; round down so a token
+	// never lives longer than asked.
+	exp := now.Add(req.TTL).UTC().Truncate(time.Second)
+
+	b := biscuit.NewBuilder(key.Private)
+	add := func(name, v string) error {
+		if v == "" {
+			return nil
+		}
+		return b.AddAuthorityFact(fact(name, biscuit.String(v)))
+	}
+	for _, kv := range [][2]string{{FactSession, subject.Session}, {FactAgent, subject.Agent}, {FactUser, subject.User}, {FactOrg, subject.Org}} {
+		if err := add(kv[0], kv[1]); err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
+	}
+	rights := dedupeRights(req.Rights)
+	for _, r := range rights {
+		f := fact(FactRight, biscuit.String(r.Service), biscuit.String(r.Tool), biscuit.String(r.Operation), biscuit.String(r.Resource))
+		if err := b.AddAuthorityFact(f); err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
+	}
+	if err := b.AddAuthorityCheck(ExpiryCheck(exp)); err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	tok, err := b.Build()
+	if err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	raw, err := tok.Serialize()
+	if err != nil {
+		return nil, fmt.Errorf("mint: %w", err)
+	}
+	raw = WithRootKeyID(raw, key.ID)
+	return &Minted{
+		Token:         Encode(raw),
+		Raw:           raw,
+		Subject:       subject,
+		Rights:        rights,
+		RevocationIDs: tok.RevocationIds(),
+		ExpiresAt:     exp,
+		KeyID:         key.ID,
+	}, nil
+}
+
+func dedupeRights(in []Right) []Right {
+	out := make([]Right, 0, len(in))
+	seen := make(map[Right]bool, len(in))
+	for _, r := range in {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func fact(name string, terms ...biscuit.Term) biscuit.Fact {
+	return biscuit.Fact{Predicate: biscuit.Predicate{Name: name, IDs: terms}}
+}
+
+// ExpiryCheck returns `check if time($time), $time <= t`.
+func ExpiryCheck(t time.Time) biscuit.Check {
+	return biscuit.Check{Queries: []biscuit.Rule{{
+		Head: biscuit.Predicate{Name: "query"},
+		Body: []biscuit.Predicate{{Name: FactTime, IDs: []biscuit.Term{biscuit.Variable("time")}}},
+		Expressions: []biscuit.Expression{{
+			biscuit.Value{Term: biscuit.Variable("time")},
+			biscuit.Value{Term: biscuit.Date(t.UTC().Truncate(time.Second))},
+			biscuit.BinaryLessOrEqual,
+		}},
+	}}}
+}
+
+// WithRootKeyID sets the root key ID hint of a serialized token that has
+// none. Protobuf fields may come in any order, so the field is prepended
+// without re-encoding the token; biscuit-go has no API for it.
+func WithRootKeyID(raw []byte, id uint32) []byte {
+	out := make([]byte, 0, len(raw)+6)
+	out = append(out, 0x08) // field 1, varint
+	for v := id; ; v >>= 7 {
+		if v < 0x80 {
+			out = append(out, byte(v))
+			break
+		}
+		out = append(out, byte(v)|0x80)
+	}
+	return append(out, raw...)
+}

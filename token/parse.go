@@ -1,0 +1,218 @@
+package token
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/biscuit-auth/biscuit-go/v2/pb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mandate-dev/mandate/internal/datalog"
+)
+
+// Unverified is a token decoded under mandate's limits whose signatures have
+// not been checked. Nothing it says can be trusted: its accessors that expose
+// content are prefixed Unsafe. Call Verify to obtain a *Verified.
+type Unverified struct {
+	raw    []byte
+	c      *pb.Biscuit
+	signed []*pb.SignedBlock // authority first
+	blocks []*datalog.Block
+}
+
+// ParseString decodes base64 (see Decode) and parses the token.
+func ParseString(s string) (*Unverified, error) {
+	raw, err := Decode(s)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(raw)
+}
+
+// Parse decodes a raw token, enforcing every limit in limits.go and refusing
+// any format newer than Biscuit v3. It checks no signature.
+func Parse(raw []byte) (*Unverified, error) {
+	if len(raw) > MaxTokenBytes {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
+	}
+	c := new(pb.Biscuit)
+	if err := proto.Unmarshal(raw, c); err != nil {
+		return nil, fmt.Errorf("%w: not a Biscuit token (%v)", ErrMalformed, err)
+	}
+	if err := datalog.CheckUnknown(c.ProtoReflect()); err != nil {
+		return nil, classify(err)
+	}
+	if c.Authority == nil || c.Proof == nil {
+		return nil, fmt.Errorf("%w: missing authority block or proof", ErrMalformed)
+	}
+	if n := 1 + len(c.Blocks); n > MaxBlocks {
+		return nil, fmt.Errorf("%w: %d blocks is over the limit of %d", ErrTooLarge, n, MaxBlocks)
+	}
+	u := &Unverified{raw: raw, c: c}
+	u.signed = make([]*pb.SignedBlock, 0, 1+len(c.Blocks))
+	u.signed = append(u.signed, c.Authority)
+	u.signed = append(u.signed, c.Blocks...)
+	u.blocks = make([]*datalog.Block, len(u.signed))
+	var syms datalog.SymbolTable
+	for i, sb := range u.signed {
+		if err := checkSignedBlock(sb); err != nil {
+			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
+		}
+		pbb := new(pb.Block)
+		if err := proto.Unmarshal(sb.Block, pbb); err != nil {
+			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
+		}
+		if syms.Len()+len(pbb.Symbols) > MaxSymbols {
+			return nil, fmt.Errorf("%w: block %d: more than %d symbols in the token", ErrTooLarge, i, MaxSymbols)
+		}
+		for _, s := range pbb.Symbols {
+			if len(s) > MaxStringBytes {
+				return nil, fmt.Errorf("%w: block %d: a symbol is over %d bytes", ErrTooLarge, i, MaxStringBytes)
+			}
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("%w: block %d: a symbol is not UTF-8", ErrMalformed, i)
+			}
+		}
+		syms.Extend(pbb.Symbols)
+		b, err := datalog.Decode(pbb, &syms, &decodeLimits)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", i, classify(err))
+		}
+		u.blocks[i] = b
+	}
+	if proof := c.Proof.GetNextSecret(); proof != nil && len(proof) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: proof secret has %d bytes", ErrMalformed, len(proof))
+	}
+	if sig := c.Proof.GetFinalSignature(); sig != nil && len(sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: final signature has %d bytes", ErrMalformed, len(sig))
+	}
+	if c.Proof.GetNextSecret() == nil && c.Proof.GetFinalSignature() == nil {
+		return nil, fmt.Errorf("%w: token has no proof", ErrMalformed)
+	}
+	return u, nil
+}
+
+func checkSignedBlock(sb *pb.SignedBlock) error {
+	if sb.NextKey == nil {
+		return errors.New("missing next key")
+	}
+	if sb.NextKey.GetAlgorithm() != pb.PublicKey_Ed25519 {
+		return fmt.Errorf("key algorithm %v is not Ed25519", sb.NextKey.GetAlgorithm())
+	}
+	if len(sb.NextKey.Key) != ed25519.PublicKeySize {
+		return fmt.Errorf("next key has %d bytes", len(sb.NextKey.Key))
+	}
+	if len(sb.Signature) != ed25519.SignatureSize {
+		return fmt.Errorf("signature has %d bytes", len(sb.Signature))
+	}
+	return nil
+}
+
+// classify maps decoder errors onto this package's error tree.
+func classify(err error) error {
+	var lim *datalog.LimitError
+	var uns *datalog.UnsupportedError
+	switch {
+	case errors.As(err, &uns):
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	case errors.As(err, &lim):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
+}
+
+// Bytes returns the raw token.
+func (u *Unverified) Bytes() []byte { return u.raw }
+
+// BlockCount returns the number of blocks, the authority block included.
+func (u *Unverified) BlockCount() int { return len(u.signed) }
+
+// RevocationIDs returns one revocation ID per block, in block order: the
+// block's signature, as in every Biscuit implementation.
+func (u *Unverified) RevocationIDs() [][]byte {
+	ids := make([][]byte, len(u.signed))
+	for i, sb := range u.signed {
+		ids[i] = sb.Signature
+	}
+	return ids
+}
+
+// RootKeyIDHint returns the root key ID the token claims, if any. It is a
+// hint for choosing a key, nothing more.
+func (u *Unverified) RootKeyIDHint() (uint32, bool) {
+	if u.c.RootKeyId == nil {
+		return 0, false
+	}
+	return *u.c.RootKeyId, true
+}
+
+// Sealed reports whether the token was sealed (no block can be appended).
+func (u *Unverified) Sealed() bool { return u.c.Proof.GetFinalSignature() != nil }
+
+// UnsafeBlocks returns the decoded blocks. Their content is unauthenticated.
+func (u *Unverified) UnsafeBlocks() []*datalog.Block { return u.blocks }
+
+// Verify checks the signature chain against the trusted root keys at now
+// and returns the verified token. The root key ID hint picks the key to try
+// first; without a hint (biscuit-go drops it on append) every trusted key is
+// tried, so the hint is never needed for correctness.
+func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
+	var buf [4]PublicKey
+	var hint *uint32
+	if id, ok := u.RootKeyIDHint(); ok {
+		hint = &id
+	}
+	cands := keys.candidates(hint, now, buf[:])
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: no trusted root keys are configured", ErrUnknownKey)
+	}
+	auth := u.signed[0]
+	var root *PublicKey
+	msg := signedPayload(auth)
+	for i := range cands {
+		if ed25519.Verify(cands[i].Key, msg, auth.Signature) {
+			root = &cands[i]
+			break
+		}
+	}
+	if root == nil {
+		if hint != nil {
+			return nil, fmt.Errorf("%w: no trusted key verifies the authority block (token names key ID %d)", ErrUnknownKey, *hint)
+		}
+		return nil, fmt.Errorf("%w: no trusted key verifies the authority block", ErrUnknownKey)
+	}
+	prev := ed25519.PublicKey(auth.NextKey.Key)
+	for i, sb := range u.signed[1:] {
+		if !ed25519.Verify(prev, signedPayload(sb), sb.Signature) {
+			return nil, fmt.Errorf("%w: block %d signature does not verify", ErrSignature, i+1)
+		}
+		prev = sb.NextKey.Key
+	}
+	last := u.signed[len(u.signed)-1]
+	if secret := u.c.Proof.GetNextSecret(); secret != nil {
+		pub := ed25519.NewKeyFromSeed(secret).Public().(ed25519.PublicKey)
+		if !bytes.Equal(pub, prev) {
+			return nil, fmt.Errorf("%w: proof does not match the last block's key", ErrSignature)
+		}
+	} else {
+		msg := append(signedPayload(last), last.Signature...)
+		if !ed25519.Verify(prev, msg, u.c.Proof.GetFinalSignature()) {
+			return nil, fmt.Errorf("%w: seal signature does not verify", ErrSignature)
+		}
+	}
+	return newVerified(u, root.ID)
+}
+
+// signedPayload is block || algorithm (little-endian u32) || next key, the
+// message of a Biscuit v3 block signature.
+func signedPayload(sb *pb.SignedBlock) []byte {
+	msg := make([]byte, 0, len(sb.Block)+4+len(sb.NextKey.Key)+ed25519.SignatureSize)
+	msg = append(msg, sb.Block...)
+	msg = binary.LittleEndian.AppendUint32(msg, uint32(sb.NextKey.GetAlgorithm()))
+	return append(msg, sb.NextKey.Key...)
+}

@@ -1,0 +1,63 @@
+package token
+
+import (
+	"time"
+
+	"github.com/mandate-dev/mandate/internal/datalog"
+)
+
+// Verified is a token whose signature chain verified against a trusted root
+// key. Only Verify creates one. Its authority facts can be trusted; the
+// attenuation blocks are authentic but were written by token holders, so
+// they can only ever restrict (the verifier evaluates them as checks).
+type Verified struct {
+	u         *Unverified
+	keyID     uint32
+	subject   Subject
+	rights    []Right
+	expiresAt time.Time
+}
+
+func newVerified(u *Unverified, keyID uint32) (*Verified, error) {
+	s, rights, exp := subjectOf(u.blocks[0])
+	return &Verified{u: u, keyID: keyID, subject: s, rights: rights, expiresAt: exp}, nil
+}
+
+// KeyID is the ID of the root key that verified the token.
+func (v *Verified) KeyID() uint32 { return v.keyID }
+
+// Subject returns who the token was minted for.
+func (v *Verified) Subject() Subject { return v.subject }
+
+// Rights returns the rights of the authority block.
+func (v *Verified) Rights() []Right { return v.rights }
+
+// ExpiresAt is the authority block's expiry (zero if it states none).
+// Attenuation blocks may expire earlier; the verifier enforces those too.
+func (v *Verified) ExpiresAt() time.Time { return v.expiresAt }
+
+// EffectiveExpiry is the earliest expiry stated by any block.
+func (v *Verified) EffectiveExpiry() time.Time {
+	exp := v.expiresAt
+	for _, b := range v.u.blocks[1:] {
+		if t := ExpiryOf(b); !t.IsZero() && (exp.IsZero() || t.Before(exp)) {
+			exp = t
+		}
+	}
+	return exp
+}
+
+// RevocationIDs returns one revocation ID per block, in block order.
+func (v *Verified) RevocationIDs() [][]byte { return v.u.RevocationIDs() }
+
+// BlockCount returns the number of blocks.
+func (v *Verified) BlockCount() int { return len(v.u.blocks) }
+
+// Bytes returns the raw token.
+func (v *Verified) Bytes() []byte { return v.u.raw }
+
+// Unverified returns the parsed token, for inspection.
+func (v *Verified) Unverified() *Unverified { return v.u }
+
+// Datalog returns the decoded blocks for evaluation by mandate's verifier.
+func (v *Verified) Datalog() []*datalog.Block { return v.u.blocks }
