@@ -181,3 +181,16 @@ func (s *KeySet) candidates(hint *uint32, now time.Time, buf []PublicKey) []Publ
 func usable(k PublicKey, now time.Time) bool {
 	return len(k.Key) == ed25519.PublicKeySize && (k.NotAfter.IsZero() || !now.After(k.NotAfter))
 }
+
+// Trusted reports whether pub is in the set and usable at now. Verifiers
+// call it on cached chains so that removing a key takes effect at once.
+func (s *KeySet) Trusted(pub ed25519.PublicKey, now time.Time) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, k := range s.keys {
+		if k.Key.Equal(pub) && usable(k, now) {
+			return true
+		}
+	}
+	return false
+}

@@ -205,7 +205,7 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 			return nil, fmt.Errorf("%w: seal signature does not verify", ErrSignature)
 		}
 	}
-	return newVerified(u, root.ID)
+	return newVerified(u, *root), nil
 }
 
 // signedPayload is block || algorithm (little-endian u32) || next key, the

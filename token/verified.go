@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto/ed25519"
 	"time"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
@@ -13,15 +14,19 @@ import (
 type Verified struct {
 	u         *Unverified
 	keyID     uint32
+	rootKey   ed25519.PublicKey
 	subject   Subject
 	rights    []Right
 	expiresAt time.Time
 }
 
-func newVerified(u *Unverified, keyID uint32) (*Verified, error) {
+func newVerified(u *Unverified, root PublicKey) *Verified {
 	s, rights, exp := subjectOf(u.blocks[0])
-	return &Verified{u: u, keyID: keyID, subject: s, rights: rights, expiresAt: exp}, nil
+	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, subject: s, rights: rights, expiresAt: exp}
 }
+
+// RootKey is the root public key that verified the token.
+func (v *Verified) RootKey() ed25519.PublicKey { return v.rootKey }
 
 // KeyID is the ID of the root key that verified the token.
 func (v *Verified) KeyID() uint32 { return v.keyID }

@@ -1,0 +1,162 @@
+package verifier
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/mandate-dev/mandate/internal/datalog"
+	"github.com/mandate-dev/mandate/token"
+)
+
+// Request describes one tool call. The verifier turns it into the request
+// facts (time, service, tool, operation, resource, arg) itself; nothing in a
+// token can add or replace them.
+//
+// A call that touches several resources must be authorized once per
+// resource: a check `check if resource($r), ...` passes when any resource
+// fact matches, so a request carries exactly one.
+type Request struct {
+	Service   string
+	Tool      string
+	Operation string
+	Resource  string
+	// Args become arg(name, value) facts. Supported values: integers
+	// (any Go integer type, json.Number, or a float64 with an integral
+	// value, as encoding/json decodes numbers), strings, booleans,
+	// time.Time (a date) and []byte. A list ([]string, []int, []any, ...)
+	// of scalars of one type becomes one set value, so that a check must
+	// hold for the whole list (`["a", "b"].contains($to)` is a subset
+	// test), never for just one matching element. A string or list over
+	// the token limits is left out: Datalog 3.0 has no negation, so a
+	// missing fact can only make checks fail, never pass.
+	Args map[string]any
+}
+
+// MaxArgs bounds the arguments of one request.
+const MaxArgs = 64
+
+func (r *Request) validate() error {
+	switch {
+	case r.Service == "":
+		return fmt.Errorf("%w: request has no service", ErrBadRequest)
+	case r.Tool == "":
+		return fmt.Errorf("%w: request has no tool", ErrBadRequest)
+	case r.Operation == "":
+		return fmt.Errorf("%w: request has no operation", ErrBadRequest)
+	case len(r.Args) > MaxArgs:
+		return fmt.Errorf("%w: %d arguments is over the limit of %d", ErrBadRequest, len(r.Args), MaxArgs)
+	}
+	return nil
+}
+
+func str1(name, v string) datalog.Predicate {
+	return datalog.Predicate{Name: name, Terms: []datalog.Term{datalog.String(v)}}
+}
+
+// facts builds the request facts, with time from the verifier's clock.
+func (r *Request) facts(now time.Time, buf []datalog.Predicate) ([]datalog.Predicate, error) {
+	out := append(buf[:0],
+		datalog.Predicate{Name: token.FactTime, Terms: []datalog.Term{datalog.Date(now)}},
+		str1(token.FactService, r.Service),
+		str1(token.FactTool, r.Tool),
+		str1(token.FactOperation, r.Operation),
+		str1(token.FactResource, r.Resource),
+	)
+	if len(r.Args) == 0 {
+		return out, nil
+	}
+	names := make([]string, 0, len(r.Args))
+	for k := range r.Args {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t, ok, err := argTerm(r.Args[name], true)
+		if err != nil {
+			return nil, fmt.Errorf("%w: argument %q: %v", ErrBadRequest, name, err)
+		}
+		if !ok || len(name) > token.MaxStringBytes {
+			continue
+		}
+		out = append(out, datalog.Predicate{Name: token.FactArg, Terms: []datalog.Term{datalog.String(name), t}})
+	}
+	return out, nil
+}
+
+// argTerm converts one argument. ok is false for a value left out because
+// it is over the limits.
+func argTerm(v any, allowList bool) (t datalog.Term, ok bool, err error) {
+	switch x := v.(type) {
+	case string:
+		return datalog.String(x), len(x) <= token.MaxStringBytes, nil
+	case bool:
+		return datalog.Bool(x), true, nil
+	case int:
+		return datalog.Int(int64(x)), true, nil
+	case int64:
+		return datalog.Int(x), true, nil
+	case int32:
+		return datalog.Int(int64(x)), true, nil
+	case int16:
+		return datalog.Int(int64(x)), true, nil
+	case int8:
+		return datalog.Int(int64(x)), true, nil
+	case uint8:
+		return datalog.Int(int64(x)), true, nil
+	case uint16:
+		return datalog.Int(int64(x)), true, nil
+	case uint32:
+		return datalog.Int(int64(x)), true, nil
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return t, false, fmt.Errorf("integer %d is out of range", x)
+		}
+		return datalog.Int(int64(x)), true, nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return t, false, fmt.Errorf("integer %d is out of range", x)
+		}
+		return datalog.Int(int64(x)), true, nil
+	case float64:
+		if x != math.Trunc(x) || x < math.MinInt64 || x >= math.MaxInt64 {
+			return t, false, fmt.Errorf("number %v is not an integer (pass amounts in minor units)", x)
+		}
+		return datalog.Int(int64(x)), true, nil
+	case json.Number:
+		i, err := x.Int64()
+		if err != nil {
+			return t, false, fmt.Errorf("number %s is not an integer (pass amounts in minor units)", x)
+		}
+		return datalog.Int(i), true, nil
+	case time.Time:
+		return datalog.Date(x), true, nil
+	case []byte:
+		return datalog.Bytes(x), len(x) <= token.MaxStringBytes, nil
+	case nil:
+		return t, false, fmt.Errorf("null is not supported")
+	}
+	rv := reflect.ValueOf(v)
+	if !allowList || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
+		return t, false, fmt.Errorf("unsupported type %T", v)
+	}
+	set := datalog.Term{Kind: datalog.KindSet}
+	keep := rv.Len() <= token.MaxSetSize
+	for i := 0; i < rv.Len(); i++ {
+		e, eok, err := argTerm(rv.Index(i).Interface(), false)
+		if err != nil {
+			return t, false, fmt.Errorf("element %d: %v", i, err)
+		}
+		if len(set.Set) > 0 && set.Set[0].Kind != e.Kind {
+			return t, false, fmt.Errorf("list mixes %s and %s", set.Set[0].Kind, e.Kind)
+		}
+		keep = keep && eok
+		if keep && !slices.ContainsFunc(set.Set, e.Equal) {
+			set.Set = append(set.Set, e)
+		}
+	}
+	return set, keep, nil
+}

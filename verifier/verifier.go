@@ -1,0 +1,302 @@
+package verifier
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/mandate-dev/mandate/internal/datalog"
+	"github.com/mandate-dev/mandate/token"
+)
+
+// RevocationChecker reports revoked revocation IDs. Revoked returns the
+// index of the first revoked ID in ids, or -1. It is called on every
+// decision and must be fast and safe for concurrent use; the stores of
+// package verifier/revocation implement it.
+type RevocationChecker interface {
+	Revoked(ids [][]byte) int
+}
+
+// Config configures a Verifier. Keys and Revocations are required.
+type Config struct {
+	// Keys are the trusted root keys. Replace them with Keys.Set as the
+	// authority rotates keys.
+	Keys *token.KeySet
+	// Revocations is consulted before any Datalog runs.
+	Revocations RevocationChecker
+	// Fresh, when set, is called on every decision and denies it when it
+	// returns an error: the revocation feed follower returns one once its
+	// replica is older than the configured staleness bound.
+	Fresh func() error
+	// CacheSize bounds the verified-chain cache (entries). Zero selects
+	// DefaultCacheSize; a negative value disables the cache.
+	CacheSize int
+	// Now is the verifier's clock; nil means time.Now.
+	Now func() time.Time
+	// Audit receives one event per decision. Nil disables audit events.
+	Audit *zerolog.Logger
+	// InsecureNoRevocation allows a nil Revocations. Tokens can then never
+	// be revoked at this verifier: use it only in tests and offline tools.
+	InsecureNoRevocation bool
+}
+
+// DefaultCacheSize is the default number of verified chains kept.
+const DefaultCacheSize = 10000
+
+// Verifier decides tool calls. It is safe for concurrent use.
+type Verifier struct {
+	cfg    Config
+	now    func() time.Time
+	cache  *chainCache
+	pool   sync.Pool
+	prefix string
+	seq    atomic.Uint64
+}
+
+// New returns a Verifier.
+func New(cfg Config) (*Verifier, error) {
+	if cfg.Keys == nil {
+		return nil, errors.New("verifier: Config.Keys is required")
+	}
+	if cfg.Revocations == nil && !cfg.InsecureNoRevocation {
+		return nil, errors.New("verifier: Config.Revocations is required (use revocation.NewMemory() or a badgerstore)")
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	v := &Verifier{cfg: cfg, now: cfg.Now, cache: newChainCache(cfg.CacheSize)}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	v.prefix = "d_" + hex.EncodeToString(b[:]) + "_"
+	v.pool.New = func() any { return &scratch{ev: datalog.NewEvaluator(token.EvalLimits)} }
+	return v, nil
+}
+
+type scratch struct {
+	ev    *datalog.Evaluator
+	facts []datalog.Predicate
+}
+
+// FailedCheck locates the check that denied a request.
+type FailedCheck struct {
+	Block int    `json:"block"` // 0 is the authority block
+	Check int    `json:"check"`
+	Text  string `json:"text"`
+}
+
+// Decision is the outcome of Authorize.
+type Decision struct {
+	Allowed     bool         `json:"allowed"`
+	Reason      string       `json:"reason"`
+	FailedCheck *FailedCheck `json:"failed_check,omitempty"`
+	DecisionID  string       `json:"decision_id"`
+	// RevocationIDs are the token's block revocation IDs, hex, in block
+	// order (empty when the token could not be parsed).
+	RevocationIDs []string      `json:"revocation_ids,omitempty"`
+	Session       string        `json:"session,omitempty"`
+	Agent         string        `json:"agent,omitempty"`
+	User          string        `json:"user,omitempty"`
+	Org           string        `json:"org,omitempty"`
+	Blocks        int           `json:"blocks"`
+	Duration      time.Duration `json:"duration_ns"`
+	// Err is nil when allowed; otherwise it matches ErrDenied and the
+	// specific cause (errors.Is).
+	Err error `json:"-"`
+}
+
+// InvalidToken reports whether the denial is about the token itself
+// (malformed, unverifiable, expired or revoked) rather than about the
+// request being outside it: HTTP adapters answer 401 invalid_token for
+// these and 403 insufficient_scope otherwise.
+func (d *Decision) InvalidToken() bool {
+	return d.Err != nil && (errors.Is(d.Err, token.ErrInvalid) || errors.Is(d.Err, token.ErrExpired) ||
+		errors.Is(d.Err, ErrRevoked) || errors.Is(d.Err, ErrStale))
+}
+
+// Authorize decides whether tok (URL-safe base64, padded or not) allows req.
+// It never panics and never blocks: every error is a deny with a reason.
+// Order: signature chain (cached by token hash), revocation of every block,
+// then Datalog with the verifier's own request facts.
+func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d Decision) {
+	start := time.Now()
+	d.DecisionID = v.prefix + strconv.FormatUint(v.seq.Add(1), 36)
+	defer func() {
+		if r := recover(); r != nil {
+			d.Allowed = false
+			d.Err = fmt.Errorf("%w: internal error", ErrEvaluation)
+			d.Reason = "internal error while deciding; denied"
+		}
+		d.Duration = time.Since(start)
+		v.audit(&d, &req)
+	}()
+	if err := ctx.Err(); err != nil {
+		return deny(d, fmt.Errorf("%w: %w", ErrCanceled, err))
+	}
+	if err := req.validate(); err != nil {
+		return deny(d, err)
+	}
+	now := v.now()
+	vt, err := v.verified(tok, now)
+	if err != nil {
+		return deny(d, fmt.Errorf("%w: %w", ErrDenied, err))
+	}
+	ids := vt.RevocationIDs()
+	d.RevocationIDs = make([]string, len(ids))
+	for i, id := range ids {
+		d.RevocationIDs[i] = hex.EncodeToString(id)
+	}
+	s := vt.Subject()
+	d.Session, d.Agent, d.User, d.Org = s.Session, s.Agent, s.User, s.Org
+	d.Blocks = vt.BlockCount()
+
+	if v.cfg.Fresh != nil {
+		if err := v.cfg.Fresh(); err != nil {
+			return deny(d, fmt.Errorf("%w: %w", ErrStale, err))
+		}
+	}
+	if v.cfg.Revocations != nil {
+		if i := v.cfg.Revocations.Revoked(ids); i >= 0 {
+			return deny(d, fmt.Errorf("%w: block %d (revocation ID %.16s…) was revoked", ErrRevoked, i, d.RevocationIDs[i]))
+		}
+	}
+
+	sc := v.pool.Get().(*scratch)
+	defer v.pool.Put(sc)
+	facts, err := req.facts(now, sc.facts)
+	if err != nil {
+		return deny(d, err)
+	}
+	sc.facts = facts
+	out, err := sc.ev.Run(vt.Datalog(), facts, func(w *datalog.World) bool { return covered(w, &req) })
+	switch {
+	case err != nil && out.Block >= 0:
+		d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
+		return deny(d, fmt.Errorf("%w: block %d check %d: %w", ErrEvaluation, out.Block, out.Check, err))
+	case err != nil:
+		return deny(d, fmt.Errorf("%w: %w", ErrEvaluation, err))
+	case out.Allowed:
+		d.Allowed = true
+		d.Reason = "allowed"
+		return d
+	case out.PolicyFailed:
+		return deny(d, fmt.Errorf("%w: service=%q tool=%q operation=%q resource=%q", ErrNoRight, req.Service, req.Tool, req.Operation, req.Resource))
+	}
+	d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
+	if out.Block == 0 {
+		if exp := vt.ExpiresAt(); !exp.IsZero() && now.After(exp) {
+			return deny(d, fmt.Errorf("%w: %w", ErrDenied, &token.ExpiredError{ExpiresAt: exp, Now: now}))
+		}
+	}
+	return deny(d, fmt.Errorf("%w: block %d check %d: %s", ErrCheckFailed, out.Block, out.Check, out.CheckText))
+}
+
+func deny(d Decision, err error) Decision {
+	d.Allowed = false
+	d.Err = err
+	d.Reason = reason(err)
+	return d
+}
+
+// reason turns an error into a sentence a caller can act on.
+func reason(err error) string {
+	msg := strings.TrimPrefix(err.Error(), ErrDenied.Error()+": ")
+	switch {
+	case errors.Is(err, token.ErrUnsupported):
+		return msg + "; re-attenuate with Biscuit v3 features only (see the README's note on sets)"
+	case errors.Is(err, token.ErrUnknownKey):
+		return msg + "; the token was minted by another authority or with a retired key"
+	case errors.Is(err, token.ErrExpired):
+		return msg + "; ask the authority for a new token"
+	case errors.Is(err, ErrRevoked):
+		return msg + "; ask the delegating agent for a new token"
+	case errors.Is(err, ErrStale):
+		return msg + "; the verifier cannot reach the authority's revocation feed"
+	case errors.Is(err, ErrNoRight):
+		return msg + "; the token grants no such right"
+	case errors.Is(err, ErrCheckFailed):
+		return msg + "; an attenuation forbids this call"
+	}
+	return msg
+}
+
+// covered is mandate's fixed policy (token.Policy), evaluated natively on
+// the trusted world: the authority block's facts, its rules' derivations and
+// the request facts.
+func covered(w *datalog.World, req *Request) bool {
+	ok := false
+	w.Relation(token.FactRight, func(f datalog.Predicate) bool {
+		if len(f.Terms) != 4 {
+			return true
+		}
+		for _, t := range f.Terms {
+			if t.Kind != datalog.KindString {
+				return true
+			}
+		}
+		r := token.Right{Service: f.Terms[0].Str, Tool: f.Terms[1].Str, Operation: f.Terms[2].Str, Resource: f.Terms[3].Str}
+		ok = r.Covers(req.Service, req.Tool, req.Operation, req.Resource)
+		return !ok
+	})
+	return ok
+}
+
+// verified returns the verified chain of tok, from the cache when this
+// exact token was verified before and its root key is still trusted.
+func (v *Verifier) verified(tok string, now time.Time) (*token.Verified, error) {
+	tok = strings.TrimRight(strings.TrimSpace(tok), "=")
+	if len(tok) > token.MaxEncodedBytes {
+		return nil, fmt.Errorf("%w: %d bytes of base64 is over the %d-byte token limit", token.ErrTooLarge, len(tok), token.MaxEncodedBytes)
+	}
+	key := cacheKey(sha256.Sum256([]byte(tok)))
+	if vt := v.cache.get(key); vt != nil && v.cfg.Keys.Trusted(vt.RootKey(), now) {
+		return vt, nil
+	}
+	u, err := token.ParseString(tok)
+	if err != nil {
+		return nil, err
+	}
+	vt, err := u.Verify(v.cfg.Keys, now)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(key, vt)
+	return vt, nil
+}
+
+func (v *Verifier) audit(d *Decision, req *Request) {
+	if v.cfg.Audit == nil {
+		return
+	}
+	ev := v.cfg.Audit.Info()
+	if !d.Allowed {
+		ev = v.cfg.Audit.Warn()
+	}
+	ev.Str("event", "decision").
+		Str("decision_id", d.DecisionID).
+		Bool("allowed", d.Allowed).
+		Str("reason", d.Reason).
+		Str("service", req.Service).Str("tool", req.Tool).
+		Str("operation", req.Operation).Str("resource", req.Resource).
+		Str("session", d.Session).Str("agent", d.Agent).
+		Str("user", d.User).Str("org", d.Org).
+		Strs("revocation_ids", d.RevocationIDs).
+		Int("blocks", d.Blocks).
+		Dur("duration", d.Duration)
+	if d.FailedCheck != nil {
+		ev = ev.Int("failed_block", d.FailedCheck.Block).Int("failed_check", d.FailedCheck.Check).Str("failed_check_text", d.FailedCheck.Text)
+	}
+	ev.Msg("authorization decision")
+}
