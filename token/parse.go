@@ -60,6 +60,9 @@ func Parse(raw []byte) (*Unverified, error) {
 	u.blocks = make([]*datalog.Block, len(u.signed))
 	var syms datalog.SymbolTable
 	for i, sb := range u.signed {
+		if alg := sb.GetNextKey().GetAlgorithm(); alg != pb.PublicKey_Ed25519 {
+			return nil, fmt.Errorf("%w: block %d: key algorithm %d (such as P-256 from newer Biscuit libraries) is not Ed25519, the only algorithm of Biscuit v3 that mandate verifies", ErrUnsupported, i, alg)
+		}
 		if err := checkSignedBlock(sb); err != nil {
 			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
 		}
