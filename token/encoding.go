@@ -18,10 +18,11 @@ func Decode(s string) ([]byte, error) {
 	if len(s) > MaxEncodedBytes {
 		return nil, fmt.Errorf("%w: %d bytes of base64 is over the %d-byte token limit", ErrTooLarge, len(s), MaxEncodedBytes)
 	}
+	s = strings.TrimRight(s, "=")
 	if s == "" {
 		return nil, fmt.Errorf("%w: empty token", ErrMalformed)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not URL-safe base64 (%v)", ErrMalformed, err)
 	}
