@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
 	"google.golang.org/protobuf/proto"
@@ -66,23 +65,7 @@ func Parse(raw []byte) (*Unverified, error) {
 		if err := checkSignedBlock(sb); err != nil {
 			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
 		}
-		pbb := new(pb.Block)
-		if err := proto.Unmarshal(sb.Block, pbb); err != nil {
-			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
-		}
-		if syms.Len()+len(pbb.Symbols) > MaxSymbols {
-			return nil, fmt.Errorf("%w: block %d: more than %d symbols in the token", ErrTooLarge, i, MaxSymbols)
-		}
-		for _, s := range pbb.Symbols {
-			if len(s) > MaxStringBytes {
-				return nil, fmt.Errorf("%w: block %d: a symbol is over %d bytes", ErrTooLarge, i, MaxStringBytes)
-			}
-			if !utf8.ValidString(s) {
-				return nil, fmt.Errorf("%w: block %d: a symbol is not UTF-8", ErrMalformed, i)
-			}
-		}
-		syms.Extend(pbb.Symbols)
-		b, err := datalog.Decode(pbb, &syms, &decodeLimits)
+		b, err := datalog.DecodeBytes(sb.Block, &syms, &decodeLimits)
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, classify(err))
 		}

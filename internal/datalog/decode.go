@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -136,7 +138,12 @@ func CheckUnknown(m protoreflect.Message) error {
 }
 
 func describeUnknown(msg protoreflect.Name, raw protoreflect.RawFields) string {
-	num := fieldNumber(raw)
+	return describeField(msg, fieldNumber(raw))
+}
+
+// describeField names the newer feature an unknown field most likely
+// encodes.
+func describeField(msg protoreflect.Name, num uint64) string {
 	switch msg {
 	case "Block":
 		switch num {
@@ -177,7 +184,9 @@ func describeUnknown(msg protoreflect.Name, raw protoreflect.RawFields) string {
 		case 5:
 			return "block signature version 1 (Biscuit 3.3)"
 		}
-	case "Biscuit", "Proof", "PublicKey":
+	case "PublicKey":
+		return "a key algorithm other than Ed25519 (such as P-256)"
+	case "Biscuit", "Proof":
 		return fmt.Sprintf("an unknown field %d in the token container", num)
 	}
 	return fmt.Sprintf("field %d of %s, unknown to Biscuit v3", num, msg)
@@ -198,66 +207,177 @@ func fieldNumber(raw protoreflect.RawFields) uint64 {
 	return 0
 }
 
-// Decode converts a protobuf block into mandate's representation, resolving
-// symbols through syms (which the caller has already extended with the
-// block's own symbols) and enforcing lim. It never panics on any input.
+// Decode converts a protobuf block; see DecodeBytes.
 func Decode(b *pb.Block, syms *SymbolTable, lim *Limits) (*Block, error) {
-	v := b.GetVersion()
-	if v > MaxVersion {
-		return nil, &UnsupportedError{Version: v}
-	}
-	if v < MinVersion {
-		return nil, fmt.Errorf("block version %d predates Biscuit v3 and is not accepted", v)
-	}
-	if err := CheckUnknown(b.ProtoReflect()); err != nil {
+	raw, err := proto.Marshal(b)
+	if err != nil {
 		return nil, err
 	}
-	if len(b.GetContext()) > lim.MaxContextBytes {
-		return nil, &LimitError{What: "block context length", Limit: lim.MaxContextBytes}
+	return DecodeBytes(raw, syms, lim)
+}
+
+// DecodeBytes decodes a serialized Biscuit v3 block straight from the wire
+// format into mandate's representation, extending syms with the block's
+// symbols and enforcing lim. It is strict where protobuf is lenient: an
+// unknown field is an *UnsupportedError naming the newer feature it encodes
+// (Go's protobuf runtime would keep it silently, so a "check all" would read
+// as "check if"), and a repeated singular field is an error (protobuf would
+// let the last one win, and two implementations could read one signed block
+// differently). It never panics on any input.
+func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
+	out := &Block{}
+	var facts, rules, checks [][]byte
+	var seen uint8
+	err := walk(raw, "Block", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		switch num {
+		case 1:
+			if typ != protowire.BytesType {
+				return errWireType
+			}
+			if len(v) > lim.MaxStringBytes {
+				return &LimitError{What: "symbol length", Limit: lim.MaxStringBytes}
+			}
+			if !utf8.Valid(v) {
+				return errors.New("a symbol is not UTF-8")
+			}
+			out.Symbols = append(out.Symbols, string(v))
+			if syms.Len()+len(out.Symbols) > lim.MaxSymbols {
+				return &LimitError{What: "symbols in a token", Limit: lim.MaxSymbols}
+			}
+		case 2:
+			if err := once(&seen, 1, typ, protowire.BytesType); err != nil {
+				return err
+			}
+			if len(v) > lim.MaxContextBytes {
+				return &LimitError{What: "block context length", Limit: lim.MaxContextBytes}
+			}
+			out.Context = string(v)
+		case 3:
+			if err := once(&seen, 2, typ, protowire.VarintType); err != nil {
+				return err
+			}
+			if x > math.MaxUint32 {
+				return errors.New("version out of range")
+			}
+			out.Version = uint32(x)
+		case 4, 5, 6:
+			if typ != protowire.BytesType {
+				return errWireType
+			}
+			switch num {
+			case 4:
+				if len(facts) == lim.MaxFacts {
+					return &LimitError{What: "facts in a block", Limit: lim.MaxFacts}
+				}
+				facts = append(facts, v)
+			case 5:
+				if len(rules) == lim.MaxRules {
+					return &LimitError{What: "rules in a block", Limit: lim.MaxRules}
+				}
+				rules = append(rules, v)
+			default:
+				if len(checks) == lim.MaxChecks {
+					return &LimitError{What: "checks in a block", Limit: lim.MaxChecks}
+				}
+				checks = append(checks, v)
+			}
+		default:
+			return unsupported("Block", num)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(b.FactsV2) > lim.MaxFacts {
-		return nil, &LimitError{What: "facts in a block", Limit: lim.MaxFacts}
+	if out.Version > MaxVersion {
+		return nil, &UnsupportedError{Version: out.Version}
 	}
-	if len(b.RulesV2) > lim.MaxRules {
-		return nil, &LimitError{What: "rules in a block", Limit: lim.MaxRules}
+	if out.Version < MinVersion {
+		return nil, fmt.Errorf("block version %d predates Biscuit v3 and is not accepted", out.Version)
 	}
-	if len(b.ChecksV2) > lim.MaxChecks {
-		return nil, &LimitError{What: "checks in a block", Limit: lim.MaxChecks}
-	}
+	syms.Extend(out.Symbols)
 	d := decoder{syms: syms, lim: lim}
-	out := &Block{Symbols: b.Symbols, Context: b.GetContext(), Version: v}
-	for _, f := range b.FactsV2 {
-		p, err := d.predicate(f.Predicate, nil)
+	if len(facts) > 0 {
+		out.Facts = make([]Predicate, 0, len(facts))
+	}
+	for _, f := range facts {
+		p, err := d.fact(f)
 		if err != nil {
 			return nil, fmt.Errorf("fact: %w", err)
 		}
 		out.Facts = append(out.Facts, p)
 	}
-	for _, r := range b.RulesV2 {
+	for _, r := range rules {
 		rule, err := d.rule(r, true)
 		if err != nil {
 			return nil, fmt.Errorf("rule: %w", err)
 		}
 		out.Rules = append(out.Rules, rule)
 	}
-	for _, c := range b.ChecksV2 {
-		if len(c.Queries) == 0 {
-			return nil, errors.New("check: a check needs at least one query")
-		}
-		if len(c.Queries) > lim.MaxQueries {
-			return nil, &LimitError{What: "queries in a check", Limit: lim.MaxQueries}
-		}
-		var check Check
-		for _, q := range c.Queries {
-			rule, err := d.rule(q, false)
-			if err != nil {
-				return nil, fmt.Errorf("check: %w", err)
-			}
-			check.Queries = append(check.Queries, rule)
+	for _, c := range checks {
+		check, err := d.check(c)
+		if err != nil {
+			return nil, fmt.Errorf("check: %w", err)
 		}
 		out.Checks = append(out.Checks, check)
 	}
 	return out, nil
+}
+
+var errWireType = errors.New("malformed: unexpected wire type")
+
+// once records a singular field and checks its wire type.
+func once(seen *uint8, bit uint8, typ, want protowire.Type) error {
+	if typ != want {
+		return errWireType
+	}
+	if *seen&bit != 0 {
+		return errors.New("malformed: a singular field appears twice")
+	}
+	*seen |= bit
+	return nil
+}
+
+func unsupported(msg protoreflect.Name, num protowire.Number) error {
+	return &UnsupportedError{Feature: describeField(msg, uint64(num))}
+}
+
+// walk calls fn for every field of a message: v for length-delimited
+// fields, x for varints. Any other wire type on a known field is malformed;
+// on an unknown field it is reported by fn through its field number.
+func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("malformed %s: %w", msg, protowire.ParseError(n))
+		}
+		b = b[n:]
+		var v []byte
+		var x uint64
+		switch typ {
+		case protowire.VarintType:
+			x, n = protowire.ConsumeVarint(b)
+		case protowire.BytesType:
+			v, n = protowire.ConsumeBytes(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n >= 0 {
+				b = b[n:]
+				if err := fn(num, typ, nil, 0); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if n < 0 {
+			return fmt.Errorf("malformed %s: %w", msg, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if err := fn(num, typ, v, x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type decoder struct {
@@ -266,6 +386,7 @@ type decoder struct {
 	// per rule: symbol index of each variable -> dense slot
 	vars     map[uint32]int
 	varNames []string
+	inRule   bool
 }
 
 func (d *decoder) symbol(i uint64) (string, error) {
@@ -276,33 +397,128 @@ func (d *decoder) symbol(i uint64) (string, error) {
 	return s, nil
 }
 
-func (d *decoder) rule(r *pb.RuleV2, isRule bool) (Rule, error) {
-	if r == nil || r.Head == nil {
+// fact decodes a FactV2 { required PredicateV2 predicate = 1; }.
+func (d *decoder) fact(b []byte) (Predicate, error) {
+	var pred []byte
+	var seen uint8
+	err := walk(b, "FactV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != 1 {
+			return unsupported("FactV2", num)
+		}
+		if err := once(&seen, 1, typ, protowire.BytesType); err != nil {
+			return err
+		}
+		pred = v
+		return nil
+	})
+	if err != nil {
+		return Predicate{}, err
+	}
+	if seen == 0 {
+		return Predicate{}, errors.New("fact without predicate")
+	}
+	d.inRule = false
+	return d.predicate(pred)
+}
+
+// check decodes a CheckV2 { repeated RuleV2 queries = 1; } (a kind field
+// other than 0, "check if", is newer than v3).
+func (d *decoder) check(b []byte) (Check, error) {
+	var queries [][]byte
+	err := walk(b, "CheckV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			if len(queries) == d.lim.MaxQueries {
+				return &LimitError{What: "queries in a check", Limit: d.lim.MaxQueries}
+			}
+			queries = append(queries, v)
+		case num == 2 && typ == protowire.VarintType && x == 0:
+			// kind = CheckIf, written explicitly by some encoders
+		case num == 1:
+			return errWireType
+		default:
+			return unsupported("CheckV2", num)
+		}
+		return nil
+	})
+	if err != nil {
+		return Check{}, err
+	}
+	if len(queries) == 0 {
+		return Check{}, errors.New("a check needs at least one query")
+	}
+	c := Check{Queries: make([]Rule, 0, len(queries))}
+	for _, q := range queries {
+		r, err := d.rule(q, false)
+		if err != nil {
+			return Check{}, err
+		}
+		c.Queries = append(c.Queries, r)
+	}
+	return c, nil
+}
+
+// rule decodes a RuleV2 { head = 1; repeated body = 2; repeated
+// expressions = 3; }.
+func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
+	var head []byte
+	var body, exprs [][]byte
+	var seen uint8
+	err := walk(b, "RuleV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		switch num {
+		case 1:
+			if err := once(&seen, 1, typ, protowire.BytesType); err != nil {
+				return err
+			}
+			head = v
+		case 2:
+			if typ != protowire.BytesType {
+				return errWireType
+			}
+			if len(body) == d.lim.MaxBodyPredicates {
+				return &LimitError{What: "predicates in a rule body", Limit: d.lim.MaxBodyPredicates}
+			}
+			body = append(body, v)
+		case 3:
+			if typ != protowire.BytesType {
+				return errWireType
+			}
+			if len(exprs) == d.lim.MaxExpressions {
+				return &LimitError{What: "expressions in a rule", Limit: d.lim.MaxExpressions}
+			}
+			exprs = append(exprs, v)
+		default:
+			return unsupported("RuleV2", num)
+		}
+		return nil
+	})
+	if err != nil {
+		return Rule{}, err
+	}
+	if seen == 0 {
 		return Rule{}, errors.New("missing head")
 	}
-	if len(r.Body) > d.lim.MaxBodyPredicates {
-		return Rule{}, &LimitError{What: "predicates in a rule body", Limit: d.lim.MaxBodyPredicates}
-	}
-	if len(r.Expressions) > d.lim.MaxExpressions {
-		return Rule{}, &LimitError{What: "expressions in a rule", Limit: d.lim.MaxExpressions}
+	if isRule && len(body) == 0 {
+		return Rule{}, errors.New("a rule needs at least one body predicate")
 	}
 	d.vars = map[uint32]int{}
 	d.varNames = nil
-	var out Rule
-	bodyVars := map[int]bool{}
-	for _, p := range r.Body {
-		pred, err := d.predicate(p, d.vars)
+	d.inRule = true
+	out := Rule{Body: make([]Predicate, 0, len(body))}
+	var bodyVars uint64 // bit per slot; MaxVariables <= 64
+	for _, p := range body {
+		pred, err := d.predicate(p)
 		if err != nil {
 			return Rule{}, err
 		}
 		for _, t := range pred.Terms {
 			if t.Kind == KindVariable {
-				bodyVars[int(t.Int)] = true
+				bodyVars |= 1 << uint(t.Int)
 			}
 		}
 		out.Body = append(out.Body, pred)
 	}
-	for _, e := range r.Expressions {
+	for _, e := range exprs {
 		expr, err := d.expression(e)
 		if err != nil {
 			return Rule{}, err
@@ -312,169 +528,299 @@ func (d *decoder) rule(r *pb.RuleV2, isRule bool) (Rule, error) {
 	// Every variable must be bound by the body: an expression or head
 	// variable that no predicate binds can never be evaluated.
 	for slot := range d.varNames {
-		if !bodyVars[slot] {
+		if bodyVars&(1<<uint(slot)) == 0 {
 			return Rule{}, fmt.Errorf("variable $%s is not bound by any predicate of the rule body", d.varNames[slot])
 		}
 	}
-	head, err := d.predicate(r.Head, d.vars)
+	h, err := d.predicate(head)
 	if err != nil {
 		return Rule{}, err
 	}
-	for _, t := range head.Terms {
-		if t.Kind == KindVariable && !bodyVars[int(t.Int)] {
+	for _, t := range h.Terms {
+		if t.Kind == KindVariable && bodyVars&(1<<uint(t.Int)) == 0 {
 			return Rule{}, fmt.Errorf("head variable $%s is not bound by the rule body", d.varNames[t.Int])
 		}
 	}
-	if isRule && len(out.Body) == 0 {
-		return Rule{}, errors.New("a rule needs at least one body predicate")
-	}
-	out.Head = head
+	out.Head = h
 	out.Vars = len(d.varNames)
 	out.VarNames = d.varNames
+	d.inRule = false
 	return out, nil
 }
 
-func (d *decoder) predicate(p *pb.PredicateV2, vars map[uint32]int) (Predicate, error) {
-	if p == nil {
-		return Predicate{}, errors.New("missing predicate")
-	}
-	name, err := d.symbol(p.GetName())
+// predicate decodes a PredicateV2 { required uint64 name = 1; repeated
+// TermV2 terms = 2; }.
+func (d *decoder) predicate(b []byte) (Predicate, error) {
+	var name uint64
+	var seen uint8
+	var terms [][]byte
+	err := walk(b, "PredicateV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		switch num {
+		case 1:
+			if err := once(&seen, 1, typ, protowire.VarintType); err != nil {
+				return err
+			}
+			name = x
+		case 2:
+			if typ != protowire.BytesType {
+				return errWireType
+			}
+			if len(terms) == d.lim.MaxTerms {
+				return &LimitError{What: "terms in a predicate", Limit: d.lim.MaxTerms}
+			}
+			terms = append(terms, v)
+		default:
+			return unsupported("PredicateV2", num)
+		}
+		return nil
+	})
 	if err != nil {
 		return Predicate{}, err
 	}
-	if len(p.Terms) > d.lim.MaxTerms {
-		return Predicate{}, &LimitError{What: "terms in a predicate", Limit: d.lim.MaxTerms}
+	if seen == 0 {
+		return Predicate{}, errors.New("predicate without name")
 	}
-	out := Predicate{Name: name, Terms: make([]Term, len(p.Terms))}
-	for i, t := range p.Terms {
-		term, err := d.term(t, vars, true)
+	n, err := d.symbol(name)
+	if err != nil {
+		return Predicate{}, err
+	}
+	out := Predicate{Name: n, Terms: make([]Term, len(terms))}
+	for i, t := range terms {
+		term, err := d.term(t, true)
 		if err != nil {
-			return Predicate{}, fmt.Errorf("%s: %w", name, err)
+			return Predicate{}, fmt.Errorf("%s: %w", n, err)
 		}
 		out.Terms[i] = term
 	}
 	return out, nil
 }
 
-func (d *decoder) variable(v uint32) (Term, error) {
-	if d.vars == nil {
+func (d *decoder) variable(v uint64) (Term, error) {
+	if !d.inRule {
 		return Term{}, errors.New("variables are not allowed in facts")
 	}
-	slot, ok := d.vars[v]
+	if v > math.MaxUint32 {
+		return Term{}, errors.New("variable out of range")
+	}
+	slot, ok := d.vars[uint32(v)]
 	if !ok {
 		if len(d.varNames) >= d.lim.MaxVariables {
 			return Term{}, &LimitError{What: "variables in a rule", Limit: d.lim.MaxVariables}
 		}
-		name, err := d.symbol(uint64(v))
+		name, err := d.symbol(v)
 		if err != nil {
 			return Term{}, err
 		}
 		slot = len(d.varNames)
-		d.vars[v] = slot
+		d.vars[uint32(v)] = slot
 		d.varNames = append(d.varNames, name)
 	}
 	return Term{Kind: KindVariable, Int: int64(slot)}, nil
 }
 
-func (d *decoder) term(t *pb.TermV2, vars map[uint32]int, allowSet bool) (Term, error) {
-	switch c := t.GetContent().(type) {
-	case *pb.TermV2_Variable:
-		return d.variable(c.Variable)
-	case *pb.TermV2_Integer:
-		return Int(c.Integer), nil
-	case *pb.TermV2_String_:
-		s, err := d.symbol(c.String_)
-		if err != nil {
-			return Term{}, err
+// term decodes a TermV2, a oneof of variable (1), integer (2), string (3),
+// date (4), bytes (5), bool (6) and set (7).
+func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
+	var out Term
+	fields := 0
+	var setBytes []byte
+	isSet := false
+	err := walk(b, "TermV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		fields++
+		if fields > 1 {
+			return errors.New("malformed: a term holds more than one value")
 		}
-		if len(s) > d.lim.MaxStringBytes {
-			return Term{}, &LimitError{What: "string length", Limit: d.lim.MaxStringBytes}
+		want := protowire.VarintType
+		if num == 5 || num == 7 {
+			want = protowire.BytesType
 		}
-		return String(s), nil
-	case *pb.TermV2_Date:
-		if c.Date > math.MaxInt64 {
-			return Term{}, fmt.Errorf("date %d is out of range", c.Date)
+		if num >= 1 && num <= 7 && typ != want {
+			return errWireType
 		}
-		return Term{Kind: KindDate, Int: int64(c.Date)}, nil
-	case *pb.TermV2_Bytes:
-		if len(c.Bytes) > d.lim.MaxStringBytes {
-			return Term{}, &LimitError{What: "bytes length", Limit: d.lim.MaxStringBytes}
-		}
-		return Bytes(c.Bytes), nil
-	case *pb.TermV2_Bool:
-		return Bool(c.Bool), nil
-	case *pb.TermV2_Set:
-		if !allowSet {
-			return Term{}, errors.New("sets cannot contain sets")
-		}
-		elems := c.Set.GetSet()
-		if len(elems) > d.lim.MaxSetSize {
-			return Term{}, &LimitError{What: "elements in a set", Limit: d.lim.MaxSetSize}
-		}
-		out := Term{Kind: KindSet, Set: make([]Term, 0, len(elems))}
-		for _, e := range elems {
-			et, err := d.term(e, nil, false)
+		switch num {
+		case 1:
+			t, err := d.variable(x)
+			out = t
+			return err
+		case 2:
+			out = Int(int64(x))
+		case 3:
+			s, err := d.symbol(x)
 			if err != nil {
-				return Term{}, fmt.Errorf("set: %w", err)
+				return err
 			}
-			if len(out.Set) > 0 && out.Set[0].Kind != et.Kind {
-				return Term{}, errors.New("set elements must all have the same type")
+			if len(s) > d.lim.MaxStringBytes {
+				return &LimitError{What: "string length", Limit: d.lim.MaxStringBytes}
 			}
-			if !setHas(out.Set, et) {
-				out.Set = append(out.Set, et)
+			out = String(s)
+		case 4:
+			if x > math.MaxInt64 {
+				return fmt.Errorf("date %d is out of range", x)
 			}
+			out = Term{Kind: KindDate, Int: int64(x)}
+		case 5:
+			if len(v) > d.lim.MaxStringBytes {
+				return &LimitError{What: "bytes length", Limit: d.lim.MaxStringBytes}
+			}
+			out = Bytes(v)
+		case 6:
+			out = Bool(x != 0)
+		case 7:
+			if !allowSet {
+				return errors.New("sets cannot contain sets")
+			}
+			isSet, setBytes = true, v
+		default:
+			return unsupported("TermV2", num)
 		}
-		return out, nil
-	case nil:
-		return Term{}, &UnsupportedError{Feature: "a term type unknown to Biscuit v3"}
+		return nil
+	})
+	if err != nil {
+		return Term{}, err
 	}
-	return Term{}, errors.New("unknown term")
+	if fields == 0 {
+		return Term{}, errors.New("empty term")
+	}
+	if isSet {
+		return d.set(setBytes)
+	}
+	return out, nil
 }
 
-func (d *decoder) expression(e *pb.ExpressionV2) (Expression, error) {
-	ops := e.GetOps()
-	if len(ops) == 0 {
-		return nil, errors.New("empty expression")
-	}
-	if len(ops) > d.lim.MaxOps {
-		return nil, &LimitError{What: "operations in an expression", Limit: d.lim.MaxOps}
-	}
-	out := make(Expression, 0, len(ops))
+// set decodes a TermSet { repeated TermV2 set = 1; }.
+func (d *decoder) set(b []byte) (Term, error) {
+	out := Term{Kind: KindSet}
+	n := 0
+	err := walk(b, "TermSet", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != 1 {
+			return unsupported("TermSet", num)
+		}
+		if typ != protowire.BytesType {
+			return errWireType
+		}
+		if n++; n > d.lim.MaxSetSize {
+			return &LimitError{What: "elements in a set", Limit: d.lim.MaxSetSize}
+		}
+		// Variables in sets are not allowed by the Biscuit spec.
+		inRule := d.inRule
+		d.inRule = false
+		et, err := d.term(v, false)
+		d.inRule = inRule
+		if err != nil {
+			return fmt.Errorf("set: %w", err)
+		}
+		if len(out.Set) > 0 && out.Set[0].Kind != et.Kind {
+			return errors.New("set elements must all have the same type")
+		}
+		if !setHas(out.Set, et) {
+			out.Set = append(out.Set, et)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// expression decodes an ExpressionV2 { repeated Op ops = 1; } and checks
+// that it is a well-formed postfix program leaving one value.
+func (d *decoder) expression(b []byte) (Expression, error) {
+	var out Expression
 	depth := 0
-	for _, op := range ops {
-		switch c := op.GetContent().(type) {
-		case *pb.Op_Value:
-			t, err := d.term(c.Value, d.vars, true)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, Op{Kind: OpValue, Term: t})
+	err := walk(b, "ExpressionV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != 1 {
+			return unsupported("ExpressionV2", num)
+		}
+		if typ != protowire.BytesType {
+			return errWireType
+		}
+		if len(out) == d.lim.MaxOps {
+			return &LimitError{What: "operations in an expression", Limit: d.lim.MaxOps}
+		}
+		op, err := d.op(v)
+		if err != nil {
+			return err
+		}
+		switch op.Kind {
+		case OpValue:
 			depth++
-		case *pb.Op_Unary:
-			k := c.Unary.GetKind()
-			if k < 0 || int(k) > int(UnaryLength) {
-				return nil, &UnsupportedError{Feature: "a unary operator newer than Datalog 3.0"}
-			}
+		case OpUnary:
 			if depth < 1 {
-				return nil, errors.New("malformed expression: unary operator without operand")
+				return errors.New("malformed expression: unary operator without operand")
 			}
-			out = append(out, Op{Kind: OpUnary, Code: uint8(k)})
-		case *pb.Op_Binary:
-			k := c.Binary.GetKind()
-			if k < 0 || int(k) >= int(binaryCount) {
-				return nil, &UnsupportedError{Feature: "an operator newer than Datalog 3.0"}
-			}
+		case OpBinary:
 			if depth < 2 {
-				return nil, errors.New("malformed expression: binary operator without two operands")
+				return errors.New("malformed expression: binary operator without two operands")
 			}
 			depth--
-			out = append(out, Op{Kind: OpBinary, Code: uint8(k)})
-		default:
-			return nil, &UnsupportedError{Feature: "an expression operation unknown to Biscuit v3"}
 		}
+		out = append(out, op)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if depth != 1 {
 		return nil, errors.New("malformed expression: it must leave exactly one value")
+	}
+	return out, nil
+}
+
+// op decodes an Op, a oneof of value (1), unary (2) and binary (3).
+func (d *decoder) op(b []byte) (Op, error) {
+	var out Op
+	fields := 0
+	err := walk(b, "Op", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if fields++; fields > 1 {
+			return errors.New("malformed: an operation holds more than one content")
+		}
+		if num >= 1 && num <= 3 && typ != protowire.BytesType {
+			return errWireType
+		}
+		switch num {
+		case 1:
+			t, err := d.term(v, true)
+			out = Op{Kind: OpValue, Term: t}
+			return err
+		case 2, 3:
+			msg := protoreflect.Name("OpUnary")
+			limit := uint64(UnaryLength)
+			if num == 3 {
+				msg, limit = "OpBinary", uint64(binaryCount-1)
+			}
+			var kind uint64
+			var seen uint8
+			err := walk(v, msg, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) error {
+				if n != 1 {
+					return unsupported(msg, n)
+				}
+				if err := once(&seen, 1, t, protowire.VarintType); err != nil {
+					return err
+				}
+				kind = x
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if seen == 0 {
+				return errors.New("operator without kind")
+			}
+			if kind > limit {
+				return unsupported(msg, 1)
+			}
+			out = Op{Kind: OpUnary, Code: uint8(kind)}
+			if num == 3 {
+				out.Kind = OpBinary
+			}
+		default:
+			return unsupported("Op", num)
+		}
+		return nil
+	})
+	if err != nil {
+		return Op{}, err
+	}
+	if fields == 0 {
+		return Op{}, errors.New("empty operation")
 	}
 	return out, nil
 }

@@ -1,0 +1,165 @@
+package verifier
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkEd25519Verify is the floor the cold benchmark is held to: a cold
+// 4-block decision must cost at most 1.3 × 4 of these, measured in the same
+// run.
+func BenchmarkEd25519Verify(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	msg := make([]byte, 200)
+	sig := ed25519.Sign(priv, msg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ed25519.Verify(pub, msg, sig) {
+			b.Fatal("verify failed")
+		}
+	}
+}
+
+// BenchmarkAuthorizeCold4Blocks decides on 4-block tokens never seen
+// before: base64, parse, four signatures and the proof, revocation and
+// Datalog. It cycles through more distinct tokens than the cache holds.
+func BenchmarkAuthorizeCold4Blocks(b *testing.B) {
+	a := newTestAuthority(b)
+	const n = 256
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = fourBlocks(b, a)
+	}
+	v := newVerifier(b, a, func(c *Config) { c.CacheSize = n / 2 })
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if d := v.Authorize(ctx, toks[i%n], readAccount); !d.Allowed {
+			b.Fatal(d.Reason)
+		}
+		i++
+	}
+}
+
+// BenchmarkAuthorizeWarm4Blocks decides on the same 4-block token again: the
+// signature chain comes from the cache; revocation and Datalog still run.
+func BenchmarkAuthorizeWarm4Blocks(b *testing.B) {
+	a := newTestAuthority(b)
+	tok := fourBlocks(b, a)
+	v := newVerifier(b, a)
+	ctx := context.Background()
+	v.Authorize(ctx, tok, readAccount)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := v.Authorize(ctx, tok, readAccount); !d.Allowed {
+			b.Fatal(d.Reason)
+		}
+	}
+}
+
+// BenchmarkAuthorizeWarm4BlocksParallel is the warm decision from every
+// core at once.
+func BenchmarkAuthorizeWarm4BlocksParallel(b *testing.B) {
+	a := newTestAuthority(b)
+	tok := fourBlocks(b, a)
+	v := newVerifier(b, a)
+	ctx := context.Background()
+	v.Authorize(ctx, tok, readAccount)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if d := v.Authorize(ctx, tok, readAccount); !d.Allowed {
+				b.Error(d.Reason)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkAuthorizeCold4BlocksParallel is the cold decision from every
+// core at once.
+func BenchmarkAuthorizeCold4BlocksParallel(b *testing.B) {
+	a := newTestAuthority(b)
+	const n = 256
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = fourBlocks(b, a)
+	}
+	v := newVerifier(b, a, func(c *Config) { c.CacheSize = -1 })
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if d := v.Authorize(ctx, toks[i%n], readAccount); !d.Allowed {
+				b.Error(d.Reason)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// worstCaseTokens are the most expensive tokens the limits allow, one per
+// kind of work: MaxBlocks signatures plus an evaluation that runs into the
+// step budget. Each is denied.
+func worstCaseTokens(b testing.TB, a *testAuthority) map[string]string {
+	base := a.mint(b, time.Hour)
+	// Fill up to MaxBlocks-1 blocks so that every case pays for every
+	// signature the limits allow.
+	pad := base
+	for i := 0; i < 14; i++ {
+		pad = appendBlock(b, pad, fmt.Sprintf(`check if time($t), $t <= 2099-01-0%dT00:00:00Z`, i%9+1))
+	}
+	var facts []string
+	for i := 0; i < 60; i++ {
+		facts = append(facts, fmt.Sprintf("f(%d)", i))
+	}
+	out := map[string]string{}
+	// A join bomb: four-way join over 60 facts, 13 million combinations
+	// without a budget, with an expression that never holds.
+	out["join"] = appendBlock(b, pad, strings.Join(facts, "; ")+
+		`; check if f($a), f($b), f($c), f($d), $d == 1000`)
+	// Rules that derive as many facts as allowed.
+	out["rules"] = appendBlock(b, pad, strings.Join(facts, "; ")+
+		`; g($a, $b) <- f($a), f($b); h($a, $b, $c) <- g($a, $b), f($c); check if h($a, $b, $c), $a == 1000`)
+	// Regular expressions as long as strings may be, compiled per binding.
+	long := strings.Repeat("(a|b)*c?", 100)
+	out["regex"] = appendBlock(b, pad, strings.Join(facts[:8], "; ")+
+		fmt.Sprintf(`; check if f($a), f($b), "%s".matches("%s"), $a == 1000`, strings.Repeat("ab", 400), long))
+	// Set operations on the largest sets.
+	var elems []string
+	for i := 0; i < 64; i++ {
+		elems = append(elems, fmt.Sprintf("%d", i))
+	}
+	set := "[" + strings.Join(elems, ", ") + "]"
+	out["sets"] = appendBlock(b, pad, strings.Join(facts, "; ")+
+		fmt.Sprintf(`; check if f($a), f($b), %s.intersection(%s).contains(%s), $a == 1000`, set, set, set))
+	return out
+}
+
+// BenchmarkAuthorizeWorstCase decides, cold, on the most expensive tokens
+// the limits allow. Each must be denied in at most 5 ms.
+func BenchmarkAuthorizeWorstCase(b *testing.B) {
+	a := newTestAuthority(b)
+	for name, tok := range worstCaseTokens(b, a) {
+		b.Run(name, func(b *testing.B) {
+			v := newVerifier(b, a, func(c *Config) { c.CacheSize = -1 })
+			ctx := context.Background()
+			var worst time.Duration
+			for b.Loop() {
+				d := v.Authorize(ctx, tok, readAccount)
+				if d.Allowed {
+					b.Fatal("worst-case token allowed")
+				}
+				worst = max(worst, d.Duration)
+			}
+			b.ReportMetric(float64(worst.Microseconds()), "max-µs")
+		})
+	}
+}

@@ -1,0 +1,120 @@
+package verifier
+
+import (
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/biscuit-auth/biscuit-go/v2"
+	"github.com/biscuit-auth/biscuit-go/v2/parser"
+
+	"github.com/mandate-dev/mandate/token"
+)
+
+// noRevocations is a RevocationChecker that revokes nothing.
+type noRevocations struct{}
+
+func (noRevocations) Revoked([][]byte) int { return -1 }
+
+// revokedSet revokes the IDs it holds.
+type revokedSet map[string]bool
+
+func (s revokedSet) Revoked(ids [][]byte) int {
+	for i, id := range ids {
+		if s[string(id)] {
+			return i
+		}
+	}
+	return -1
+}
+
+// testAuthority mints tokens with a fresh key.
+type testAuthority struct {
+	key token.SigningKey
+}
+
+func newTestAuthority(t testing.TB) *testAuthority {
+	t.Helper()
+	k, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testAuthority{key: k}
+}
+
+func (a *testAuthority) keys() *token.KeySet { return token.NewKeySet(a.key.Public()) }
+
+func (a *testAuthority) mint(t testing.TB, ttl time.Duration, rights ...token.Right) string {
+	t.Helper()
+	if len(rights) == 0 {
+		rights = []token.Right{{Service: "crm", Tool: "*", Operation: "*", Resource: "account:acme/"}}
+	}
+	m, err := token.Mint(a.key, token.MintRequest{
+		Subject: token.Subject{Agent: "support-bot", User: "alice@acme.test", Org: "acme"},
+		Rights:  rights,
+		TTL:     ttl,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Token
+}
+
+// appendBlock appends a block of Datalog source (facts, rules and checks
+// separated by ';') with biscuit-go, as any token holder can.
+func appendBlock(t testing.TB, tok, src string) string {
+	t.Helper()
+	raw, err := token.Decode(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := biscuit.Unmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(src), ";") {
+		src += ";"
+	}
+	pb, err := parser.FromStringBlock(src)
+	if err != nil {
+		t.Fatalf("parse %q: %v", src, err)
+	}
+	bb := b.CreateBlock()
+	if err := bb.AddBlock(pb); err != nil {
+		t.Fatal(err)
+	}
+	nb, err := b.Append(rand.Reader, bb.Build())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := nb.Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token.Encode(out)
+}
+
+func newVerifier(t testing.TB, a *testAuthority, mut ...func(*Config)) *Verifier {
+	t.Helper()
+	cfg := Config{Keys: a.keys(), Revocations: noRevocations{}}
+	for _, m := range mut {
+		m(&cfg)
+	}
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+var readAccount = Request{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/42"}
+
+// fourBlocks returns a typical 4-block delegation chain.
+func fourBlocks(t testing.TB, a *testAuthority) string {
+	tok := a.mint(t, time.Hour)
+	tok = appendBlock(t, tok, `check if tool($t), ["get_account", "list_invoices"].contains($t); delegated_to("triage")`)
+	tok = appendBlock(t, tok, `check if resource($r), $r.starts_with("account:acme/42")`)
+	tok = appendBlock(t, tok, `check if tool($t), !($t == "refund") or arg("amount", $a), $a <= 500; check if time($t), $t <= 2099-01-01T00:00:00Z`)
+	return tok
+}
