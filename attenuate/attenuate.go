@@ -569,7 +569,7 @@ func reparse(raw []byte) ([]byte, *token.Unverified, error) {
 	case err == nil:
 		return raw, u, nil
 	case errors.Is(err, token.ErrTooLarge):
-		return nil, nil, fmt.Errorf("%w (%w): a verifier would reject the attenuated token: %w", ErrInvalidCaveat, ErrOverLimit, err)
+		return nil, nil, fmt.Errorf("%w (%w): a verifier would reject the attenuated token: %w; use fewer or shorter caveats", ErrInvalidCaveat, ErrOverLimit, err)
 	}
 	return nil, nil, fmt.Errorf("%w: a verifier would reject the attenuated token: %w", ErrInvalidCaveat, err)
 }
