@@ -131,46 +131,13 @@ func (d *Decision) InvalidToken() bool {
 // Order: signature chain (cached by token hash), revocation of every block,
 // then Datalog with the verifier's own request facts.
 func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d Decision) {
-	start := time.Now()
-	d.DecisionID = v.prefix + strconv.FormatUint(v.seq.Add(1), 36)
-	defer func() {
-		if r := recover(); r != nil {
-			d.Allowed = false
-			d.Err = fmt.Errorf("%w: internal error", ErrEvaluation)
-			d.Reason = "internal error while deciding; denied"
-		}
-		d.Duration = time.Since(start)
-		v.audit(&d, &req)
-	}()
-	if err := ctx.Err(); err != nil {
-		return deny(d, fmt.Errorf("%w: %w", ErrCanceled, err))
-	}
+	defer v.begin(&d)(&req)
 	if err := req.validate(); err != nil {
 		return deny(d, err)
 	}
-	now := v.now()
-	vt, err := v.verified(tok, now)
+	vt, now, err := v.check(ctx, tok, &d)
 	if err != nil {
-		return deny(d, fmt.Errorf("%w: %w", ErrDenied, err))
-	}
-	ids := vt.RevocationIDs()
-	d.RevocationIDs = make([]string, len(ids))
-	for i, id := range ids {
-		d.RevocationIDs[i] = hex.EncodeToString(id)
-	}
-	s := vt.Subject()
-	d.Session, d.Agent, d.User, d.Org = s.Session, s.Agent, s.User, s.Org
-	d.Blocks = vt.BlockCount()
-
-	if v.cfg.Fresh != nil {
-		if err := v.cfg.Fresh(); err != nil {
-			return deny(d, fmt.Errorf("%w: %w", ErrStale, err))
-		}
-	}
-	if v.cfg.Revocations != nil {
-		if i := v.cfg.Revocations.Revoked(ids); i >= 0 {
-			return deny(d, fmt.Errorf("%w: block %d (revocation ID %.16s…) was revoked", ErrRevoked, i, d.RevocationIDs[i]))
-		}
+		return deny(d, err)
 	}
 
 	sc := v.pool.Get().(*scratch)
@@ -201,6 +168,53 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 		}
 	}
 	return deny(d, fmt.Errorf("%w: block %d check %d: %s", ErrCheckFailed, out.Block, out.Check, out.CheckText))
+}
+
+// check runs everything that concerns the token rather than the call:
+// context, signature chain (cached), freshness of the revocation state and
+// revocation of every block, filling in d's token fields as it learns them.
+func (v *Verifier) check(ctx context.Context, tok string, d *Decision) (*token.Verified, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	now := v.now()
+	vt, err := v.verified(tok, now)
+	if err != nil {
+		return nil, now, fmt.Errorf("%w: %w", ErrDenied, err)
+	}
+	ids := vt.RevocationIDs()
+	d.RevocationIDs = make([]string, len(ids))
+	for i, id := range ids {
+		d.RevocationIDs[i] = hex.EncodeToString(id)
+	}
+	s := vt.Subject()
+	d.Session, d.Agent, d.User, d.Org = s.Session, s.Agent, s.User, s.Org
+	d.Blocks = vt.BlockCount()
+	if v.cfg.Fresh != nil {
+		if err := v.cfg.Fresh(); err != nil {
+			return nil, now, fmt.Errorf("%w: %w", ErrStale, err)
+		}
+	}
+	if v.cfg.Revocations != nil {
+		if i := v.cfg.Revocations.Revoked(ids); i >= 0 {
+			return nil, now, fmt.Errorf("%w: block %d (revocation ID %.16s…) was revoked", ErrRevoked, i, d.RevocationIDs[i])
+		}
+	}
+	return vt, now, nil
+}
+
+// begin starts a decision: its ID, and on return its duration, the audit
+// event and the conversion of any panic into a deny.
+func (v *Verifier) begin(d *Decision) func(req *Request) {
+	start := time.Now()
+	d.DecisionID = v.prefix + strconv.FormatUint(v.seq.Add(1), 36)
+	return func(req *Request) {
+		if r := recover(); r != nil {
+			*d = deny(*d, fmt.Errorf("%w: internal error", ErrEvaluation))
+		}
+		d.Duration = time.Since(start)
+		v.audit(d, req)
+	}
 }
 
 func deny(d Decision, err error) Decision {
