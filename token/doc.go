@@ -1,0 +1,145 @@
+// Package token is mandate's token vocabulary: Biscuit v3 capability tokens
+// for one agent session, how they are minted, encoded, parsed under strict
+// limits, verified against trusted root keys and inspected.
+//
+// # From key to inspection in seven steps
+//
+//  1. Keys. The authority signs with a root [SigningKey]: [GenerateKey], or
+//     [ParsePrivateKey] of a PEM PKCS#8 file (as `openssl genpkey -algorithm
+//     ed25519` writes it; [MarshalPrivateKeyPEM] writes the same) or of hex
+//     (a 32-byte seed or the 64-byte key, optionally "ed25519-private/"
+//     prefixed), wrapped with [NewSigningKey]. Each key has a [KeyID]
+//     derived from its public key. Verifiers trust public keys in a
+//     [KeySet]: [NewKeySet] of [SigningKey.Public], or of keys read with
+//     [ParsePublicKey] ("ed25519/" and 64 hex characters, the prefix
+//     optional). A [PublicKey] with NotAfter set stops being trusted after
+//     that instant, which is how a rotated-out key retires.
+//  2. Mint. [Mint] signs a [MintRequest] (a [Subject], at least one [Right] and a TTL of
+//     at most [MaxTTL]) into a [Minted] token: the subject facts, one right
+//     fact per right and an expiry check, with the key's ID as the root key
+//     ID hint.
+//  3. Encode. [Minted].Token is already encoded; [Encode] turns raw bytes
+//     into padded URL-safe base64, the form agents send as a bearer token.
+//  4. Parse. [ParseString] (or [Parse] for raw bytes, after [Decode])
+//     accepts padded or unpadded input, enforces every limit in limits.go
+//     and rejects any format newer than Biscuit v3 ([ErrUnsupported]). It
+//     checks no signature and returns an [*Unverified].
+//  5. Verify. [Unverified.Verify] checks the signature chain against a
+//     [KeySet] at a given instant and returns a [*Verified]. The hint picks
+//     the key to try first; without it (biscuit-go drops it when it appends
+//     a block) or when it names an unknown key, every trusted key is tried.
+//  6. Read. [Verified.Subject], [Verified.Rights], [Verified.ExpiresAt],
+//     [Verified.EffectiveExpiry], [Verified.RevocationIDs] and
+//     [Verified.KeyID] are now facts you can rely on. Deciding whether a
+//     request is allowed is the verifier's job (package verifier), which
+//     also checks revocation and evaluates every block.
+//  7. Inspect. [Inspect] (or [InspectVerified]) describes a token block by
+//     block; [Inspection.Text] is for people, its JSON encoding for tools.
+//
+// In code:
+//
+//	key, _ := token.GenerateKey()
+//	m, err := token.Mint(key, token.MintRequest{
+//		Subject: token.Subject{Agent: "support-bot", User: "alice@acme.test", Org: "acme"},
+//		Rights:  []token.Right{{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/42/"}},
+//		TTL:     15 * time.Minute,
+//	})
+//	// ... the agent sends m.Token; a tool server receives it:
+//	u, err := token.ParseString(m.Token)
+//	v, err := u.Verify(token.NewKeySet(key.Public()), time.Now())
+//	fmt.Println(v.Subject().Agent, v.Rights())
+//	fmt.Print(token.InspectVerified(v).Text())
+//
+// # Unverified is not Verified
+//
+// An [*Unverified] token is only well-formed bytes. Anyone can sign a token
+// with a key of their own that claims any agent and any right, so nothing
+// read from an Unverified token may decide anything: its content accessors
+// are named Unsafe ([Unverified.UnsafeBlocks]), and [Inspect] marks its
+// output UNVERIFIED with the subject and rights "claimed". Only
+// [Unverified.Verify] produces a [*Verified] token, and only a Verified
+// token can be authorized. Expiry is not part of Verify: the verifier
+// checks it (and every attenuation block's own expiry) with its clock.
+//
+// # The Datalog vocabulary
+//
+// These names are a public contract: agents written in other languages
+// attenuate tokens against them with their own Biscuit library, so they are
+// never renamed.
+//
+// Authority facts, written by the authority only ([Mint]); they are the
+// only facts the policy trusts:
+//
+//	session("s_…")                  [FactSession]
+//	agent("support-bot")            [FactAgent]
+//	user("alice@acme.test")         [FactUser], omitted when empty
+//	org("acme")                     [FactOrg], omitted when empty
+//	right("crm", "get_account", "read", "account:acme/42")
+//	                                [FactRight]: service, tool or "*", operation or "*", resource prefix
+//	check if time($time), $time <= 2026-11-22T10:15:00Z   (the expiry, [ExpiryCheck])
+//
+// Request facts, added by the verifier for every decision and never taken
+// from a token. Exactly one service, tool, operation and resource per
+// decision: a call that touches several resources is authorized once per
+// resource.
+//
+//	time(2026-11-22T10:00:00Z)      [FactTime]: the verifier's clock, a date
+//	service("crm")                  [FactService]
+//	tool("get_account")             [FactTool]
+//	operation("read")               [FactOperation]
+//	resource("account:acme/42")     [FactResource]
+//	arg("limit", 1)                 [FactArg]: one per argument; the value is an
+//	arg("to", "bob@x.test")         integer, string, bool, date or bytes, and a
+//	arg("cc", ["a@x", "b@x"])       list is one set, never one fact per element
+//
+// The policy is fixed ([Policy]): a request is allowed when a right covers
+// its service, tool, operation and resource ([Right.Covers]) and every check
+// of every block passes.
+//
+// Attenuation blocks hold checks, and optionally informational facts such as
+// delegated_to("sub-agent") ([FactDelegatedTo]), which grant and restrict
+// nothing. The caveat forms (package attenuate writes them for you):
+//
+//	check if tool($t), ["get_account", "list_invoices"].contains($t);
+//	check if resource($r), $r.starts_with("account:acme/42/");
+//	check if resource($r), $r == "account:acme/42";
+//	check if tool($t), !($t == "refund") or arg("amount", $a), $a <= 500;
+//	check if time($t), $t <= 2026-11-22T10:05:00Z;
+//
+// A block's facts and rules are visible to its own checks only: nothing an
+// attenuation block states can satisfy the policy or another block's
+// checks, so appending a block can only narrow a token.
+//
+// Warning: a resource prefix is a plain string prefix. "account:acme/42"
+// also covers "account:acme/420". End a prefix at a separator
+// ("account:acme/42/") to grant one subtree, or compare with == for one
+// resource exactly.
+//
+// # Writing sets from other Biscuit libraries
+//
+// mandate verifies Biscuit v3 blocks (block version 3, Datalog 3.0).
+// biscuit-go writes sets as ["a", "b"]. The Rust library (version 6 and
+// later) and the JavaScript and Python libraries built on it write sets as
+// {"a", "b"} and read ["a", "b"] as an array, a Datalog 3.3 type: a block
+// that uses one is rejected with [ErrUnsupported] and a message saying to
+// write {"a", "b"}. The same holds for other features newer than v3 (check
+// all, reject if, !=, closures, scope annotations, third-party blocks,
+// P-256 keys): write `!($a == $b)` instead of `$a != $b`.
+//
+// # Limits
+//
+// Every size and count limit lives in limits.go with the reason for its
+// value: [MaxTokenBytes] and [MaxEncodedBytes], [MaxBlocks], [MaxSymbols],
+// [MaxStringBytes], facts, rules and checks per block, the shape of a rule
+// ([MaxBodyPredicates], [MaxOpsPerExpression], [MaxSetSize], …), the
+// evaluation budget [EvalLimits], and for minting [MaxTTL],
+// [MaxRightsPerToken] and [MaxSubjectBytes]. A token over any of them is
+// rejected with [ErrTooLarge] before a signature is checked or a rule runs.
+//
+// # Errors
+//
+// Every reason a token is unusable wraps [ErrInvalid]: [ErrMalformed],
+// [ErrTooLarge], [ErrUnsupported], [ErrSignature] and [ErrUnknownKey].
+// Match them with errors.Is. Mint requests that fail validation wrap
+// [ErrBadRequest].
+package token
