@@ -1,0 +1,249 @@
+package revocation
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Memory is an in-memory [Store]: a map from revocation ID to its expiry,
+// guarded by a sync.RWMutex. It is what a durable store such as
+// badgerstore serves Revoked from, and a Store for tests. It forgets
+// everything when the process exits.
+//
+// Memory never purges on its own: call [Memory.Purge] periodically to drop
+// expired entries. The zero value is not usable; create one with
+// [NewMemory].
+type Memory struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	set     map[string]memEntry
+	lastSeq uint64
+	closed  bool
+}
+
+// memEntry is what Memory keeps per ID: 16 bytes besides the key.
+type memEntry struct {
+	exp int64 // expiry in Unix nanoseconds, clamped; neverExpires for "never"
+	seq uint64
+}
+
+// neverExpires is the exp of an entry whose ExpiresAt is the zero Time. It
+// is larger than every finite expiry, so merging two entries is a max.
+const neverExpires = math.MaxInt64
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64+1)
+	maxNanoTime = time.Unix(0, math.MaxInt64-1)
+)
+
+// expiryNanos converts an ExpiresAt to Unix nanoseconds: the zero Time
+// becomes neverExpires, and instants outside the range of UnixNano (before
+// 1678, after 2262) are clamped rather than overflowed, an instant after
+// 2262 counting as never.
+func expiryNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return neverExpires
+	}
+	return unixNanos(t)
+}
+
+// unixNanos is t.UnixNano clamped to [math.MinInt64+1, math.MaxInt64].
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.After(maxNanoTime):
+		return math.MaxInt64
+	case t.Before(minNanoTime):
+		return math.MinInt64 + 1
+	default:
+		return t.UnixNano()
+	}
+}
+
+// timeFromNanos is the inverse of expiryNanos.
+func timeFromNanos(n int64) time.Time {
+	if n == neverExpires {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Option configures a [Memory].
+type Option func(*Memory)
+
+// WithNow sets the clock Memory uses to skip entries that are already
+// expired when they are added. The default is time.Now. Tests inject a fake
+// clock; a verifier passes the same clock it decides with.
+func WithNow(now func() time.Time) Option {
+	return func(m *Memory) {
+		if now != nil {
+			m.now = now
+		}
+	}
+}
+
+// WithSizeHint pre-sizes the set for n entries, which saves the time spent
+// growing it when n entries are loaded at once (as a durable store does at
+// start-up).
+func WithSizeHint(n int) Option {
+	return func(m *Memory) {
+		if n > 0 {
+			m.set = make(map[string]memEntry, n)
+		}
+	}
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory(opts ...Option) *Memory {
+	m := &Memory{now: time.Now}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.set == nil {
+		m.set = make(map[string]memEntry)
+	}
+	return m
+}
+
+var _ Store = (*Memory)(nil)
+
+// Add stores entries; see the [Store] contract. An entry that is already
+// expired by Memory's clock is not stored (it could only deny expired
+// tokens), but its Seq still counts for LastSeq.
+func (m *Memory) Add(ctx context.Context, entries ...Entry) error {
+	if err := ValidateEntries(entries); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("revocation: add canceled before storing anything: %w", err)
+	}
+	now := unixNanos(m.now())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, e := range entries {
+		m.lastSeq = max(m.lastSeq, e.Seq)
+		exp := expiryNanos(e.ExpiresAt)
+		if exp < now {
+			continue
+		}
+		if old, ok := m.set[string(e.ID)]; ok && old.exp >= exp {
+			continue
+		}
+		m.set[string(e.ID)] = memEntry{exp: exp, seq: e.Seq}
+	}
+	return nil
+}
+
+// Revoked reports the index of the first id in ids that is revoked, or -1.
+// It does not allocate: the map lookup by string(id) does not copy id.
+func (m *Memory) Revoked(ids [][]byte) int {
+	if len(ids) == 0 {
+		return -1
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return 0 // fail closed
+	}
+	for i, id := range ids {
+		if _, ok := m.set[string(id)]; ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// Lookup returns the entry stored for id: its ExpiresAt (the latest one
+// added) and the Seq of the Add that set it. ok is false if id is not held
+// or the store is closed.
+func (m *Memory) Lookup(id []byte) (e Entry, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return Entry{}, false
+	}
+	me, ok := m.set[string(id)]
+	if !ok {
+		return Entry{}, false
+	}
+	return Entry{ID: append([]byte(nil), id...), Seq: me.seq, ExpiresAt: timeFromNanos(me.exp)}, true
+}
+
+// LastSeq returns the highest Seq ever added, or 0 once closed.
+func (m *Memory) LastSeq() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return 0
+	}
+	return m.lastSeq
+}
+
+// Len returns the number of IDs held, or 0 once closed.
+func (m *Memory) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return 0
+	}
+	return len(m.set)
+}
+
+// purgeBatch bounds how long Purge holds the write lock: readers wait for
+// at most one batch of deletes, not for a scan of the whole set.
+const purgeBatch = 1024
+
+// Purge removes the entries that are expired at now (now is after their
+// ExpiresAt) and returns how many it removed. It scans under the read lock
+// and deletes in small batches under the write lock, so Revoked is never
+// blocked for long even with millions of entries.
+func (m *Memory) Purge(now time.Time) int {
+	n := unixNanos(now)
+	var expired []string
+	m.mu.RLock()
+	if m.closed {
+		m.mu.RUnlock()
+		return 0
+	}
+	for k, e := range m.set {
+		if e.exp < n {
+			expired = append(expired, k)
+		}
+	}
+	m.mu.RUnlock()
+
+	removed := 0
+	for len(expired) > 0 {
+		batch := expired[:min(purgeBatch, len(expired))]
+		expired = expired[len(batch):]
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			break
+		}
+		for _, k := range batch {
+			// An Add since the scan may have extended the entry.
+			if e, ok := m.set[k]; ok && e.exp < n {
+				delete(m.set, k)
+				removed++
+			}
+		}
+		m.mu.Unlock()
+	}
+	return removed
+}
+
+// Close releases the set. A second Close returns nil.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.set = nil
+	return nil
+}
