@@ -1,0 +1,65 @@
+// Package verifier is mandate's decision point: a small library a tool
+// server embeds to decide, before a tool runs, whether the capability token
+// the agent sent allows this call.
+//
+// # Embedding it in ten lines
+//
+// A net/http tool server wraps its handler with [Middleware] and says, in a
+// [RequestFunc], which tool call each HTTP request performs:
+//
+//	keys := token.NewKeySet(token.PublicKey{ID: keyID, Key: authorityPub})
+//	store, _ := badgerstore.Open("verifier-data")        // durable revocation replica
+//	v, _ := verifier.New(verifier.Config{Keys: keys, Revocations: store})
+//	toRequest := func(r *http.Request) (verifier.Request, error) {
+//		return verifier.Request{Service: "crm", Tool: "get_account", Operation: "read",
+//			Resource: "account:acme/" + r.PathValue("id")}, nil
+//	}
+//	mux.Handle("GET /accounts/{id}", verifier.Middleware(v, toRequest, verifier.HTTPOptions{})(getAccount))
+//
+// In production, keep the keys and the revocation replica current with
+// package verifier/follow, and pass its Fresh method as [Config.Fresh] so
+// that decisions fail closed when the replica falls behind. Gin and MCP tool
+// servers use the adapters in verifier/ginmw and verifier/mcpmw.
+//
+// # What a decision does
+//
+//  1. It decodes the token under the limits of package token and verifies
+//     its signature chain against the trusted root keys ([Config.Keys]).
+//     Verified chains are cached by the SHA-256 of the token, so a token
+//     seen before skips its signature checks — and nothing else.
+//  2. It denies the token if the revocation replica is stale
+//     ([Config.Fresh]) or if any of its blocks' revocation IDs is revoked
+//     ([Config.Revocations]): revoking a block revokes every token
+//     attenuated from it.
+//  3. It builds the request facts itself — time from its own clock,
+//     service, tool, operation, resource and one arg fact per argument —
+//     and evaluates the token's Datalog under a fixed step budget: the
+//     authority block's checks, mandate's policy (a right of the authority
+//     block must cover service, tool, operation and resource), then each
+//     attenuation block's checks, each block seeing only its own facts.
+//
+// [Verifier.Authorize] returns a [Decision]: allowed or not, a reason that
+// says what to do next, the failed check (block, index, Datalog text), a
+// decision ID, the token's revocation IDs and subject. Denials match
+// [ErrDenied] and a more specific error ([ErrRevoked], [ErrNoRight],
+// [ErrCheckFailed], token.ErrExpired, token.ErrUnsupported, ...) with
+// errors.Is. Every error is a deny: there is no input, token or load under
+// which Authorize allows by default, panics, or leaves a goroutine behind.
+//
+// # Where people go wrong
+//
+//   - One resource per decision. A check `check if resource($r), ...`
+//     passes when any resource fact matches, so a call that touches several
+//     resources must be authorized once per resource.
+//   - Arguments are facts only if you pass them. An argument bound in a
+//     token (`arg("amount", $a), $a <= 500`) fails closed when the request
+//     has no such argument, so map every argument a caveat may constrain.
+//     Lists become one set value: a check must hold for the whole list.
+//   - Numbers are integers. Pass amounts in minor units; a fractional
+//     number is a bad request, not a rounding.
+//   - Prefixes are plain string prefixes: a right on "account:acme/42"
+//     covers "account:acme/420". Grant "account:acme/42/" to mean one
+//     subtree, or attenuate with a segment-aware prefix.
+//   - [Config.InsecureNoRevocation] turns revocation off. It is for tests
+//     and offline tools only.
+package verifier
