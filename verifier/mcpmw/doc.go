@@ -1,0 +1,90 @@
+// Package mcpmw protects an MCP tool server built on the official Go SDK
+// (github.com/modelcontextprotocol/go-sdk) with the mandate verifier, over
+// streamable HTTP.
+//
+// The verifier decides every tools/call from the tool's name and its
+// arguments. What a call means — the service, the operation and the
+// resource it touches — is declared next to the tool, in a [ToolPolicy]
+// registered with it; the arguments become the request's arg facts. A tool
+// registered without a policy is denied: the guard fails closed.
+//
+// # Protecting a server in four steps
+//
+//  1. Build a [verifier.Verifier] for the authority's keys, and a [Guard]
+//     with the URL of this server's protected resource metadata
+//     ([MetadataURL]).
+//  2. Register each tool with [AddTool] (typed handlers) or
+//     [Guard.AddTool], with its policy next to it.
+//  3. Wrap the SDK's streamable HTTP handler with [Guard.Middleware].
+//  4. Serve [ProtectedResourceMetadata] at the metadata URL, outside the
+//     middleware, naming the authority.
+//
+// For example:
+//
+//	meta, _ := mcpmw.MetadataURL("https://tools.example/mcp")
+//	guard, _ := mcpmw.New(v, mcpmw.Options{ResourceMetadata: meta})
+//	server := mcp.NewServer(&mcp.Implementation{Name: "repo-tools"}, nil)
+//	mcpmw.AddTool(guard, server, &mcp.Tool{Name: "read_file"},
+//		mcpmw.ToolPolicy{Service: "github", Operation: "read",
+//			Resource: mcpmw.ArgResource("repo:", "repo")},
+//		readFile)
+//	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+//	http.Handle("/mcp", guard.Middleware(handler))
+//	md, _ := mcpmw.ProtectedResourceMetadata(mcpmw.Metadata{
+//		Resource:             "https://tools.example/mcp",
+//		AuthorizationServers: []string{"https://authority.example"},
+//	})
+//	http.Handle("/.well-known/oauth-protected-resource/mcp", md)
+//
+// Handlers of allowed calls find the decision (session, agent, decision
+// ID) with [verifier.DecisionFrom] on their context.
+//
+// # What clients see
+//
+// The MCP authorization specification puts authorization on the HTTP
+// response: a request without a valid token gets 401 with a
+// WWW-Authenticate challenge whose resource_metadata leads the client to the
+// authority, and a token that does not allow the request gets 403 with
+// error="insufficient_scope". MCP clients act on those statuses (the SDK's
+// client hands them to its OAuth handler), not on tool results, so the
+// decision must be made before the SDK handler answers. [Guard.Middleware]
+// therefore reads the JSON-RPC body (up to Options.MaxBodyBytes, then
+// restores it), authorizes every tools/call in it — every call of a batch;
+// one denial refuses the batch — and answers:
+//
+//   - 401, bare challenge: no token. 401 error="invalid_token": the token is
+//     malformed, unverifiable, expired or revoked. Every request, including
+//     initialize, tools/list and the GET event stream, needs a valid token.
+//   - 403 error="insufficient_scope": the call is outside the token, or the
+//     tool has no policy. The body is a JSON-RPC error response (code
+//     [CodeForbidden]) with the reason, the failed check and the decision
+//     ID, so that the SDK client fails that call and keeps the session (it
+//     closes the session on a non-JSON-RPC error body).
+//   - 400 with a JSON-RPC error (invalid params): the call cannot be read
+//     unambiguously, or its resource cannot be derived from its arguments.
+//
+// # Two decisions per call, on purpose
+//
+// The middleware reads the body with encoding/json; the SDK parses it again
+// with its own JSON library. If the two could disagree on a body, an agent
+// could have one call authorized and another one run. The middleware
+// refuses what parsers disagree on (repeated keys, invalid UTF-8, deep
+// nesting), and the handlers registered through AddTool decide each call
+// again from the SDK's own parse of it (name, raw arguments and the
+// Authorization header of the HTTP request) before the tool runs. That
+// second decision is a warm cache hit (microseconds); a denial there is a
+// tool error result. Both decisions appear in the audit log.
+//
+// Without the middleware (another transport, or a handler mounted without
+// it), the wrapped handlers still deny every call that does not carry an
+// allowing token, but tools registered directly on the server, without
+// AddTool, are then unprotected: register every tool through this package.
+//
+// # Where people go wrong
+//
+// The resource is what the tool touches. If a tool cleans a path, resolves
+// an alias or defaults a repository, ToolPolicy.Resource must do the same,
+// or the token is checked against one resource and the tool acts on
+// another. Tool arguments become arg facts as they are sent; amounts must be
+// integers (minor units), and object arguments need ToolPolicy.Args.
+package mcpmw

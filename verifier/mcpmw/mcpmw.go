@@ -1,0 +1,222 @@
+package mcpmw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mandate-dev/mandate/verifier"
+)
+
+// ToolPolicy says what calling one tool means to the verifier: the service
+// and operation it performs and the resource it touches. Declare it next to
+// the tool with [AddTool] or [Guard.AddTool].
+type ToolPolicy struct {
+	// Service is the service the tool belongs to ("github"). Required.
+	Service string
+	// Operation is what the tool does ("read", "write"). Required.
+	Operation string
+	// Resource derives the one resource the call touches from its
+	// arguments, e.g. "repo:acme/api" from {"repo": "acme/api"}. Nil means
+	// the empty resource, which only a right with an empty resource prefix
+	// covers. It must return what the tool will actually touch: if the
+	// tool cleans a path or resolves an alias, Resource must do the same.
+	// An error denies the call (400). See [ArgResource].
+	Resource func(args map[string]any) (string, error)
+	// Args, when set, chooses the arguments that become arg(name, value)
+	// facts; by default every argument does. The verifier accepts
+	// integers, strings, booleans and flat lists of one of these; a tool
+	// with an object argument needs Args to flatten or drop it, or every
+	// call is denied as a bad request.
+	Args func(args map[string]any) (map[string]any, error)
+}
+
+func (p ToolPolicy) validate(tool string) error {
+	switch {
+	case tool == "":
+		return errors.New("mcpmw: the tool has no name")
+	case p.Service == "":
+		return fmt.Errorf("mcpmw: tool %q: ToolPolicy.Service is required", tool)
+	case p.Operation == "":
+		return fmt.Errorf("mcpmw: tool %q: ToolPolicy.Operation is required", tool)
+	}
+	return nil
+}
+
+// request builds the verifier request of a call. A panic in the policy's
+// functions is an error: a malformed argument must never crash the server.
+func (p ToolPolicy) request(tool string, args map[string]any) (req verifier.Request, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tool %q: the policy panicked on these arguments", tool)
+		}
+	}()
+	req = verifier.Request{Service: p.Service, Tool: tool, Operation: p.Operation, Args: args}
+	if p.Resource != nil {
+		if req.Resource, err = p.Resource(args); err != nil {
+			return req, fmt.Errorf("tool %q: resource: %w", tool, err)
+		}
+	}
+	if p.Args != nil {
+		if req.Args, err = p.Args(args); err != nil {
+			return req, fmt.Errorf("tool %q: arguments: %w", tool, err)
+		}
+	}
+	return req, nil
+}
+
+// ArgResource returns a ToolPolicy.Resource that is prefix followed by the
+// string argument name, which must be present and non-empty:
+// ArgResource("repo:", "repo") maps {"repo": "acme/api"} to
+// "repo:acme/api".
+func ArgResource(prefix, name string) func(args map[string]any) (string, error) {
+	return func(args map[string]any) (string, error) {
+		s, ok := args[name].(string)
+		if !ok || s == "" {
+			return "", fmt.Errorf("argument %q must be a non-empty string", name)
+		}
+		return prefix + s, nil
+	}
+}
+
+// Options configure a [Guard].
+type Options struct {
+	// ResourceMetadata is the URL of this server's RFC 9728 protected
+	// resource metadata (see [MetadataURL]). MCP clients find the
+	// authority through it: it is sent in every 401 and 403 challenge as
+	// resource_metadata="…". Strongly recommended.
+	ResourceMetadata string
+	// Realm is the realm of challenges (default "mandate").
+	Realm string
+	// MaxBodyBytes bounds the request bodies the middleware reads; zero
+	// means DefaultMaxBodyBytes. Keep it at or above the SDK handler's
+	// own limit (StreamableHTTPOptions.MaxRequestBodyBytes).
+	MaxBodyBytes int64
+}
+
+// Guard authorizes the tool calls of MCP servers with a verifier. It holds
+// each tool's policy; tools registered on a server without one are denied.
+// A Guard is safe for concurrent use and may serve several servers.
+type Guard struct {
+	v        *verifier.Verifier
+	opts     Options
+	mu       sync.RWMutex
+	policies map[string]ToolPolicy
+}
+
+// New returns a Guard deciding with v.
+func New(v *verifier.Verifier, opts Options) (*Guard, error) {
+	if v == nil {
+		return nil, errors.New("mcpmw: a verifier is required")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return &Guard{v: v, opts: opts, policies: make(map[string]ToolPolicy)}, nil
+}
+
+func (g *Guard) httpOptions() verifier.HTTPOptions {
+	return verifier.HTTPOptions{Realm: g.opts.Realm, ResourceMetadata: g.opts.ResourceMetadata}
+}
+
+func (g *Guard) policy(tool string) (ToolPolicy, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	p, ok := g.policies[tool]
+	return p, ok
+}
+
+func (g *Guard) declare(tool string, p ToolPolicy) error {
+	if err := p.validate(tool); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.policies[tool] = p
+	return nil
+}
+
+// AddTool declares the policy of t and registers t on s, like s.AddTool,
+// with h wrapped so that each call is authorized again as the SDK
+// dispatches it (see the package documentation). It returns an error for an
+// invalid policy; the SDK itself panics on an invalid tool (no input schema).
+func (g *Guard) AddTool(s *mcp.Server, t *mcp.Tool, p ToolPolicy, h mcp.ToolHandler) error {
+	if t == nil {
+		return errors.New("mcpmw: AddTool: nil tool")
+	}
+	if err := g.declare(t.Name, p); err != nil {
+		return err
+	}
+	s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ctx, denied := g.authorizeCall(ctx, p, req)
+		if denied != nil {
+			return denied, nil
+		}
+		return h(ctx, req)
+	})
+	return nil
+}
+
+// AddTool declares the policy of t and registers t on s with a typed
+// handler, like mcp.AddTool, with h wrapped so that each call is authorized
+// again as the SDK dispatches it. It returns an error for an invalid policy;
+// the SDK itself panics on input or output types it cannot describe.
+func AddTool[In, Out any](g *Guard, s *mcp.Server, t *mcp.Tool, p ToolPolicy, h mcp.ToolHandlerFor[In, Out]) error {
+	if t == nil {
+		return errors.New("mcpmw: AddTool: nil tool")
+	}
+	if err := g.declare(t.Name, p); err != nil {
+		return err
+	}
+	mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
+		ctx, denied := g.authorizeCall(ctx, p, req)
+		if denied != nil {
+			var zero Out
+			return denied, zero, nil
+		}
+		return h(ctx, req, in)
+	})
+	return nil
+}
+
+// authorizeCall is the in-SDK decision: it uses the tool name and the raw
+// arguments exactly as the SDK parsed them, and the bearer token of the
+// HTTP request that carried the call. A denial is a tool error result whose
+// text gives the reason and the decision ID; an allowed call's context
+// carries the decision (verifier.DecisionFrom).
+func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallToolRequest) (context.Context, *mcp.CallToolResult) {
+	var hdr http.Header
+	if req.Extra != nil {
+		hdr = req.Extra.Header
+	}
+	name := ""
+	var rawArgs []byte
+	if req.Params != nil {
+		name, rawArgs = req.Params.Name, req.Params.Arguments
+	}
+	tok, err := verifier.BearerToken(&http.Request{Header: hdr})
+	if err != nil {
+		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %v (serve the MCP handler behind Guard.Middleware, over HTTP, with a bearer token)", name, err))
+	}
+	args, err := decodeArgs(rawArgs)
+	if err != nil {
+		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %v", name, err))
+	}
+	vreq, err := p.request(name, args)
+	if err != nil {
+		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %v", name, err))
+	}
+	d := g.v.Authorize(ctx, tok, vreq)
+	if !d.Allowed {
+		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %s (decision %s)", name, d.Reason, d.DecisionID))
+	}
+	return verifier.WithDecision(ctx, &d), nil
+}
+
+func deniedResult(text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}

@@ -1,0 +1,614 @@
+package mcpmw_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mandate-dev/mandate/attenuate"
+	"github.com/mandate-dev/mandate/token"
+	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/mcpmw"
+)
+
+// revokedSet is a RevocationChecker the test can add to.
+type revokedSet struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (s *revokedSet) add(id []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids[string(id)] = true
+}
+
+func (s *revokedSet) Revoked(ids [][]byte) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, id := range ids {
+		if s.ids[string(id)] {
+			return i
+		}
+	}
+	return -1
+}
+
+type readFileIn struct {
+	Repo string `json:"repo"`
+	Path string `json:"path"`
+}
+
+type refundIn struct {
+	Order  string `json:"order"`
+	Amount int64  `json:"amount"`
+}
+
+// fixture is an MCP server on 127.0.0.1 with three tools: read_file
+// (github/read on repo:<repo>), create_refund (payments/write on
+// order:<order>) and undeclared, registered without a policy.
+type fixture struct {
+	key      token.SigningKey
+	revoked  *revokedSet
+	srv      *httptest.Server
+	resource string
+	metaURL  string
+	ran      sync.Map // tool name → *atomic.Int32
+}
+
+func (f *fixture) runs(tool string) int32 {
+	n, _ := f.ran.LoadOrStore(tool, new(atomic.Int32))
+	return n.(*atomic.Int32).Load()
+}
+
+func (f *fixture) count(tool string) {
+	n, _ := f.ran.LoadOrStore(tool, new(atomic.Int32))
+	n.(*atomic.Int32).Add(1)
+}
+
+func newFixture(t *testing.T, withMiddleware bool) *fixture {
+	t.Helper()
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{key: key, revoked: &revokedSet{ids: map[string]bool{}}}
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: f.revoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	f.resource = f.srv.URL + "/mcp"
+	if f.metaURL, err = mcpmw.MetadataURL(f.resource); err != nil {
+		t.Fatal(err)
+	}
+	guard, err := mcpmw.New(v, mcpmw.Options{ResourceMetadata: f.metaURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := mcp.NewServer(&mcp.Implementation{Name: "repo-tools", Version: "v0.0.1"}, nil)
+
+	err = mcpmw.AddTool(guard, server,
+		&mcp.Tool{Name: "read_file", Description: "Read a file of a repository."},
+		mcpmw.ToolPolicy{Service: "github", Operation: "read", Resource: mcpmw.ArgResource("repo:", "repo")},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in readFileIn) (*mcp.CallToolResult, any, error) {
+			f.count("read_file")
+			d, ok := verifier.DecisionFrom(ctx)
+			if !ok {
+				return nil, nil, errors.New("no decision in the handler's context")
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%s/%s read for %s", in.Repo, in.Path, d.Agent)}}}, nil, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = mcpmw.AddTool(guard, server,
+		&mcp.Tool{Name: "create_refund", Description: "Refund an order, amount in cents."},
+		mcpmw.ToolPolicy{Service: "payments", Operation: "write", Resource: mcpmw.ArgResource("order:", "order")},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in refundIn) (*mcp.CallToolResult, any, error) {
+			f.count("create_refund")
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("refunded %d on %s", in.Amount, in.Order)}}}, nil, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A tool registered without a policy: the guard must deny it.
+	mcp.AddTool(server, &mcp.Tool{Name: "undeclared", Description: "No policy."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			f.count("undeclared")
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ran"}}}, nil, nil
+		})
+
+	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true})
+	if withMiddleware {
+		h = guard.Middleware(h)
+	}
+	mux.Handle("/mcp", h)
+	meta, err := mcpmw.ProtectedResourceMetadata(mcpmw.Metadata{
+		Resource:             f.resource,
+		AuthorizationServers: []string{"http://127.0.0.1:8700"},
+		ResourceName:         "repo tools",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle(mcpmw.WellKnownPath+"/mcp", meta)
+	mux.Handle(mcpmw.WellKnownPath, meta)
+	return f
+}
+
+func (f *fixture) mint(t *testing.T, rights ...token.Right) *token.Minted {
+	t.Helper()
+	m, err := token.Mint(f.key, token.MintRequest{
+		Subject: token.Subject{Agent: "orchestrator", User: "alice@acme.test", Org: "acme"},
+		Rights:  rights,
+		TTL:     time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// bearer adds a fixed Authorization header to every request.
+type bearer struct {
+	tok  string
+	base http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.tok)
+	return b.base.RoundTrip(r)
+}
+
+func (f *fixture) connect(t *testing.T, tok string) (*mcp.ClientSession, error) {
+	t.Helper()
+	hc := &http.Client{Transport: bearer{tok: tok, base: f.srv.Client().Transport}}
+	client := mcp.NewClient(&mcp.Implementation{Name: "sub-agent", Version: "v0.0.1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.resource, HTTPClient: hc, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	if err == nil {
+		t.Cleanup(func() { _ = cs.Close() })
+	}
+	return cs, err
+}
+
+func callTool(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+}
+
+func text(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func TestClientCalls(t *testing.T) {
+	f := newFixture(t, true)
+	session := f.mint(t,
+		token.Right{Service: "github", Tool: "*", Operation: "read", Resource: "repo:acme/"},
+		token.Right{Service: "payments", Tool: "create_refund", Operation: "write", Resource: "order:"},
+	)
+	b, err := attenuate.New(session.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := b.Tools("create_refund").ArgMax("create_refund", "amount", 500).DelegatedTo("refunds").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cs, err := f.connect(t, session.Token)
+	if err != nil {
+		t.Fatalf("connect with a valid token: %v", err)
+	}
+	refunds, err := f.connect(t, small)
+	if err != nil {
+		t.Fatalf("connect with an attenuated token: %v", err)
+	}
+
+	tests := []struct {
+		name     string
+		cs       *mcp.ClientSession
+		tool     string
+		args     map[string]any
+		wantText string // allowed: the handler's output contains it
+		wantDeny string // denied: the error contains it
+	}{
+		{name: "allowed read", cs: cs, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "README.md"}, wantText: "acme/api/README.md read for orchestrator"},
+		{name: "other org denied", cs: cs, tool: "read_file", args: map[string]any{"repo": "globex/api", "path": "README.md"}, wantDeny: "no right covers"},
+		{name: "missing resource argument", cs: cs, tool: "read_file", args: map[string]any{"path": "README.md"}, wantDeny: `argument "repo" must be a non-empty string`},
+		{name: "undeclared tool denied", cs: cs, tool: "undeclared", args: map[string]any{}, wantDeny: "no mandate policy"},
+		{name: "refund within bound", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1", "amount": 400}, wantText: "refunded 400 on o-1"},
+		{name: "refund over bound", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1", "amount": 900}, wantDeny: "a check failed"},
+		{name: "refund without amount", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1"}, wantDeny: "a check failed"},
+		{name: "attenuated read denied", cs: refunds, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "x"}, wantDeny: "a check failed"},
+		{name: "session still usable after denials", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-2", "amount": 500}, wantText: "refunded 500 on o-2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.runs(tt.tool)
+			res, err := callTool(t, tt.cs, tt.tool, tt.args)
+			ran := f.runs(tt.tool) > before
+			if tt.wantDeny == "" {
+				if err != nil || res.IsError {
+					t.Fatalf("CallTool: err %v, result %+v; want allowed", err, res)
+				}
+				if got := text(res); !strings.Contains(got, tt.wantText) {
+					t.Errorf("result %q, want it to contain %q", got, tt.wantText)
+				}
+				if !ran {
+					t.Error("the handler did not run")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("CallTool allowed (result %q); want a denial", text(res))
+			}
+			if ran {
+				t.Error("the handler ran for a denied call")
+			}
+			// The SDK client formats the JSON-RPC error of the 403 body
+			// into its error (with %v, so it is text, not *jsonrpc.Error).
+			if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("tool %q denied", tt.tool)) || !strings.Contains(msg, tt.wantDeny) {
+				t.Errorf("error %q, want it to name the tool and contain %q", msg, tt.wantDeny)
+			}
+		})
+	}
+
+	t.Run("revoked token gets 401", func(t *testing.T) {
+		f.revoked.add(session.RevocationIDs[0])
+		_, err := callTool(t, cs, "read_file", map[string]any{"repo": "acme/api", "path": "README.md"})
+		if err == nil || !strings.Contains(err.Error(), "Unauthorized") {
+			t.Fatalf("CallTool with a revoked token: %v; want Unauthorized", err)
+		}
+	})
+}
+
+func TestConnectWithoutToken(t *testing.T) {
+	f := newFixture(t, true)
+	client := mcp.NewClient(&mcp.Implementation{Name: "anonymous", Version: "v0.0.1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.resource, HTTPClient: f.srv.Client(), MaxRetries: -1}, nil)
+	if err == nil {
+		_ = cs.Close()
+		t.Fatal("connected without a token")
+	}
+}
+
+// post sends one raw JSON-RPC body.
+func (f *fixture) post(t *testing.T, auth, body string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, f.resource, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`
+
+func callBody(id int, name string, args string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%q,"arguments":%s}}`, id, name, args)
+}
+
+// challenge parses the parameters of a Bearer challenge.
+func challenge(t *testing.T, h string) map[string]string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		t.Fatalf("WWW-Authenticate %q is not a Bearer challenge", h)
+	}
+	out := map[string]string{}
+	for _, p := range strings.Split(rest, `", `) {
+		k, v, ok := strings.Cut(p, `="`)
+		if !ok {
+			t.Fatalf("bad challenge parameter %q in %q", p, h)
+		}
+		out[k] = strings.TrimSuffix(v, `"`)
+	}
+	return out
+}
+
+// rpcResp is a JSON-RPC error response as the middleware writes it.
+type rpcResp struct {
+	ID    json.RawMessage `json:"id"`
+	Error struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Data    struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+			DecisionID  string `json:"decision_id"`
+		} `json:"data"`
+	} `json:"error"`
+}
+
+func TestHTTPChallenges(t *testing.T) {
+	f := newFixture(t, true)
+	good := f.mint(t, token.Right{Service: "github", Tool: "*", Operation: "read", Resource: "repo:acme/"})
+	other, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := token.Mint(other, token.MintRequest{Subject: token.Subject{Agent: "x"}, Rights: []token.Right{{Service: "github", Tool: "*", Operation: "*"}}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readOK := callBody(7, "read_file", `{"repo":"acme/api","path":"a"}`)
+	readNo := callBody(8, "read_file", `{"repo":"globex/api","path":"a"}`)
+
+	tests := []struct {
+		name       string
+		auth       string
+		body       string
+		wantStatus int
+		wantError  string // challenge error="…"; "-" for no challenge, "" for a bare one
+		wantRPC    string // JSON-RPC error code and ids, e.g. "-32003:8"
+	}{
+		{name: "initialize without token", body: initialize, wantStatus: 401},
+		{name: "initialize with garbage token", auth: "Bearer garbage", body: initialize, wantStatus: 401, wantError: "invalid_token"},
+		{name: "initialize with a foreign token", auth: "Bearer " + foreign.Token, body: initialize, wantStatus: 401, wantError: "invalid_token"},
+		{name: "initialize with a valid token", auth: "Bearer " + good.Token, body: initialize, wantStatus: 200, wantError: "-"},
+		{name: "call without token", body: readOK, wantStatus: 401},
+		{name: "denied call", auth: "Bearer " + good.Token, body: readNo, wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:8"},
+		{name: "undeclared tool", auth: "Bearer " + good.Token, body: callBody(9, "undeclared", `{}`), wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:9"},
+		{name: "unknown tool", auth: "Bearer " + good.Token, body: callBody(9, "no_such_tool", `{}`), wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:9"},
+		{name: "undeclared tool, invalid token", auth: "Bearer garbage", body: callBody(9, "undeclared", `{}`), wantStatus: 401, wantError: "invalid_token"},
+		{name: "batch with one denied call", auth: "Bearer " + good.Token, body: "[" + readOK + "," + readNo + "]", wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:7,8"},
+		{name: "duplicate name key", auth: "Bearer " + good.Token, body: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","name":"undeclared","arguments":{}}}`, wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
+		{name: "duplicate argument key", auth: "Bearer " + good.Token, body: callBody(3, "read_file", `{"repo":"acme/api","repo":"globex/api"}`), wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
+		{name: "arguments not an object", auth: "Bearer " + good.Token, body: callBody(3, "read_file", `["acme/api"]`), wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
+		{name: "not JSON", auth: "Bearer " + good.Token, body: `{"jsonrpc":`, wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
+		{name: "object argument the verifier cannot use", auth: "Bearer " + good.Token, body: callBody(4, "read_file", `{"repo":"acme/api","path":{"a":1}}`), wantStatus: 400, wantError: "-", wantRPC: "-32602:4"},
+		{name: "too deep", auth: "Bearer " + good.Token, body: callBody(4, "read_file", `{"repo":"acme/api","path":`+strings.Repeat("[", 70)+strings.Repeat("]", 70)+`}`), wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
+		{name: "basic auth", auth: "Basic YTpi", body: initialize, wantStatus: 400, wantError: "-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := f.runs("read_file") + f.runs("undeclared")
+			resp, body := f.post(t, tt.auth, tt.body)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			if tt.wantStatus != 200 && f.runs("read_file")+f.runs("undeclared") != before {
+				t.Error("a tool ran although the request was refused")
+			}
+			h := resp.Header.Get("WWW-Authenticate")
+			switch tt.wantError {
+			case "-":
+				if h != "" {
+					t.Errorf("WWW-Authenticate %q, want none", h)
+				}
+			default:
+				c := challenge(t, h)
+				if c["error"] != tt.wantError {
+					t.Errorf("challenge error %q, want %q (%s)", c["error"], tt.wantError, h)
+				}
+				if c["resource_metadata"] != f.metaURL {
+					t.Errorf("challenge resource_metadata %q, want %q", c["resource_metadata"], f.metaURL)
+				}
+			}
+			if tt.wantRPC == "" {
+				return
+			}
+			var msgs []rpcResp
+			trimmed := bytes.TrimSpace(body)
+			if len(trimmed) > 0 && trimmed[0] == '[' {
+				err = json.Unmarshal(trimmed, &msgs)
+			} else {
+				msgs = make([]rpcResp, 1)
+				err = json.Unmarshal(trimmed, &msgs[0])
+			}
+			if err != nil {
+				t.Fatalf("body %s is not a JSON-RPC error: %v", body, err)
+			}
+			var ids []string
+			code := 0
+			for _, m := range msgs {
+				ids = append(ids, string(m.ID))
+				code = m.Error.Code
+				if m.Error.Message == "" || m.Error.Data.Description == "" {
+					t.Errorf("error without a message or description: %s", body)
+				}
+				if tt.wantStatus == 403 && (m.Error.Data.Error != "insufficient_scope" || !strings.HasPrefix(m.Error.Data.DecisionID, "d_")) {
+					t.Errorf("403 error data %+v, want insufficient_scope and a decision ID", m.Error.Data)
+				}
+			}
+			if got := fmt.Sprintf("%d:%s", code, strings.Join(ids, ",")); got != tt.wantRPC {
+				t.Errorf("JSON-RPC errors %s, want %s; body %s", got, tt.wantRPC, body)
+			}
+		})
+	}
+
+	t.Run("GET without token", func(t *testing.T) {
+		resp, err := f.srv.Client().Get(f.resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 || challenge(t, resp.Header.Get("WWW-Authenticate"))["resource_metadata"] != f.metaURL {
+			t.Errorf("GET without token: %d %q; want 401 with resource_metadata", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+	})
+
+	t.Run("body too large", func(t *testing.T) {
+		big := callBody(5, "read_file", `{"repo":"acme/api","path":"`+strings.Repeat("a", mcpmw.DefaultMaxBodyBytes)+`"}`)
+		resp, _ := f.post(t, "Bearer "+good.Token, big)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want 413", resp.StatusCode)
+		}
+	})
+}
+
+// TestInSDKCheck runs the server without the HTTP middleware: the wrapped
+// handlers still decide every call from the SDK's own parse of it.
+func TestInSDKCheck(t *testing.T) {
+	f := newFixture(t, false)
+	good := f.mint(t, token.Right{Service: "github", Tool: "*", Operation: "read", Resource: "repo:acme/"})
+	cs, err := f.connect(t, good.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := callTool(t, cs, "read_file", map[string]any{"repo": "acme/api", "path": "a"})
+	if err != nil || res.IsError {
+		t.Fatalf("allowed call: %v %+v", err, res)
+	}
+	before := f.runs("read_file")
+	res, err = callTool(t, cs, "read_file", map[string]any{"repo": "globex/api", "path": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(text(res), "no right covers") || f.runs("read_file") != before {
+		t.Errorf("denied call: result %q (error %v), handler runs %d→%d; want a tool error and no run", text(res), res.IsError, before, f.runs("read_file"))
+	}
+
+	anon := mcp.NewClient(&mcp.Implementation{Name: "anonymous", Version: "v0.0.1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	acs, err := anon.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: f.resource, HTTPClient: f.srv.Client(), DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acs.Close()
+	res, err = callTool(t, acs, "read_file", map[string]any{"repo": "acme/api", "path": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.IsError || !strings.Contains(text(res), "no bearer token") {
+		t.Errorf("call without token: %q; want a tool error naming the missing token", text(res))
+	}
+}
+
+func TestMetadata(t *testing.T) {
+	f := newFixture(t, true)
+	for _, path := range []string{mcpmw.WellKnownPath + "/mcp", mcpmw.WellKnownPath} {
+		resp, err := f.srv.Client().Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{
+			"resource":                 f.resource,
+			"authorization_servers":    []any{"http://127.0.0.1:8700"},
+			"bearer_methods_supported": []any{"header"},
+			"resource_name":            "repo tools",
+		}
+		if resp.StatusCode != 200 || fmt.Sprint(m) != fmt.Sprint(want) {
+			t.Errorf("GET %s: %d %v; want 200 %v", path, resp.StatusCode, m, want)
+		}
+	}
+	if f.metaURL != f.srv.URL+"/.well-known/oauth-protected-resource/mcp" {
+		t.Errorf("MetadataURL = %q", f.metaURL)
+	}
+	resp, err := f.srv.Client().Post(f.srv.URL+mcpmw.WellKnownPath, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST metadata: %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestMetadataURL(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		wantErr        bool
+	}{
+		{name: "path", in: "https://tools.example/mcp", want: "https://tools.example/.well-known/oauth-protected-resource/mcp"},
+		{name: "trailing slash", in: "https://tools.example/mcp/", want: "https://tools.example/.well-known/oauth-protected-resource/mcp"},
+		{name: "root", in: "http://127.0.0.1:8080", want: "http://127.0.0.1:8080/.well-known/oauth-protected-resource"},
+		{name: "query", in: "https://tools.example/mcp?x=1", wantErr: true},
+		{name: "relative", in: "/mcp", wantErr: true},
+		{name: "scheme", in: "ftp://tools.example/mcp", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := mcpmw.MetadataURL(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("MetadataURL(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestPolicyValidation(t *testing.T) {
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(), InsecureNoRevocation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := mcpmw.New(v, mcpmw.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "s", Version: "0"}, nil)
+	h := func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return nil, nil, nil
+	}
+	tests := []struct {
+		name string
+		tool *mcp.Tool
+		p    mcpmw.ToolPolicy
+	}{
+		{name: "nil tool", p: mcpmw.ToolPolicy{Service: "s", Operation: "o"}},
+		{name: "no service", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Operation: "o"}},
+		{name: "no operation", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := mcpmw.AddTool(g, s, tt.tool, tt.p, h); err == nil {
+				t.Error("AddTool accepted an invalid policy")
+			}
+		})
+	}
+	if _, err := mcpmw.New(nil, mcpmw.Options{}); err == nil {
+		t.Error("New accepted a nil verifier")
+	}
+}
