@@ -235,7 +235,10 @@ func (b *Builder) Resource(resource string) *Builder {
 //
 //	check if resource($r), $r.starts_with("account:acme/42/")
 //
-// Compare the authority's rights, whose resource is a plain string prefix.
+// Only configured separators end a prefix: with the default "/",
+// ResourcePrefix("account:") covers "account:" and "account:/x" but not
+// "account:acme" (add ":" with WithSeparators). Compare the authority's
+// rights, whose resource is a plain string prefix.
 func (b *Builder) ResourcePrefix(prefix string) *Builder {
 	if b.err != nil {
 		return b
