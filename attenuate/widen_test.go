@@ -45,7 +45,7 @@ func TestAppendedBlocksCannotWiden(t *testing.T) {
 		{name: "raw check true through the builder", add: func(b *attenuate.Builder) { b.Check("check if true") }},
 		{name: "the widest caveats the builder offers", add: func(b *attenuate.Builder) {
 			b.Services("crm", "billing").Tools("get_account", "delete_account", "refund").
-				Operations("read", "write").ResourcePrefix("account:acme/").TTL(1000 * time.Hour).
+				Operations("read", "write").ResourcePrefix("account:acme/").TTL(1000*time.Hour).
 				ArgMin("refund", "amount", -1<<62)
 		}},
 	}
