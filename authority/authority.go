@@ -1,0 +1,315 @@
+package authority
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config configures an Authority. DataDir is required.
+type Config struct {
+	// DataDir holds the keys (DataDir/keys, mode 0700) and, unless Store
+	// is set, the Badger database (DataDir/db). It is created with mode
+	// 0700 on first start.
+	DataDir string
+	// AdminToken, when set, becomes the admin bearer token (the command
+	// takes it from MANDATE_ADMIN_TOKEN). It must be at least
+	// MinAdminTokenBytes long. When empty, the token set on an earlier
+	// start stays valid; on first start one is generated and written once
+	// to AdminTokenOutput.
+	AdminToken string
+	// AdminTokenOutput receives a generated admin token, once (default
+	// os.Stderr). It is never logged.
+	AdminTokenOutput io.Writer
+	// Issuer is the authority's public base URL (such as
+	// "https://auth.example.com"), used in discovery metadata and the
+	// biscuit web keys. Empty: derived from each request's Host.
+	Issuer string
+	// MaxWait caps the long-poll wait of the revocation feed (default
+	// DefaultMaxWait).
+	MaxWait time.Duration
+	// Logger receives operational and audit events (default: disabled).
+	// Audit events carry "audit": true and an "event" name; none holds a
+	// token, secret or key.
+	Logger *zerolog.Logger
+	// Now is the authority's clock (default time.Now).
+	Now func() time.Time
+	// PruneInterval sets how often expired revocations are dropped from
+	// memory (default DefaultPruneInterval).
+	PruneInterval time.Duration
+}
+
+// Option configures collaborators of an Authority.
+type Option func(*options)
+
+type options struct {
+	store Store
+}
+
+// WithStore makes the authority keep its state in s instead of Badger in
+// DataDir/db. The authority closes s when it is closed.
+func WithStore(s Store) Option { return func(o *options) { o.store = s } }
+
+// Authority is the mandate authority: it mints session tokens for admin
+// and registered clients within their ceilings, keeps the revocation log
+// and its feed, and rotates root keys. It knows nothing of HTTP (see
+// NewHandler). It is safe for concurrent use.
+type Authority struct {
+	cfg   Config
+	now   func() time.Time
+	log   zerolog.Logger
+	store Store
+	keys  *keyring
+
+	adminHash []byte
+
+	clientsMu sync.RWMutex
+	clients   map[string]*ClientRecord
+
+	// The in-memory revocation log, a copy of the store's kept for the
+	// feed and for revocation checks. Appended only by the writer, in
+	// sequence order.
+	logMu   sync.RWMutex
+	entries []*LogEntry          // by increasing Seq
+	byID    map[string]*LogEntry // revocation ID → entry
+	lastSeq uint64
+	changed chan struct{} // closed (and replaced) on every append
+
+	// The group-commit writer.
+	queue       chan *writeOp
+	sendMu      sync.RWMutex // held for reading while sending on queue
+	queueClosed bool         // guarded by sendMu
+	closing     atomic.Bool
+	stopping    chan struct{} // closed when shutdown begins: feed waits end
+	stopOnce    sync.Once
+	writerWG    sync.WaitGroup
+	janitor     chan struct{}
+	closeErr    error
+	closed      sync.Once
+
+	stats Stats
+}
+
+// Stats are the authority's counters, exported as Prometheus metrics.
+type Stats struct {
+	Mints         atomic.Uint64 // tokens minted
+	Revocations   atomic.Uint64 // new revocation log entries
+	FeedFollowers atomic.Int64  // feed requests currently waiting
+	Batches       atomic.Uint64 // storage batches committed
+}
+
+const metaAdminHash = "admin_token_sha256"
+
+// Open opens (or on first start creates) the authority's state in
+// cfg.DataDir: keys, storage, admin token. Call Close when done.
+func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("authority: Config.DataDir is required (the command defaults it to ./mandate-data)")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = DefaultMaxWait
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = DefaultPruneInterval
+	}
+	if cfg.AdminTokenOutput == nil {
+		cfg.AdminTokenOutput = os.Stderr
+	}
+	a := &Authority{
+		cfg:      cfg,
+		now:      cfg.Now,
+		log:      zerolog.Nop(),
+		clients:  map[string]*ClientRecord{},
+		byID:     map[string]*LogEntry{},
+		changed:  make(chan struct{}),
+		queue:    make(chan *writeOp, WriteQueue),
+		stopping: make(chan struct{}),
+		janitor:  make(chan struct{}),
+	}
+	if cfg.Logger != nil {
+		a.log = *cfg.Logger
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenBytes {
+		return nil, fmt.Errorf("authority: the admin token (MANDATE_ADMIN_TOKEN) is %d characters; use at least %d random characters, e.g. $(openssl rand -base64 32)", len(cfg.AdminToken), MinAdminTokenBytes)
+	}
+	if err := ensurePrivateDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("authority: %w", err)
+	}
+	keys, created, err := openKeyring(filepath.Join(cfg.DataDir, "keys"), a.now())
+	if err != nil {
+		return nil, fmt.Errorf("authority: keys: %w", err)
+	}
+	a.keys = keys
+	if created {
+		a.log.Info().Str("event", "key_created").Bool("audit", true).Uint32("key_id", keys.current().active.ID).Msg("created the root key")
+	}
+	a.store = o.store
+	if a.store == nil {
+		s, err := OpenBadgerStore(filepath.Join(cfg.DataDir, "db"), BadgerOptions{Logger: &a.log})
+		if err != nil {
+			return nil, fmt.Errorf("authority: %w", err)
+		}
+		a.store = s
+	}
+	if err := a.load(ctx); err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: %w", err)
+	}
+	a.writerWG.Add(2)
+	go a.writer()
+	go a.prune()
+	return a, nil
+}
+
+// load reads the admin token hash, clients and revocation log.
+func (a *Authority) load(ctx context.Context) error {
+	switch h, err := a.store.Meta(ctx, metaAdminHash); {
+	case a.cfg.AdminToken != "":
+		a.adminHash = hashSecret(a.cfg.AdminToken)
+		if err != nil || subtle.ConstantTimeCompare(h, a.adminHash) != 1 {
+			if err := a.store.SetMeta(ctx, metaAdminHash, a.adminHash); err != nil {
+				return err
+			}
+			a.log.Info().Str("event", "admin_token_set").Bool("audit", true).Msg("admin token set from the configuration")
+		}
+	case errors.Is(err, ErrNotFound):
+		tok, err := newSecret()
+		if err != nil {
+			return err
+		}
+		tok = "mda_" + tok
+		a.adminHash = hashSecret(tok)
+		if err := a.store.SetMeta(ctx, metaAdminHash, a.adminHash); err != nil {
+			return err
+		}
+		// Printed once, never logged: the hash alone is stored.
+		fmt.Fprintf(a.cfg.AdminTokenOutput, "mandate authority: generated the admin token (shown only this once; keep it in a secret store):\n\n    %s\n\nTo replace it later, restart with MANDATE_ADMIN_TOKEN set.\n", tok)
+		a.log.Info().Str("event", "admin_token_generated").Bool("audit", true).Msg("generated the admin token (printed once to the console)")
+	case err != nil:
+		return err
+	default:
+		a.adminHash = h
+	}
+	clients, err := a.store.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range clients {
+		a.clients[clients[i].ID] = &clients[i]
+	}
+	last, err := a.store.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	err = a.store.Revocations(ctx, 0, func(e LogEntry) bool {
+		if !e.ExpiresAt.IsZero() && now.After(e.ExpiresAt.Add(RetentionGrace)) {
+			return true
+		}
+		ep := &e
+		a.entries = append(a.entries, ep)
+		a.byID[string(e.ID)] = ep
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	a.lastSeq = last
+	return nil
+}
+
+// Ready reports whether the authority serves: storage open, keys loaded,
+// not shutting down.
+func (a *Authority) Ready() bool { return !a.closing.Load() && a.keys.current() != nil }
+
+// Stats returns the authority's live counters.
+func (a *Authority) Stats() *Stats { return &a.stats }
+
+// Shutdown begins shutting down: feed long-polls return at once and new
+// writes are refused. Close calls it; a server calls it first so that
+// waiting followers do not hold up a graceful shutdown.
+func (a *Authority) Shutdown() {
+	a.stopOnce.Do(func() {
+		a.closing.Store(true)
+		close(a.stopping)
+	})
+}
+
+// Close shuts down: it refuses new writes, lets queued ones commit, stops
+// the writer and closes the store.
+func (a *Authority) Close() error {
+	a.closed.Do(func() {
+		a.Shutdown()
+		a.sendMu.Lock() // waits for senders in flight
+		a.queueClosed = true
+		close(a.queue)
+		a.sendMu.Unlock()
+		close(a.janitor)
+		a.writerWG.Wait()
+		a.closeErr = a.store.Close()
+	})
+	return a.closeErr
+}
+
+// audit starts an audit event, carrying the request's logger fields (such
+// as its request ID) when ctx holds a zerolog logger.
+func (a *Authority) audit(ctx context.Context, event string) *zerolog.Event {
+	l := zerolog.Ctx(ctx)
+	if l == zerolog.DefaultContextLogger || l.GetLevel() == zerolog.Disabled {
+		l = &a.log
+	}
+	return l.Info().Bool("audit", true).Str("event", event)
+}
+
+// prune drops expired revocations from memory every PruneInterval.
+func (a *Authority) prune() {
+	defer a.writerWG.Done()
+	t := time.NewTicker(a.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.janitor:
+			return
+		case <-t.C:
+			a.Prune()
+		}
+	}
+}
+
+// Prune drops revocations whose tokens have all expired (plus
+// RetentionGrace) from the in-memory log. It runs every PruneInterval;
+// tests call it directly. Storage expires them on its own (Badger TTL).
+func (a *Authority) Prune() int {
+	now := a.now()
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	kept := a.entries[:0]
+	dropped := 0
+	for _, e := range a.entries {
+		if !e.ExpiresAt.IsZero() && now.After(e.ExpiresAt.Add(RetentionGrace)) {
+			delete(a.byID, string(e.ID))
+			dropped++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	clear(a.entries[len(kept):])
+	a.entries = kept
+	return dropped
+}

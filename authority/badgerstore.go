@@ -1,0 +1,600 @@
+package authority
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/rs/zerolog"
+)
+
+// BadgerStore is the embedded, on-disk [Store]: Badger with synchronous
+// writes (a commit returns once it is on disk) and a time-to-live on every
+// expiring record, so that the log, tokens and sessions stay bounded without
+// any sweep. Create one with [OpenBadgerStore].
+//
+// Layout (every key is prefixed by one letter and '/'):
+//
+//	m/NAME                      meta values (admin token hash, last sequence number)
+//	c/CLIENT_ID                 client record (JSON)
+//	t/REVOCATION_ID             token record (JSON), TTL
+//	i/K/LEN(VALUE)VALUE/REV_ID  token index by session (K=s), agent (a), user (u), TTL
+//	s/SESSION                   session record (JSON), TTL
+//	l/SEQ (8 bytes, big-endian) revocation log entry (JSON), TTL
+//	r/REVOCATION_ID             revocation ID → SEQ, TTL
+//
+// Time-to-live is ExpiresAt + grace - Batch.Now, at least one second.
+type BadgerStore struct {
+	db    *badger.DB
+	grace time.Duration
+
+	// applyMu serializes Apply within this process: concurrent batches
+	// all read and advance the last sequence number, so they would only
+	// conflict and retry. Badger's conflict detection (with retries)
+	// still guards every transaction.
+	applyMu sync.Mutex
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+// BadgerOptions tune OpenBadgerStore.
+type BadgerOptions struct {
+	// Grace is how long records are kept after their expiry (default
+	// RetentionGrace; a negative value means none).
+	Grace time.Duration
+	// Logger receives Badger's warnings and errors (default: none).
+	Logger *zerolog.Logger
+}
+
+// OpenBadgerStore opens or creates a Badger store in dir. Badger locks
+// the folder: one process at a time.
+func OpenBadgerStore(dir string, o BadgerOptions) (*BadgerStore, error) {
+	if o.Grace == 0 {
+		o.Grace = RetentionGrace
+	}
+	if o.Grace < 0 {
+		o.Grace = 0
+	}
+	if err := ensurePrivateDir(dir); err != nil {
+		return nil, err
+	}
+	opts := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{o.Logger}).
+		WithMemTableSize(16 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithNumCompactors(2).
+		WithMetricsEnabled(false)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open storage in %s: %w (is another authority running on this data folder?)", dir, err)
+	}
+	return &BadgerStore{db: db, grace: o.Grace}, nil
+}
+
+type badgerLogger struct{ l *zerolog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Error().Str("component", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}
+
+func (b badgerLogger) Warningf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Warn().Str("component", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
+
+var (
+	keyLastSeq = []byte("m/last_seq")
+	indexKind  = map[TokenIndex]byte{BySession: 's', ByAgent: 'a', ByUser: 'u'}
+)
+
+func metaKey(name string) []byte  { return append([]byte("m/"), name...) }
+func clientKey(id string) []byte  { return append([]byte("c/"), id...) }
+func tokenKey(id []byte) []byte   { return append([]byte("t/"), id...) }
+func sessionKey(id string) []byte { return append([]byte("s/"), id...) }
+func revIDKey(id []byte) []byte   { return append([]byte("r/"), id...) }
+func logKey(seq uint64) []byte    { return binary.BigEndian.AppendUint64([]byte("l/"), seq) }
+func indexPrefix(by TokenIndex, v string) []byte {
+	k := []byte{'i', '/', indexKind[by], '/'}
+	k = binary.BigEndian.AppendUint16(k, uint16(len(v)))
+	return append(k, v...)
+}
+
+// The stored forms of records.
+type (
+	tokenJSON struct {
+		Session   string    `json:"session"`
+		Agent     string    `json:"agent"`
+		User      string    `json:"user,omitempty"`
+		Org       string    `json:"org,omitempty"`
+		ClientID  string    `json:"client_id,omitempty"`
+		KeyID     uint32    `json:"key_id"`
+		IssuedAt  time.Time `json:"issued_at"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	sessionJSON struct {
+		ClientID  string    `json:"client_id,omitempty"`
+		ExpiresAt time.Time `json:"expires_at"`
+		RevokedAt time.Time `json:"revoked_at,omitzero"`
+	}
+	entryJSON struct {
+		ID        []byte    `json:"id"`
+		ExpiresAt time.Time `json:"expires_at,omitzero"`
+		Session   string    `json:"session,omitempty"`
+		RevokedAt time.Time `json:"revoked_at"`
+	}
+	clientJSON struct {
+		SecretHash       []byte    `json:"secret_sha256"`
+		Services         []string  `json:"services"`
+		Tools            []string  `json:"tools"`
+		Operations       []string  `json:"operations"`
+		ResourcePrefixes []string  `json:"resource_prefixes"`
+		Orgs             []string  `json:"orgs"`
+		MaxTTL           int64     `json:"max_ttl_seconds"`
+		CreatedAt        time.Time `json:"created_at"`
+	}
+)
+
+func (s *BadgerStore) ttl(exp, now time.Time) time.Duration {
+	return max(exp.Add(s.grace).Sub(now), time.Second)
+}
+
+func (s *BadgerStore) begin() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *BadgerStore) end() { s.mu.RUnlock() }
+
+// Apply implements Store: one Badger transaction, retried on conflict.
+func (s *BadgerStore) Apply(ctx context.Context, b *Batch) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	var err error
+	for range 16 {
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		err = s.db.Update(func(txn *badger.Txn) error { return s.apply(txn, b) })
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("storage: transaction kept conflicting: %w", err)
+}
+
+func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
+	for i := range b.Mints {
+		op := &b.Mints[i]
+		op.Err = nil
+		t := op.Token
+		sess, err := s.getSession(txn, t.Session)
+		switch {
+		case err == nil:
+			if err := sessionAdmits(sess, t.ClientID); err != nil {
+				op.Err = err
+				continue
+			}
+		case errors.Is(err, ErrNotFound):
+			sess = SessionRecord{ID: t.Session, ClientID: t.ClientID}
+		default:
+			return err
+		}
+		if t.ExpiresAt.After(sess.ExpiresAt) {
+			sess.ExpiresAt = t.ExpiresAt
+		}
+		if err := s.putSession(txn, sess, b.Now); err != nil {
+			return err
+		}
+		ttl := s.ttl(t.ExpiresAt, b.Now)
+		v, _ := json.Marshal(tokenJSON{Session: t.Session, Agent: t.Agent, User: t.User, Org: t.Org, ClientID: t.ClientID, KeyID: t.KeyID, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt})
+		if err := txn.SetEntry(badger.NewEntry(tokenKey(t.RevocationID), v).WithTTL(ttl)); err != nil {
+			return err
+		}
+		for by, val := range map[TokenIndex]string{BySession: t.Session, ByAgent: t.Agent, ByUser: t.User} {
+			if val == "" {
+				continue
+			}
+			k := append(indexPrefix(by, val), t.RevocationID...)
+			if err := txn.SetEntry(badger.NewEntry(k, nil).WithTTL(ttl)); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range b.SessionRevocations {
+		op := &b.SessionRevocations[i]
+		op.Err = nil
+		sess, err := s.getSession(txn, op.Session)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			op.Err = err
+			continue
+		case err != nil:
+			return err
+		}
+		if sess.RevokedAt.IsZero() {
+			sess.RevokedAt = b.Now
+			if err := s.putSession(txn, sess, b.Now); err != nil {
+				return err
+			}
+		}
+	}
+	if len(b.Revocations) == 0 {
+		return nil
+	}
+	last, err := lastSeq(txn)
+	if err != nil {
+		return err
+	}
+	next := last
+	for i := range b.Revocations {
+		op := &b.Revocations[i]
+		op.Created = false
+		e, err := s.entryByID(txn, op.ID)
+		switch {
+		case err == nil:
+			op.Entry = e
+			continue
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		next++
+		e = LogEntry{Seq: next, ID: op.ID, ExpiresAt: op.ExpiresAt, Session: op.Session, RevokedAt: b.Now}
+		ttl := s.ttl(e.ExpiresAt, b.Now)
+		v, _ := json.Marshal(entryJSON{ID: e.ID, ExpiresAt: e.ExpiresAt, Session: e.Session, RevokedAt: e.RevokedAt})
+		if err := txn.SetEntry(badger.NewEntry(logKey(next), v).WithTTL(ttl)); err != nil {
+			return err
+		}
+		if err := txn.SetEntry(badger.NewEntry(revIDKey(op.ID), binary.BigEndian.AppendUint64(nil, next)).WithTTL(ttl)); err != nil {
+			return err
+		}
+		op.Entry, op.Created = cloneEntry(e), true
+	}
+	if next != last {
+		return txn.Set(keyLastSeq, binary.BigEndian.AppendUint64(nil, next))
+	}
+	return nil
+}
+
+func lastSeq(txn *badger.Txn) (uint64, error) {
+	it, err := txn.Get(keyLastSeq)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var last uint64
+	err = it.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("storage: corrupt last sequence number (%d bytes)", len(v))
+		}
+		last = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	return last, err
+}
+
+// entryByID finds the log entry of a revocation ID within txn (which sees
+// the transaction's own writes, so duplicates within a batch are found).
+func (s *BadgerStore) entryByID(txn *badger.Txn, id []byte) (LogEntry, error) {
+	it, err := txn.Get(revIDKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return LogEntry{}, ErrNotFound
+	}
+	if err != nil {
+		return LogEntry{}, err
+	}
+	var seq uint64
+	if err := it.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("storage: corrupt revocation index (%d bytes)", len(v))
+		}
+		seq = binary.BigEndian.Uint64(v)
+		return nil
+	}); err != nil {
+		return LogEntry{}, err
+	}
+	return getEntry(txn, seq)
+}
+
+func getEntry(txn *badger.Txn, seq uint64) (LogEntry, error) {
+	it, err := txn.Get(logKey(seq))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return LogEntry{}, ErrNotFound
+	}
+	if err != nil {
+		return LogEntry{}, err
+	}
+	var ej entryJSON
+	if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &ej) }); err != nil {
+		return LogEntry{}, fmt.Errorf("storage: log entry %d: %w", seq, err)
+	}
+	return LogEntry{Seq: seq, ID: ej.ID, ExpiresAt: ej.ExpiresAt, Session: ej.Session, RevokedAt: ej.RevokedAt}, nil
+}
+
+func (s *BadgerStore) getSession(txn *badger.Txn, id string) (SessionRecord, error) {
+	it, err := txn.Get(sessionKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return SessionRecord{}, fmt.Errorf("session %q: %w", clip(id), ErrNotFound)
+	}
+	if err != nil {
+		return SessionRecord{}, err
+	}
+	var sj sessionJSON
+	if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &sj) }); err != nil {
+		return SessionRecord{}, fmt.Errorf("storage: session %q: %w", clip(id), err)
+	}
+	return SessionRecord{ID: id, ClientID: sj.ClientID, ExpiresAt: sj.ExpiresAt, RevokedAt: sj.RevokedAt}, nil
+}
+
+func (s *BadgerStore) putSession(txn *badger.Txn, sess SessionRecord, now time.Time) error {
+	v, _ := json.Marshal(sessionJSON{ClientID: sess.ClientID, ExpiresAt: sess.ExpiresAt, RevokedAt: sess.RevokedAt})
+	return txn.SetEntry(badger.NewEntry(sessionKey(sess.ID), v).WithTTL(s.ttl(sess.ExpiresAt, now)))
+}
+
+func getToken(txn *badger.Txn, id []byte) (TokenRecord, error) {
+	it, err := txn.Get(tokenKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return TokenRecord{}, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return TokenRecord{}, err
+	}
+	var tj tokenJSON
+	if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &tj) }); err != nil {
+		return TokenRecord{}, fmt.Errorf("storage: token record: %w", err)
+	}
+	return TokenRecord{RevocationID: append([]byte(nil), id...), Session: tj.Session, Agent: tj.Agent, User: tj.User, Org: tj.Org,
+		ClientID: tj.ClientID, KeyID: tj.KeyID, IssuedAt: tj.IssuedAt, ExpiresAt: tj.ExpiresAt}, nil
+}
+
+// Token implements Store.
+func (s *BadgerStore) Token(ctx context.Context, id []byte) (TokenRecord, error) {
+	if err := s.begin(); err != nil {
+		return TokenRecord{}, err
+	}
+	defer s.end()
+	var t TokenRecord
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		t, err = getToken(txn, id)
+		return err
+	})
+	return t, err
+}
+
+// Tokens implements Store.
+func (s *BadgerStore) Tokens(ctx context.Context, by TokenIndex, value string, fn func(TokenRecord) bool) error {
+	if _, ok := indexKind[by]; !ok {
+		return fmt.Errorf("%w: unknown token index %d", ErrBadRequest, by)
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	prefix := indexPrefix(by, value)
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			id := it.Item().KeyCopy(nil)[len(prefix):]
+			t, err := getToken(txn, id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !fn(t) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Session implements Store.
+func (s *BadgerStore) Session(ctx context.Context, id string) (SessionRecord, error) {
+	if err := s.begin(); err != nil {
+		return SessionRecord{}, err
+	}
+	defer s.end()
+	var sess SessionRecord
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		sess, err = s.getSession(txn, id)
+		return err
+	})
+	return sess, err
+}
+
+// Revocations implements Store.
+func (s *BadgerStore) Revocations(ctx context.Context, after uint64, fn func(LogEntry) bool) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	if after == ^uint64(0) {
+		return nil
+	}
+	return s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("l/"), PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Seek(logKey(after + 1)); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			k := item.Key()
+			if len(k) != 10 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(k[2:])
+			var ej entryJSON
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &ej) }); err != nil {
+				return fmt.Errorf("storage: log entry %d: %w", seq, err)
+			}
+			if !fn(LogEntry{Seq: seq, ID: ej.ID, ExpiresAt: ej.ExpiresAt, Session: ej.Session, RevokedAt: ej.RevokedAt}) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// LastSeq implements Store.
+func (s *BadgerStore) LastSeq(ctx context.Context) (uint64, error) {
+	if err := s.begin(); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	var last uint64
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		last, err = lastSeq(txn)
+		return err
+	})
+	return last, err
+}
+
+// CreateClient implements Store.
+func (s *BadgerStore) CreateClient(ctx context.Context, c ClientRecord) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	v, _ := json.Marshal(clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
+		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
+		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt})
+	return s.update(ctx, func(txn *badger.Txn) error {
+		_, err := txn.Get(clientKey(c.ID))
+		switch {
+		case err == nil:
+			return fmt.Errorf("client %q: %w", c.ID, ErrExists)
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
+		return txn.Set(clientKey(c.ID), v)
+	})
+}
+
+// update runs fn in a transaction, retried on conflict.
+func (s *BadgerStore) update(ctx context.Context, fn func(*badger.Txn) error) error {
+	var err error
+	for range 16 {
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		if err = s.db.Update(fn); !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// Clients implements Store.
+func (s *BadgerStore) Clients(ctx context.Context) ([]ClientRecord, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	var out []ClientRecord
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("c/"), PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			id := string(item.Key()[2:])
+			var cj clientJSON
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &cj) }); err != nil {
+				return fmt.Errorf("storage: client %q: %w", id, err)
+			}
+			out = append(out, ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
+				Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
+				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second}})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteClient implements Store.
+func (s *BadgerStore) DeleteClient(ctx context.Context, id string) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	return s.update(ctx, func(txn *badger.Txn) error {
+		_, err := txn.Get(clientKey(id))
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("client %q: %w", clip(id), ErrNotFound)
+		case err != nil:
+			return err
+		}
+		return txn.Delete(clientKey(id))
+	})
+}
+
+// Meta implements Store.
+func (s *BadgerStore) Meta(ctx context.Context, key string) ([]byte, error) {
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.end()
+	var v []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(metaKey(key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("meta %q: %w", key, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		v, err = it.ValueCopy(nil)
+		return err
+	})
+	return v, err
+}
+
+// SetMeta implements Store.
+func (s *BadgerStore) SetMeta(ctx context.Context, key string, value []byte) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	return s.update(ctx, func(txn *badger.Txn) error { return txn.Set(metaKey(key), value) })
+}
+
+// Close implements Store.
+func (s *BadgerStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}

@@ -1,0 +1,371 @@
+package authority
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mandate-dev/mandate/token"
+)
+
+// Key statuses, as GET /v1/keys reports them.
+const (
+	KeyActive   = "active"   // signs new tokens
+	KeyRetiring = "retiring" // rotated out; verifies its tokens until NotAfter
+)
+
+// KeyInfo describes a root public key.
+type KeyInfo struct {
+	ID        uint32
+	PublicKey []byte // Ed25519, 32 bytes
+	Status    string // KeyActive or KeyRetiring
+	CreatedAt time.Time
+	// NotAfter is set for retiring keys: the latest expiry of any token
+	// the key signed. The key is dropped after it.
+	NotAfter time.Time
+}
+
+// keyState is an immutable snapshot of the key ring; rotation swaps it.
+type keyState struct {
+	active SigningKey
+	infos  []KeyInfo // active first, then retiring keys, newest first
+	set    *token.KeySet
+}
+
+// SigningKey is token.SigningKey; named here for the package doc.
+type SigningKey = token.SigningKey
+
+// keyring keeps the root keys in DIR/keys: one PEM PKCS#8 file per key
+// (mode 0600) and a manifest, keys.json, naming the active and retiring
+// keys. Every file is written atomically (temporary file, fsync, rename,
+// fsync of the folder), and the manifest is written last: it is the commit
+// point of a rotation, so a crash leaves either the old or the new ring.
+type keyring struct {
+	dir   string
+	mu    sync.Mutex // serializes rotations
+	state atomic.Pointer[keyState]
+}
+
+const manifestName = "keys.json"
+
+type manifest struct {
+	Version int           `json:"version"`
+	Keys    []manifestKey `json:"keys"`
+}
+
+type manifestKey struct {
+	ID        uint32    `json:"key_id"`
+	File      string    `json:"file"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	NotAfter  time.Time `json:"not_after,omitzero"`
+}
+
+func keyFileName(id uint32) string { return fmt.Sprintf("key-%08x.pem", id) }
+
+// openKeyring loads the key ring in dir, creating it with a new active key
+// on first start. created reports whether a key was created.
+func openKeyring(dir string, now time.Time) (k *keyring, created bool, err error) {
+	if err := ensurePrivateDir(dir); err != nil {
+		return nil, false, err
+	}
+	k = &keyring{dir: dir}
+	m, err := k.readManifest()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		key, err := token.GenerateKey()
+		if err != nil {
+			return nil, false, err
+		}
+		if err := k.writeKey(key); err != nil {
+			return nil, false, err
+		}
+		m = manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC()}}}
+		if err := writeFileAtomic(filepath.Join(dir, manifestName), mustJSON(m), 0o600); err != nil {
+			return nil, false, err
+		}
+		created = true
+	case err != nil:
+		return nil, false, err
+	}
+	st, err := k.load(m, now)
+	if err != nil {
+		return nil, false, err
+	}
+	k.state.Store(st)
+	k.removeStrays(m)
+	return k, created, nil
+}
+
+func (k *keyring) readManifest() (manifest, error) {
+	var m manifest
+	b, err := os.ReadFile(filepath.Join(k.dir, manifestName))
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("key manifest %s: %w; restore it from a backup", filepath.Join(k.dir, manifestName), err)
+	}
+	if m.Version != 1 {
+		return m, fmt.Errorf("key manifest %s: version %d is not supported", filepath.Join(k.dir, manifestName), m.Version)
+	}
+	return m, nil
+}
+
+// load reads the private keys a manifest names. Keys whose NotAfter has
+// passed are kept out of the state (they verify nothing any more).
+func (k *keyring) load(m manifest, now time.Time) (*keyState, error) {
+	st := &keyState{}
+	var pubs []token.PublicKey
+	actives := 0
+	for _, mk := range m.Keys {
+		if mk.Status == KeyRetiring && !mk.NotAfter.IsZero() && now.After(mk.NotAfter) {
+			continue
+		}
+		path := filepath.Join(k.dir, filepath.Base(mk.File))
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w; restore the key file from a backup", mk.ID, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("key file %s has mode %o: private keys must be readable by their owner only; run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		priv, err := token.ParsePrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("key file %s: %w", path, err)
+		}
+		sk := token.NewSigningKey(priv)
+		if sk.ID != mk.ID {
+			return nil, fmt.Errorf("key file %s holds key %d, the manifest says %d; restore the keys folder from a backup", path, sk.ID, mk.ID)
+		}
+		info := KeyInfo{ID: sk.ID, PublicKey: sk.Public().Key, Status: mk.Status, CreatedAt: mk.CreatedAt, NotAfter: mk.NotAfter}
+		switch mk.Status {
+		case KeyActive:
+			actives++
+			st.active = sk
+			st.infos = append([]KeyInfo{info}, st.infos...)
+		case KeyRetiring:
+			st.infos = append(st.infos, info)
+		default:
+			return nil, fmt.Errorf("key manifest: key %d has unknown status %q", mk.ID, mk.Status)
+		}
+		pubs = append(pubs, token.PublicKey{ID: sk.ID, Key: sk.Public().Key, NotAfter: mk.NotAfter})
+	}
+	if actives != 1 {
+		return nil, fmt.Errorf("key manifest %s names %d active keys, want 1; restore the keys folder from a backup", filepath.Join(k.dir, manifestName), actives)
+	}
+	st.set = token.NewKeySet(pubs...)
+	return st, nil
+}
+
+// removeStrays deletes key files that no manifest entry names (a rotation
+// that crashed before its commit point, or keys that were retired) and
+// leftover temporary files. Best effort.
+func (k *keyring) removeStrays(m manifest) {
+	names := make(map[string]bool, len(m.Keys))
+	for _, mk := range m.Keys {
+		names[filepath.Base(mk.File)] = true
+	}
+	ents, err := os.ReadDir(k.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if (strings.HasPrefix(n, "key-") && strings.HasSuffix(n, ".pem") && !names[n]) || strings.HasPrefix(n, ".tmp-") {
+			_ = os.Remove(filepath.Join(k.dir, n))
+		}
+	}
+}
+
+func (k *keyring) writeKey(key token.SigningKey) error {
+	pemBytes, err := token.MarshalPrivateKeyPEM(key.Private)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(k.dir, keyFileName(key.ID)), pemBytes, 0o600)
+}
+
+// rotate makes a new key active. The previous active key becomes retiring
+// until now + KeyRetention; retiring keys past their NotAfter are dropped.
+func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, err := k.readManifest()
+	if err != nil {
+		return old, cur, err
+	}
+	var key token.SigningKey
+	for range 8 {
+		if key, err = token.GenerateKey(); err != nil {
+			return old, cur, err
+		}
+		if !slices.ContainsFunc(m.Keys, func(mk manifestKey) bool { return mk.ID == key.ID }) {
+			break
+		}
+	}
+	if slices.ContainsFunc(m.Keys, func(mk manifestKey) bool { return mk.ID == key.ID }) {
+		return old, cur, errors.New("rotate: could not draw a key with a fresh key ID; retry")
+	}
+	if err := k.writeKey(key); err != nil {
+		return old, cur, err
+	}
+	next := manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC()}}}
+	for _, mk := range m.Keys {
+		switch {
+		case mk.Status == KeyActive:
+			mk.Status = KeyRetiring
+			mk.NotAfter = now.Add(KeyRetention).UTC().Truncate(time.Second).Add(time.Second)
+			next.Keys = append(next.Keys, mk)
+		case !mk.NotAfter.IsZero() && now.After(mk.NotAfter):
+			// retired: dropped
+		default:
+			next.Keys = append(next.Keys, mk)
+		}
+	}
+	st, err := k.load(next, now)
+	if err != nil {
+		return old, cur, err
+	}
+	// Commit point.
+	if err := writeFileAtomic(filepath.Join(k.dir, manifestName), mustJSON(next), 0o600); err != nil {
+		return old, cur, err
+	}
+	prev := k.state.Swap(st)
+	k.removeStrays(next)
+	old = prev.infos[0]
+	for _, in := range st.infos {
+		if in.ID == old.ID {
+			old = in
+		}
+	}
+	return old, st.infos[0], nil
+}
+
+func (k *keyring) current() *keyState { return k.state.Load() }
+
+// Rotate makes a new root key active: new tokens are signed with it, and the
+// previous key keeps verifying its tokens until they have all expired
+// (rotation time + token.MaxTTL), then it is dropped. Admin only.
+func (a *Authority) Rotate(ctx context.Context, p Principal) (KeyInfo, error) {
+	if err := requireAdmin(p, "rotate keys"); err != nil {
+		return KeyInfo{}, err
+	}
+	if a.closing.Load() {
+		return KeyInfo{}, ErrClosed
+	}
+	old, cur, err := a.keys.rotate(a.now())
+	if err != nil {
+		a.log.Error().Err(err).Msg("key rotation failed")
+		return KeyInfo{}, fmt.Errorf("%w: key rotation failed: %w", ErrUnavailable, err)
+	}
+	a.audit(ctx, "key_rotation").Str("by", p.String()).Uint32("key_id", cur.ID).
+		Uint32("previous_key_id", old.ID).Time("previous_not_after", old.NotAfter).Msg("root key rotated")
+	return cur, nil
+}
+
+// Keys returns the public keys verifiers should trust at now: the active
+// key first, then retiring keys whose NotAfter has not passed.
+func (a *Authority) Keys() []KeyInfo {
+	now := a.now()
+	st := a.keys.current()
+	out := make([]KeyInfo, 0, len(st.infos))
+	for _, in := range st.infos {
+		if in.Status == KeyRetiring && now.After(in.NotAfter) {
+			continue
+		}
+		in.PublicKey = slices.Clone(in.PublicKey)
+		out = append(out, in)
+	}
+	return out
+}
+
+// KeySet returns the key set the authority verifies tokens with (active and
+// retiring keys). It is replaced, not modified, on rotation.
+func (a *Authority) KeySet() *token.KeySet { return a.keys.current().set }
+
+// ensurePrivateDir creates dir with mode 0700, or tightens an existing one.
+func ensurePrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("restrict %s to mode 0700: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path so that path holds either its old
+// content or all of data, even across a crash: a temporary file in the same
+// folder, fsync, rename over path, fsync of the folder.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err) // only fixed, marshalable types are passed
+	}
+	return append(b, '\n')
+}

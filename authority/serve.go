@@ -1,0 +1,106 @@
+package authority
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// DefaultAddr is the address `mandate authority serve` listens on.
+const DefaultAddr = "127.0.0.1:8421"
+
+// ServeConfig configures Serve.
+type ServeConfig struct {
+	Config
+	// Addr is the listening address (default DefaultAddr).
+	Addr string
+	// Listener, when set, is used instead of listening on Addr.
+	Listener net.Listener
+	// Ready, when set, is called with the listening address once the
+	// server accepts connections.
+	Ready func(addr net.Addr)
+	// Options are passed to Open.
+	Options []Option
+}
+
+// Serve opens the authority and serves its HTTP API until ctx ends, then
+// shuts down gracefully: feed long-polls return at once, in-flight requests
+// get ShutdownTimeout to finish, queued writes commit, and storage is
+// closed. It returns nil after a shutdown asked for through ctx.
+func Serve(ctx context.Context, cfg ServeConfig) error {
+	a, err := Open(ctx, cfg.Config, cfg.Options...)
+	if err != nil {
+		return err
+	}
+	ln := cfg.Listener
+	if ln == nil {
+		addr := cfg.Addr
+		if addr == "" {
+			addr = DefaultAddr
+		}
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			_ = a.Close()
+			return fmt.Errorf("listen on %s: %w (is another authority running? choose another address with --addr)", addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           NewHandler(a),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Long-polls answer after up to MaxWait.
+		WriteTimeout:   a.cfg.MaxWait + 30*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       log.New(zerologWriter{a.log}, "", 0),
+	}
+	srv.RegisterOnShutdown(a.Shutdown)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).Msg("authority listening")
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.log.Info().Msg("shutting down")
+	a.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Warn().Err(err).Msg("graceful shutdown timed out; closing connections")
+		_ = srv.Close()
+	}
+	if err := a.Close(); err != nil {
+		return fmt.Errorf("close storage: %w", err)
+	}
+	a.log.Info().Msg("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// zerologWriter sends net/http's own error log (TLS handshakes, bad
+// requests) to zerolog.
+type zerologWriter struct{ l zerolog.Logger }
+
+func (w zerologWriter) Write(p []byte) (int, error) {
+	w.l.Warn().Str("component", "http").Msg(string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}
