@@ -1,0 +1,144 @@
+// Package follow is the verifier's client of the mandate authority: it
+// keeps a verifier's trusted keys and its replica of the revocation log in
+// step with the authority, and tells the verifier when that replica is too
+// old to decide on, so that decisions fail closed.
+//
+// # Wiring a tool server
+//
+//  1. Open the local revocation store. It is durable, so a restarted
+//     verifier resumes the log where it stopped instead of from the start.
+//  2. Create a [Follower] with [New], giving it the authority's base URL,
+//     the store and the [token.KeySet] the verifier trusts.
+//  3. Create the verifier with the same key set and store, and with
+//     [Follower.Fresh] as its freshness check.
+//  4. Start [Follower.Run] in a goroutine; cancel its context to stop it.
+//     Until the first sync succeeds every decision is denied; use
+//     [Follower.WaitSeq](ctx, 0) (or [Follower.SyncOnce] before Run) to
+//     wait for it before reporting ready.
+//
+// Copy and adapt:
+//
+//	store, err := badgerstore.Open("/var/lib/tool-server/revocations")
+//	if err != nil {
+//		return err
+//	}
+//	defer store.Close()
+//	keys := token.NewKeySet() // filled by the follower from /v1/keys
+//	f, err := follow.New(follow.Config{
+//		Authority: "http://127.0.0.1:8421",
+//		Store:     store,
+//		Keys:      keys,
+//		Logger:    &logger,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	v, err := verifier.New(verifier.Config{
+//		Keys:        keys,
+//		Revocations: store,
+//		Fresh:       f.Fresh,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	ctx, stop := context.WithCancel(context.Background())
+//	defer stop()
+//	go f.Run(ctx)
+//	if err := f.WaitSeq(ctx, 0); err != nil { // ready once synced
+//		return err
+//	}
+//	// serve, calling v.Authorize(ctx, tok, req) before each tool call
+//
+// A command-line tool that checks one token calls [Follower.SyncOnce]
+// instead of Run: keys and log once, then Fresh succeeds for MaxStaleness.
+//
+// # How the log is followed
+//
+// The follower asks GET {Authority}/v1/revocations?after=SEQ&wait=WAIT
+// for the entries after SEQ; the authority answers at once when it has
+// some and otherwise holds the request for up to WAIT (a long poll), so a
+// new revocation reaches a connected follower in about one round trip. The
+// answer's "next" is the SEQ of the following request. The first request
+// after a start, a failure or a log restart uses wait=0, so that the
+// follower is fresh at once even when the log is quiet.
+//
+// Each response is validated whole before anything of it is applied:
+// malformed JSON, a revocation ID that is not hex or is too long, an
+// expiry that is not RFC 3339, sequence numbers that do not strictly
+// increase from SEQ, a "next" below the last entry, more than
+// [MaxBatchEntries] entries or more than [MaxResponseBytes] bytes reject
+// the response ([ErrBadResponse]); the follower keeps its position, backs
+// off and retries. A valid batch is added to the Store in one Add, and
+// the position moves only after the Store accepted it: with a durable
+// store, Store.LastSeq is where a restarted follower resumes.
+//
+// Gaps between sequence numbers are normal (the authority drops entries
+// once every token they could match has expired) and are not errors. An
+// empty answer whose "next" is below SEQ means the authority's log
+// restarted: the follower logs it at error level and starts over from 0.
+// Entries are idempotent and the Store never forgets an ID on its own, so
+// nothing already revoked is un-revoked. (A log that restarted and has
+// already grown past SEQ cannot be told apart from a healthy one by this
+// protocol.)
+//
+// Failed requests are retried after an exponential backoff with jitter,
+// from MinBackoff (100ms) to MaxBackoff (10s).
+//
+// # Freshness: the exact bound
+//
+// [Follower.Fresh] returns nil at instant t if and only if the follower
+// received a valid response of the authority, and applied its entries to
+// the Store, at some instant r with t − r ≤ MaxStaleness (measured with
+// Config.Now, monotonic when it is time.Now). It is computed from the
+// clock on every call, so it does not depend on a request timing out. A
+// response holds every entry the authority had logged when it wrote the
+// response, which is at most the response's transit time before r. So:
+//
+//   - A revocation the authority logged at T is enforced by every
+//     verifier using Fresh from T + MaxStaleness + transit on, at the
+//     latest: either the follower applied it, or it has not heard from the
+//     authority since before T and fails closed. Transit is the network
+//     delay of one response (milliseconds on a healthy network).
+//   - While connected, the authority answers at least every Wait, so a
+//     healthy follower's staleness stays below Wait plus one round trip.
+//     That is why Wait must be shorter than MaxStaleness; the defaults
+//     (Wait 25s, MaxStaleness 30s) leave 5 s of headroom.
+//   - While connected, a new revocation is applied about one round trip
+//     after the authority logged it (the propagation target is p99 ≤ 1 s;
+//     BenchmarkRevocationPropagation in package authority measures it).
+//   - If the authority dies or the network drops in the middle of a long
+//     poll without closing the connection, the follower abandons the
+//     request Wait + Grace after it started (28 s by default) and
+//     reconnects with backoff; Fresh has failed since MaxStaleness after
+//     the last response regardless.
+//   - Before the first successful sync, Fresh returns [ErrNotSynced]. A
+//     follower whose Run has stopped goes stale MaxStaleness after its
+//     last sync.
+//
+// # Keys
+//
+// When Config.Keys is set, the follower fetches GET {Authority}/v1/keys
+// when Run starts and every KeyRefresh (1 minute) after, and replaces the
+// key set with [token.KeySet.Set] only when the whole response is valid: a
+// malformed key, a response over [MaxKeysResponseBytes] or one without a
+// single usable Ed25519 key is an error, and the installed keys stay. Keys
+// of another algorithm, or with a status other than "active" or
+// "retiring", are skipped (never trusted). A key's not_after becomes
+// [token.PublicKey.NotAfter].
+//
+// A key the authority stops publishing stops verifying at the next
+// successful refresh, up to KeyRefresh later. The verifier cannot ask the
+// follower for keys on demand; call [Follower.RefreshKeys] to pick up a
+// rotation at once, but not once per token with an unknown key (that would
+// let anyone make the verifier hammer the authority). Key freshness does
+// not affect Fresh: a failed refresh keeps the last valid key set, and
+// [Follower.Status] reports the error.
+//
+// # Many followers
+//
+// Followers share nothing: a process may run any number of them, each with
+// its own Store (and its own HTTP transport unless Config.HTTPClient is
+// set). Stop them by canceling their contexts; Run returns once every
+// goroutine it started has ended, and closes the idle connections of the
+// transport it owns.
+package follow
