@@ -2,6 +2,7 @@ package attenuate_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -645,5 +646,36 @@ func TestSeal(t *testing.T) {
 	}
 	if d := a.authorize(t, bs, getAccount42); !d.Allowed || d.Blocks != 3 {
 		t.Errorf("builder-sealed token: allowed %v, blocks %d (%s)", d.Allowed, d.Blocks, d.Reason)
+	}
+}
+
+// Builders on different goroutines share nothing but biscuit-go's parser,
+// which is guarded; run with -race.
+func TestConcurrentBuilders(t *testing.T) {
+	a := newAuthority(t)
+	tok := a.mint(t)
+	v := a.verifier(t, t0)
+	const n = 8
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			b, err := attenuate.New(tok)
+			if err != nil {
+				errs <- err
+				return
+			}
+			out, err := b.Check(fmt.Sprintf(`check if tool($t), ["get_account", "t%d"].contains($t)`, i)).Tools("get_account").Build()
+			if err == nil {
+				if d := v.Authorize(context.Background(), out, getAccount42); !d.Allowed {
+					err = errors.New(d.Reason)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
