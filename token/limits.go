@@ -71,11 +71,13 @@ const (
 	MaxContextBytes = 256
 
 	// EvalSteps is the evaluation budget of one decision, counted in
-	// work units (a fact tried in a join, an operation run). A normal
-	// decision uses well under 500; the budget is sized so that the most
-	// expensive token under the limits above is denied in about a
-	// millisecond on a 2-core machine (see BenchmarkAuthorizeWorstCase).
-	EvalSteps = 20000
+	// work units: a fact tried in a join, an operation run, and a share of
+	// every set or string compared, copied or searched. A typical decision
+	// uses under 100 and a 16-block token with a few checks per block a
+	// few thousand; at 10,000 the most expensive token under the limits
+	// above is denied in under 2 ms of CPU, signatures included (see
+	// BenchmarkAuthorizeWorstCase).
+	EvalSteps = 10000
 
 	// EvalMaxFacts bounds the world of one decision, including facts that
 	// rules derive.

@@ -140,6 +140,18 @@ func worstCaseTokens(b testing.TB, a *testAuthority) map[string]string {
 	set := "[" + strings.Join(elems, ", ") + "]"
 	out["sets"] = appendBlock(b, pad, strings.Join(facts, "; ")+
 		fmt.Sprintf(`; check if f($a), f($b), %s.intersection(%s).contains(%s), $a == 1000`, set, set, set))
+	// Joins that unify the largest sets: every candidate compares 64
+	// elements.
+	var big []string
+	for i := 0; i < 20; i++ {
+		e := []string{fmt.Sprintf("%d", 1000+i)}
+		for j := 0; j < 63; j++ {
+			e = append(e, fmt.Sprintf("%d", j))
+		}
+		big = append(big, "f(["+strings.Join(e, ", ")+"])")
+	}
+	out["setjoin"] = appendBlock(b, pad, strings.Join(big, "; ")+
+		`; check if f($a), f($b), f($c), f($a), $c == $b, $a == [1]`)
 	return out
 }
 

@@ -154,9 +154,9 @@ func argTerm(v any, allowList bool) (t datalog.Term, ok bool, err error) {
 			return t, false, fmt.Errorf("list mixes %s and %s", set.Set[0].Kind, e.Kind)
 		}
 		keep = keep && eok
-		if keep && !slices.ContainsFunc(set.Set, e.Equal) {
+		if keep {
 			set.Set = append(set.Set, e)
 		}
 	}
-	return set, keep, nil
+	return datalog.NewSet(set.Set), keep, nil
 }

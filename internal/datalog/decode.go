@@ -712,12 +712,13 @@ func (d *decoder) set(b []byte) (Term, error) {
 		if len(out.Set) > 0 && out.Set[0].Kind != et.Kind {
 			return errors.New("set elements must all have the same type")
 		}
-		if !setHas(out.Set, et) {
-			out.Set = append(out.Set, et)
-		}
+		out.Set = append(out.Set, et)
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return Term{}, err
+	}
+	return NewSet(out.Set), nil
 }
 
 // expression decodes an ExpressionV2 { repeated Op ops = 1; } and checks

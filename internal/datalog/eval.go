@@ -61,7 +61,22 @@ func (w *World) has(p Predicate, e *Evaluator) (bool, error) {
 			return false, err
 		}
 		for _, f := range rel {
-			if f.Equal(p) {
+			if f.Name != p.Name || len(f.Terms) != len(p.Terms) {
+				continue
+			}
+			same := true
+			for i := range f.Terms {
+				if w := f.Terms[i].weight(); w > 0 {
+					if err := e.spend(w); err != nil {
+						return false, err
+					}
+				}
+				if !f.Terms[i].Equal(p.Terms[i]) {
+					same = false
+					break
+				}
+			}
+			if same {
 				return true, nil
 			}
 		}
@@ -292,6 +307,12 @@ func (e *Evaluator) join(r *Rule, w *World, i int, yield func() error) error {
 		ok := true
 		for ti, t := range p.Terms {
 			v := f.Terms[ti]
+			if w := v.weight(); w > 0 {
+				if err = e.spend(w); err != nil {
+					ok = false
+					break
+				}
+			}
 			if t.Kind != KindVariable {
 				if !t.Equal(v) {
 					ok = false
@@ -406,7 +427,7 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 		if l.Kind != r.Kind {
 			return Term{}, typeError(code, l, r)
 		}
-		if err := e.spend((len(l.Set)*len(r.Set) + len(l.Str)) / 32); err != nil {
+		if err := e.spend(l.weight() + len(l.Str)/32); err != nil {
 			return Term{}, err
 		}
 		return Bool(l.Equal(r)), nil
@@ -421,13 +442,10 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 			return Term{}, typeError(code, l, r)
 		}
 		if r.Kind == KindSet {
-			if err := e.spend(len(l.Set) * len(r.Set) / 8); err != nil {
+			if err := e.spend(l.weight() + r.weight()); err != nil {
 				return Term{}, err
 			}
 			return Bool(setContainsAll(l.Set, r.Set)), nil
-		}
-		if err := e.spend(len(l.Set) / 8); err != nil {
-			return Term{}, err
 		}
 		return Bool(setHas(l.Set, r)), nil
 	case BinaryPrefix, BinarySuffix, BinaryRegex:
@@ -476,25 +494,14 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 		if l.Kind != KindSet || r.Kind != KindSet {
 			return Term{}, typeError(code, l, r)
 		}
-		if err := e.spend(len(l.Set) * len(r.Set) / 8); err != nil {
+		// A new set is allocated: charge per element, not per 8.
+		if err := e.spend(4 + (len(l.Set)+len(r.Set))/2); err != nil {
 			return Term{}, err
 		}
-		out := Term{Kind: KindSet}
 		if code == BinaryIntersection {
-			for _, x := range l.Set {
-				if setHas(r.Set, x) {
-					out.Set = append(out.Set, x)
-				}
-			}
-		} else {
-			out.Set = append(out.Set, l.Set...)
-			for _, x := range r.Set {
-				if !setHas(l.Set, x) {
-					out.Set = append(out.Set, x)
-				}
-			}
+			return Term{Kind: KindSet, Set: setIntersect(l.Set, r.Set)}, nil
 		}
-		return out, nil
+		return Term{Kind: KindSet, Set: setUnion(l.Set, r.Set)}, nil
 	}
 	return Term{}, errors.New("unknown binary operator")
 }

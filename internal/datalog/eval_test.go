@@ -11,7 +11,7 @@ import (
 func val(t Term) Op       { return Op{Kind: OpValue, Term: t} }
 func un(code uint8) Op    { return Op{Kind: OpUnary, Code: code} }
 func bin(code uint8) Op   { return Op{Kind: OpBinary, Code: code} }
-func set(ts ...Term) Term { return Term{Kind: KindSet, Set: ts} }
+func set(ts ...Term) Term { return NewSet(ts) }
 func variable(slot int) Term {
 	return Term{Kind: KindVariable, Int: int64(slot)}
 }

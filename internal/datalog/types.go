@@ -95,13 +95,67 @@ func (t Term) Equal(o Term) bool {
 	}
 }
 
-func setEqual(a, b []Term) bool {
-	return setContainsAll(a, b) && setContainsAll(b, a)
+// Sets are kept canonical: elements sorted by compareTerms, without
+// duplicates (NewSet). Equality is then linear, membership logarithmic, and
+// subset, intersection and union are merges.
+
+// NewSet returns the canonical set of elems (sorted, duplicates removed).
+// Elements must be scalars (no variables, no sets).
+func NewSet(elems []Term) Term {
+	s := slices.Clone(elems)
+	slices.SortFunc(s, compareTerms)
+	s = slices.CompactFunc(s, func(a, b Term) bool { return compareTerms(a, b) == 0 })
+	return Term{Kind: KindSet, Set: s}
 }
 
+// compareTerms orders scalar terms: by kind, then by value.
+func compareTerms(a, b Term) int {
+	if a.Kind != b.Kind {
+		return int(a.Kind) - int(b.Kind)
+	}
+	switch a.Kind {
+	case KindString, KindBytes:
+		return strings.Compare(a.Str, b.Str)
+	case KindSet:
+		if c := len(a.Set) - len(b.Set); c != 0 {
+			return c
+		}
+		for i := range a.Set {
+			if c := compareTerms(a.Set[i], b.Set[i]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	}
+	switch {
+	case a.Int < b.Int:
+		return -1
+	case a.Int > b.Int:
+		return 1
+	}
+	return 0
+}
+
+func setEqual(a, b []Term) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// setContainsAll reports whether b is a subset of a.
 func setContainsAll(a, b []Term) bool {
+	i := 0
 	for _, x := range b {
-		if !setHas(a, x) {
+		for i < len(a) && compareTerms(a[i], x) < 0 {
+			i++
+		}
+		if i == len(a) || compareTerms(a[i], x) != 0 {
 			return false
 		}
 	}
@@ -109,13 +163,51 @@ func setContainsAll(a, b []Term) bool {
 }
 
 func setHas(s []Term, x Term) bool {
-	for _, y := range s {
-		if y.Equal(x) {
-			return true
+	_, ok := slices.BinarySearchFunc(s, x, compareTerms)
+	return ok
+}
+
+// setIntersect and setUnion merge two canonical sets.
+func setIntersect(a, b []Term) []Term {
+	out := make([]Term, 0, min(len(a), len(b)))
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := compareTerms(a[i], b[j]); {
+		case c < 0:
+			i++
+		case c > 0:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
 		}
 	}
-	return false
+	return out
 }
+
+func setUnion(a, b []Term) []Term {
+	out := make([]Term, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := compareTerms(a[i], b[j]); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// weight is the work of comparing a term, in evaluation steps.
+func (t Term) weight() int { return len(t.Set) / 4 }
 
 // Predicate is a name applied to terms: a fact, or a pattern in a rule.
 type Predicate struct {
