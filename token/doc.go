@@ -68,29 +68,31 @@
 // never renamed.
 //
 // Authority facts, written by the authority only ([Mint]); they are the
-// only facts the policy trusts:
+// only facts the policy trusts ([FactSession], [FactAgent], [FactUser],
+// [FactOrg], [FactRight], and the expiry check [ExpiryCheck]):
 //
-//	session("s_…")                  [FactSession]
-//	agent("support-bot")            [FactAgent]
-//	user("alice@acme.test")         [FactUser], omitted when empty
-//	org("acme")                     [FactOrg], omitted when empty
+//	session("s_…")
+//	agent("support-bot")
+//	user("alice@acme.test")      omitted when empty
+//	org("acme")                  omitted when empty
 //	right("crm", "get_account", "read", "account:acme/42")
-//	                                [FactRight]: service, tool or "*", operation or "*", resource prefix
-//	check if time($time), $time <= 2026-11-22T10:15:00Z   (the expiry, [ExpiryCheck])
+//	                             service, tool or "*", operation or "*", resource prefix
+//	check if time($time), $time <= 2026-11-22T10:15:00Z
 //
 // Request facts, added by the verifier for every decision and never taken
-// from a token. Exactly one service, tool, operation and resource per
-// decision: a call that touches several resources is authorized once per
-// resource.
+// from a token ([FactTime], [FactService], [FactTool], [FactOperation],
+// [FactResource], [FactArg]). Exactly one service, tool, operation and
+// resource per decision: a call that touches several resources is
+// authorized once per resource.
 //
-//	time(2026-11-22T10:00:00Z)      [FactTime]: the verifier's clock, a date
-//	service("crm")                  [FactService]
-//	tool("get_account")             [FactTool]
-//	operation("read")               [FactOperation]
-//	resource("account:acme/42")     [FactResource]
-//	arg("limit", 1)                 [FactArg]: one per argument; the value is an
-//	arg("to", "bob@x.test")         integer, string, bool, date or bytes, and a
-//	arg("cc", ["a@x", "b@x"])       list is one set, never one fact per element
+//	time(2026-11-22T10:00:00Z)   the verifier's clock, a date
+//	service("crm")
+//	tool("get_account")
+//	operation("read")
+//	resource("account:acme/42")
+//	arg("limit", 1)              one per argument: an integer, string, bool,
+//	arg("to", "bob@x.test")      date or bytes value; a list is one set,
+//	arg("cc", ["a@x", "b@x"])    never one fact per element
 //
 // The policy is fixed ([Policy]): a request is allowed when a right covers
 // its service, tool, operation and resource ([Right.Covers]) and every check
