@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+
+	"github.com/mandate-dev/mandate/authority"
+)
+
+// embeddedAuthority is an authority served in-process on 127.0.0.1.
+type embeddedAuthority struct {
+	URL        string
+	AdminToken string
+	stop       func() error
+}
+
+// Close shuts the authority down gracefully and closes its storage.
+func (e *embeddedAuthority) Close() error { return e.stop() }
+
+// startEmbeddedAuthority starts an authority with its data in dataDir,
+// listening on a free port of 127.0.0.1, with a fresh admin token. Its logs
+// are discarded.
+func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAuthority, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	admin := base64.RawURLEncoding.EncodeToString(b[:])
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- authority.Serve(sctx, authority.ServeConfig{
+			Config: authority.Config{
+				DataDir:          filepath.Join(dataDir, "authority"),
+				AdminToken:       admin,
+				AdminTokenOutput: io.Discard,
+			},
+			Listener: ln,
+			Ready:    func(net.Addr) { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		_ = ln.Close()
+		if err == nil {
+			err = errors.New("the authority stopped before serving")
+		}
+		return nil, err
+	}
+	var stopErr error
+	stopped := false
+	return &embeddedAuthority{
+		URL:        "http://" + ln.Addr().String(),
+		AdminToken: admin,
+		stop: func() error {
+			if !stopped {
+				stopped = true
+				cancel()
+				stopErr = <-done
+			}
+			return stopErr
+		},
+	}, nil
+}
