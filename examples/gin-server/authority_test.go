@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
+)
+
+// startAuthority runs an authority in process on 127.0.0.1.
+func startAuthority(t *testing.T) (*authority.Authority, string) {
+	t.Helper()
+	a, err := authority.Open(context.Background(), authority.Config{DataDir: t.TempDir(), AdminTokenOutput: io.Discard},
+		authority.WithStore(authority.NewMemoryStore()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(authority.NewHandler(a))
+	t.Cleanup(func() {
+		a.Shutdown()
+		srv.Close()
+		_ = a.Close()
+	})
+	return a, srv.URL
+}
+
+// TestWithAuthority runs the server against an authority: it trusts the
+// authority's keys, and a revocation reaches it through the feed.
+func TestWithAuthority(t *testing.T) {
+	a, url := startAuthority(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if app.Demo != nil {
+		t.Fatal("demo mode with --authority")
+	}
+	m, err := a.Mint(ctx, authority.Principal{Admin: true}, authority.MintRequest{
+		Agent: "support-bot", Org: "acme",
+		Rights: []token.Right{{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/"}},
+		TTL:    time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() (int, string) {
+		req, err := http.NewRequest(http.MethodGet, app.URL+"/accounts/42", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+m.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := get(); status != 200 {
+		t.Fatalf("before revocation: %d %s; want 200", status, body)
+	}
+	if _, err := a.RevokeToken(ctx, m.Token); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, body := get()
+		if status == 401 && strings.Contains(body, "revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after revocation: still %d %s", status, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUnreachableAuthority(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url})
+	if err == nil {
+		app.Close()
+		t.Fatal("started without reaching the authority")
+	}
+	if !strings.Contains(err.Error(), "mandate authority serve") {
+		t.Errorf("error %q does not say what to do", err)
+	}
+}
