@@ -9,7 +9,9 @@ import (
 )
 
 // Memory is an in-memory [Store]: a map from revocation ID to its expiry,
-// guarded by a sync.RWMutex. It is what a durable store such as
+// guarded by a sync.RWMutex. 64-byte IDs (Ed25519 signatures) are kept as
+// fixed-size keys, so a million of them are one pointer-free allocation
+// that the garbage collector does not scan. It is what a durable store such as
 // badgerstore serves Revoked from, and a Store for tests. It forgets
 // everything when the process exits.
 //
@@ -20,15 +22,15 @@ type Memory struct {
 	now func() time.Time
 
 	mu      sync.RWMutex
-	set     map[string]memEntry
+	set     idSet
 	lastSeq uint64
 	closed  bool
 }
 
-// memEntry is what Memory keeps per ID: 16 bytes besides the key.
+// memEntry is what Memory keeps per ID besides the ID itself. The Seq is
+// not kept: only LastSeq matters once an entry is stored.
 type memEntry struct {
 	exp int64 // expiry in Unix nanoseconds, clamped; neverExpires for "never"
-	seq uint64
 }
 
 // neverExpires is the exp of an entry whose ExpiresAt is the zero Time. It
@@ -91,7 +93,7 @@ func WithNow(now func() time.Time) Option {
 func WithSizeHint(n int) Option {
 	return func(m *Memory) {
 		if n > 0 {
-			m.set = make(map[string]memEntry, n)
+			m.set = newIDSet(n)
 		}
 	}
 }
@@ -102,8 +104,8 @@ func NewMemory(opts ...Option) *Memory {
 	for _, o := range opts {
 		o(m)
 	}
-	if m.set == nil {
-		m.set = make(map[string]memEntry)
+	if m.set.ed == nil {
+		m.set = newIDSet(0)
 	}
 	return m
 }
@@ -132,16 +134,16 @@ func (m *Memory) Add(ctx context.Context, entries ...Entry) error {
 		if exp < now {
 			continue
 		}
-		if old, ok := m.set[string(e.ID)]; ok && old.exp >= exp {
+		if old, ok := m.set.get(e.ID); ok && old.exp >= exp {
 			continue
 		}
-		m.set[string(e.ID)] = memEntry{exp: exp, seq: e.Seq}
+		m.set.put(e.ID, memEntry{exp: exp})
 	}
 	return nil
 }
 
 // Revoked reports the index of the first id in ids that is revoked, or -1.
-// It does not allocate: the map lookup by string(id) does not copy id.
+// It does not allocate.
 func (m *Memory) Revoked(ids [][]byte) int {
 	if len(ids) == 0 {
 		return -1
@@ -152,27 +154,27 @@ func (m *Memory) Revoked(ids [][]byte) int {
 		return 0 // fail closed
 	}
 	for i, id := range ids {
-		if _, ok := m.set[string(id)]; ok {
+		if m.set.has(id) {
 			return i
 		}
 	}
 	return -1
 }
 
-// Lookup returns the entry stored for id: its ExpiresAt (the latest one
-// added) and the Seq of the Add that set it. ok is false if id is not held
-// or the store is closed.
-func (m *Memory) Lookup(id []byte) (e Entry, ok bool) {
+// ExpiresAt returns the expiry held for id: the latest ExpiresAt it was
+// added with (the zero Time for never). ok is false if id is not held or the
+// store is closed. It is for inspection and tests, not the hot path.
+func (m *Memory) ExpiresAt(id []byte) (expiresAt time.Time, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
-		return Entry{}, false
+		return time.Time{}, false
 	}
-	me, ok := m.set[string(id)]
+	me, ok := m.set.get(id)
 	if !ok {
-		return Entry{}, false
+		return time.Time{}, false
 	}
-	return Entry{ID: append([]byte(nil), id...), Seq: me.seq, ExpiresAt: timeFromNanos(me.exp)}, true
+	return timeFromNanos(me.exp), true
 }
 
 // LastSeq returns the highest Seq ever added, or 0 once closed.
@@ -192,7 +194,7 @@ func (m *Memory) Len() int {
 	if m.closed {
 		return 0
 	}
-	return len(m.set)
+	return m.set.len()
 }
 
 // purgeBatch bounds how long Purge holds the write lock: readers wait for
@@ -205,17 +207,12 @@ const purgeBatch = 1024
 // blocked for long even with millions of entries.
 func (m *Memory) Purge(now time.Time) int {
 	n := unixNanos(now)
-	var expired []string
 	m.mu.RLock()
 	if m.closed {
 		m.mu.RUnlock()
 		return 0
 	}
-	for k, e := range m.set {
-		if e.exp < n {
-			expired = append(expired, k)
-		}
-	}
+	expired := m.set.expired(n)
 	m.mu.RUnlock()
 
 	removed := 0
@@ -229,8 +226,8 @@ func (m *Memory) Purge(now time.Time) int {
 		}
 		for _, k := range batch {
 			// An Add since the scan may have extended the entry.
-			if e, ok := m.set[k]; ok && e.exp < n {
-				delete(m.set, k)
+			if e, ok := m.set.get(k); ok && e.exp < n {
+				m.set.del(k)
 				removed++
 			}
 		}
@@ -244,6 +241,6 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.set = nil
+	m.set = idSet{}
 	return nil
 }

@@ -137,23 +137,25 @@ func TestMemoryExtremeExpiries(t *testing.T) {
 	}
 }
 
-func TestMemoryLookup(t *testing.T) {
+func TestMemoryExpiresAt(t *testing.T) {
 	m := revocation.NewMemory()
 	id := revocationtest.ID
 	exp := time.Now().Add(time.Hour)
-	if err := m.Add(context.Background(), revocation.Entry{ID: id(1), Seq: 3, ExpiresAt: exp}); err != nil {
+	if err := m.Add(context.Background(), revocation.Entry{ID: id(1), Seq: 3, ExpiresAt: exp}, revocation.Entry{ID: []byte("short")}); err != nil {
 		t.Fatal(err)
 	}
-	e, ok := m.Lookup(id(1))
-	if !ok || e.Seq != 3 || !e.ExpiresAt.Equal(exp) || string(e.ID) != string(id(1)) {
-		t.Errorf("Lookup = %+v, %v; want seq 3, ExpiresAt %v", e, ok, exp)
+	if got, ok := m.ExpiresAt(id(1)); !ok || !got.Equal(exp) {
+		t.Errorf("ExpiresAt(id(1)) = %v, %v; want %v, true", got, ok, exp)
 	}
-	if _, ok := m.Lookup(id(2)); ok {
-		t.Error("Lookup of an ID never added reported found")
+	if got, ok := m.ExpiresAt([]byte("short")); !ok || !got.IsZero() {
+		t.Errorf("ExpiresAt(never-expiring) = %v, %v; want the zero Time, true", got, ok)
+	}
+	if _, ok := m.ExpiresAt(id(2)); ok {
+		t.Error("ExpiresAt of an ID never added reported found")
 	}
 	_ = m.Close()
-	if _, ok := m.Lookup(id(1)); ok {
-		t.Error("Lookup after Close reported found")
+	if _, ok := m.ExpiresAt(id(1)); ok {
+		t.Error("ExpiresAt after Close reported found")
 	}
 }
 
