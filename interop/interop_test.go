@@ -311,13 +311,13 @@ func TestNewerRustBlocksDenied(t *testing.T) {
 		version uint32
 		reason  []string
 	}{
-		{"check all", `check all tool($t), $t === "get_account";`, 4, []string{"block 1", "block version 4 (Datalog 3.1)"}},
-		{"reject if", `reject if tool("delete_account");`, 6, []string{"3.3"}},
-		{"== is heterogeneous equality", `check if tool($t), $t == "get_account";`, 6, []string{"3.3"}},
-		{"!=", `check if tool($t), $t != "delete_account";`, 6, []string{"3.3"}},
-		{"!==", `check if tool($t), $t !== "delete_account";`, 4, []string{"block 1", "block version 4 (Datalog 3.1)"}},
-		{"lazy ||", `check if tool($t), $t === "get_account" || false;`, 6, []string{"3.3"}},
-		{"bitwise and", `check if arg("limit", $l), ($l & 1) === 0;`, 4, []string{"block 1", "block version 4 (Datalog 3.1)"}},
+		{"check all", `check all tool($t), $t === "get_account";`, 4, []string{"block 1", "block version 4 (Datalog 3.1)", "check all"}},
+		{"reject if", `reject if tool("delete_account");`, 6, []string{"block 1", "block version 6 (Datalog 3.3)", "reject if"}},
+		{"== is heterogeneous equality", `check if tool($t), $t == "get_account";`, 6, []string{"block 1", "block version 6 (Datalog 3.3)", "write === for a v3 verifier"}},
+		{"!=", `check if tool($t), $t != "delete_account";`, 6, []string{"block 1", "block version 6 (Datalog 3.3)", "!="}},
+		{"!==", `check if tool($t), $t !== "delete_account";`, 4, []string{"block 1", "block version 4 (Datalog 3.1)", "!=="}},
+		{"lazy ||", `check if tool($t), $t === "get_account" || false;`, 6, []string{"block 1", "block version 6 (Datalog 3.3)", "lazy && and ||"}},
+		{"bitwise and", `check if arg("limit", $l), ($l & 1) === 0;`, 4, []string{"block 1", "block version 4 (Datalog 3.1)", "bitwise"}},
 		{"array", `check if tool($t), ["get_account", "list_invoices"].contains($t);`, 3, []string{"block 1", "array", "Datalog 3.3", `{"a", "b"}`}},
 		{"map", `check if tool($t), {"get_account": 1}.contains($t);`, 3, []string{"block 1", "maps"}},
 	}

@@ -44,7 +44,7 @@ func Parse(raw []byte) (*Unverified, error) {
 		return nil, fmt.Errorf("%w: not a Biscuit token (%v)", ErrMalformed, err)
 	}
 	if err := datalog.CheckUnknown(c.ProtoReflect()); err != nil {
-		return nil, classify(err)
+		return nil, classify(blockError(c, err))
 	}
 	if c.Authority == nil || c.Proof == nil {
 		return nil, fmt.Errorf("%w: missing authority block or proof", ErrMalformed)
@@ -201,4 +201,27 @@ func signedPayload(sb *pb.SignedBlock) []byte {
 	msg = append(msg, sb.Block...)
 	msg = binary.LittleEndian.AppendUint32(msg, uint32(sb.NextKey.GetAlgorithm()))
 	return append(msg, sb.NextKey.Key...)
+}
+
+// blockError prefers, to err (an unknown field of the token container),
+// the error of the first block that uses a newer format: Biscuit 3.3 signs
+// every version 6 block with a newer signature version, which says less to
+// the token's author than the block's own version and feature.
+func blockError(c *pb.Biscuit, err error) error {
+	var syms datalog.SymbolTable
+	signed := append([]*pb.SignedBlock{c.GetAuthority()}, c.GetBlocks()...)
+	for i, sb := range signed {
+		if i == MaxBlocks || sb == nil {
+			break
+		}
+		_, berr := datalog.DecodeBytes(sb.GetBlock(), &syms, &decodeLimits)
+		var uns *datalog.UnsupportedError
+		if errors.As(berr, &uns) {
+			return fmt.Errorf("block %d: %w", i, berr)
+		}
+		if berr != nil {
+			break
+		}
+	}
+	return err
 }

@@ -176,7 +176,7 @@ func describeField(msg protoreflect.Name, num uint64) string {
 	case "OpUnary":
 		return "a unary operator newer than Datalog 3.0 (such as type_of)"
 	case "OpBinary":
-		return "an operator newer than Datalog 3.0 (such as !=, ===, bitwise or any/all)"
+		return "an operator newer than Datalog 3.0 (such as != or !==, == read as heterogeneous equality by Rust >= 6, bitwise, any/all)"
 	case "SignedBlock":
 		switch num {
 		case 4:
@@ -290,7 +290,7 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 		return nil, err
 	}
 	if out.Version > MaxVersion {
-		return nil, &UnsupportedError{Version: out.Version}
+		return nil, &UnsupportedError{Version: out.Version, Feature: newerFeature(syms, out.Symbols, lim, facts, rules, checks)}
 	}
 	if out.Version < MinVersion {
 		return nil, fmt.Errorf("block version %d predates Biscuit v3 and is not accepted", out.Version)
@@ -434,6 +434,10 @@ func (d *decoder) check(b []byte) (Check, error) {
 			queries = append(queries, v)
 		case num == 2 && typ == protowire.VarintType && x == 0:
 			// kind = CheckIf, written explicitly by some encoders
+		case num == 2 && typ == protowire.VarintType && x == 1:
+			return &UnsupportedError{Feature: `"check all"`}
+		case num == 2 && typ == protowire.VarintType && x == 2:
+			return &UnsupportedError{Feature: `"reject if"`}
 		case num == 1:
 			return errWireType
 		default:
@@ -806,6 +810,9 @@ func (d *decoder) op(b []byte) (Op, error) {
 				return errors.New("operator without kind")
 			}
 			if kind > limit {
+				if num == 3 {
+					return &UnsupportedError{Feature: describeBinary(kind)}
+				}
 				return unsupported(msg, 1)
 			}
 			out = Op{Kind: OpUnary, Code: uint8(kind)}
@@ -828,3 +835,56 @@ func (d *decoder) op(b []byte) (Op, error) {
 
 // ValidString reports whether s is valid UTF-8; symbols must be.
 func ValidString(s string) bool { return utf8.ValidString(s) }
+
+// newerFeature names the first feature newer than Datalog 3.0 that a block
+// of a newer version uses, decoding it with a scratch symbol table; "" when
+// none is found (the version alone is then the reason). It is only called
+// on a block that is refused anyway, and is bounded by the same limits.
+func newerFeature(syms *SymbolTable, blockSyms []string, lim *Limits, facts, rules, checks [][]byte) string {
+	scratch := SymbolTable{added: append(append([]string(nil), syms.added...), blockSyms...)}
+	d := decoder{syms: &scratch, lim: lim}
+	var uns *UnsupportedError
+	for _, c := range checks {
+		if _, err := d.check(c); errors.As(err, &uns) {
+			return uns.Feature
+		}
+	}
+	for _, r := range rules {
+		if _, err := d.rule(r, true); errors.As(err, &uns) {
+			return uns.Feature
+		}
+	}
+	for _, f := range facts {
+		if _, err := d.fact(f); errors.As(err, &uns) {
+			return uns.Feature
+		}
+	}
+	return ""
+}
+
+// describeBinary names a binary operator newer than Datalog 3.0 by its
+// protobuf kind (schema.proto of Biscuit 3.3).
+func describeBinary(kind uint64) string {
+	const newer = "an operator newer than Datalog 3.0 "
+	switch kind {
+	case 17, 18, 19:
+		return newer + "(bitwise &, |, ^)"
+	case 20:
+		return newer + `(strict inequality: "!==" in Biscuit's Rust, JS and Python libraries >= 6, "!=" before; write !($a === $b) for a v3 verifier)`
+	case 21:
+		return newer + `(== as heterogeneous equality, Datalog 3.3: Biscuit's Rust, JS and Python libraries >= 6 write == this way; write === for a v3 verifier)`
+	case 22:
+		return newer + `(!= as heterogeneous inequality, Datalog 3.3; write !($a === $b) for a v3 verifier)`
+	case 23, 24:
+		return newer + `(lazy && or ||, closures; write "or" between queries for a v3 verifier)`
+	case 25, 26:
+		return newer + "(.all() or .any())"
+	case 27:
+		return newer + "(.get())"
+	case 28:
+		return newer + "(extern:: foreign functions)"
+	case 29:
+		return newer + "(.try_or())"
+	}
+	return fmt.Sprintf("%s(binary operator %d)", newer, kind)
+}
