@@ -229,7 +229,7 @@ func reason(err error) string {
 	msg := strings.TrimPrefix(err.Error(), ErrDenied.Error()+": ")
 	switch {
 	case errors.Is(err, token.ErrUnsupported):
-		return msg + "; re-attenuate with Biscuit v3 features only (see the README's note on sets)"
+		return msg + "; re-attenuate with Biscuit v3 (Datalog 3.0) features only: see \"Writing caveats with other Biscuit libraries\" in the README"
 	case errors.Is(err, token.ErrUnknownKey):
 		return msg + "; the token was minted by another authority or with a retired key"
 	case errors.Is(err, token.ErrExpired):
