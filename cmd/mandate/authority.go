@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/mandate-dev/mandate/authority"
+)
+
+// newAuthorityCmd returns "mandate authority" and its "serve" subcommand.
+func newAuthorityCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "authority",
+		Short: "Run the mandate authority (mint, revoke, keys) over HTTP",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newAuthorityServeCmd())
+	return cmd
+}
+
+func newAuthorityServeCmd() *cobra.Command {
+	var (
+		dataDir  string
+		addr     string
+		logLevel string
+		maxWait  time.Duration
+		issuer   string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--data DIR] [--addr HOST:PORT]",
+		Short: "Serve the authority's HTTP API on embedded storage",
+		Long: `Serve the mandate authority: platform backends mint session tokens for
+their agents (POST /v1/tokens), anyone entitled revokes them
+(POST /v1/revocations), and verifiers fetch the public keys (GET /v1/keys)
+and follow the revocation feed (GET /v1/revocations).
+
+On first start it creates DIR (mode 0700), an Ed25519 root key in DIR/keys
+(mode 0600) and its Badger database in DIR/db. The admin bearer token comes
+from MANDATE_ADMIN_TOKEN (at least 24 characters); without it, one is
+generated on first start and printed once on stderr: keep it. Later starts
+reuse it until MANDATE_ADMIN_TOKEN replaces it.
+
+Logs (JSON, with audit events for every mint, revocation, key rotation and
+admin action) go to stderr; they never contain tokens, secrets or keys.
+SIGINT or SIGTERM shut down gracefully.`,
+		Example: `  # Start with a generated admin token (printed once)
+  mandate authority serve
+
+  # Production-like: fixed admin token, data folder, public address
+  MANDATE_ADMIN_TOKEN="$(cat /run/secrets/mandate-admin)" \
+    mandate authority serve --data /var/lib/mandate --addr 0.0.0.0:8421 \
+      --issuer https://auth.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			level, err := zerolog.ParseLevel(logLevel)
+			if err != nil || logLevel == "" {
+				return fmt.Errorf("--log-level %q: use debug, info, warn, error or disabled", logLevel)
+			}
+			if maxWait <= 0 || maxWait > 5*time.Minute {
+				return fmt.Errorf("--max-wait %s: use a duration between 1s and 5m", maxWait)
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return fmt.Errorf("--addr %q: want HOST:PORT, such as 127.0.0.1:8421", addr)
+			}
+			logger := zerolog.New(cmd.ErrOrStderr()).Level(level).With().Timestamp().Str("service", "mandate-authority").Logger()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return authority.Serve(ctx, authority.ServeConfig{
+				Config: authority.Config{
+					DataDir:          dataDir,
+					AdminToken:       os.Getenv("MANDATE_ADMIN_TOKEN"),
+					AdminTokenOutput: cmd.ErrOrStderr(),
+					Issuer:           issuer,
+					MaxWait:          maxWait,
+					Logger:           &logger,
+				},
+				Addr: addr,
+				Ready: func(a net.Addr) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (data in %s)\n", a, dataDir)
+				},
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", "./mandate-data", "data `DIR`: keys and database")
+	f.StringVar(&addr, "addr", authority.DefaultAddr, "listen on `HOST:PORT`")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
+	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
+	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
+	return cmd
+}
