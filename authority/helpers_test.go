@@ -43,10 +43,10 @@ func (c *clock) Advance(d time.Duration) {
 
 // env is an authority served over a real listener on 127.0.0.1.
 type env struct {
-	t     *testing.T
-	a     *authority.Authority
-	srv   *httptest.Server
-	dir   string
+	t   *testing.T
+	a   *authority.Authority
+	srv *httptest.Server
+	dir string
 }
 
 type envOpt func(*authority.Config, *[]authority.Option)
