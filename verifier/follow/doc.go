@@ -86,34 +86,42 @@
 //
 // # Freshness: the exact bound
 //
-// [Follower.Fresh] returns nil at instant t if and only if the follower
-// received a valid response of the authority, and applied its entries to
-// the Store, at some instant r with t − r ≤ MaxStaleness (measured with
-// Config.Now, monotonic when it is time.Now). It is computed from the
-// clock on every call, so it does not depend on a request timing out. A
-// response holds every entry the authority had logged when it wrote the
-// response, which is at most the response's transit time before r. So:
+// [Follower.Fresh] returns nil at instant t if and only if some request
+// the follower sent at an instant s with t − s ≤ MaxStaleness got a valid
+// answer whose entries were applied to the Store (instants by Config.Now,
+// monotonic when it is time.Now). The authority builds an answer after the
+// request reached it, so that answer holds every entry logged before s.
+// Fresh is computed from the clock on every call; it does not wait for a
+// request to time out. So:
 //
-//   - A revocation the authority logged at T is enforced by every
-//     verifier using Fresh from T + MaxStaleness + transit on, at the
-//     latest: either the follower applied it, or it has not heard from the
-//     authority since before T and fails closed. Transit is the network
-//     delay of one response (milliseconds on a healthy network).
-//   - While connected, the authority answers at least every Wait, so a
-//     healthy follower's staleness stays below Wait plus one round trip.
-//     That is why Wait must be shorter than MaxStaleness; the defaults
-//     (Wait 25s, MaxStaleness 30s) leave 5 s of headroom.
+//   - A revocation the authority logged at T is enforced by every verifier
+//     using Fresh from T + MaxStaleness on, whatever the network does:
+//     either the follower applied it, or every answer it has applied was
+//     to a request sent before T, and then it fails closed by
+//     T + MaxStaleness. No transit time or timeout enters this bound.
+//   - A quiet, healthy follower's state dates from the start of its
+//     previous long poll, which the authority answered (empty) after Wait;
+//     so its staleness climbs to about 2 × Wait plus two round trips before
+//     the current poll returns. Hence Wait must be shorter than
+//     MaxStaleness / 2: by default it is min(25s, MaxStaleness × 2/5), 12 s
+//     for the default 30 s bound, leaving 6 s of headroom.
+//     [Follower.Staleness] reports this age.
 //   - While connected, a new revocation is applied about one round trip
-//     after the authority logged it (the propagation target is p99 ≤ 1 s;
-//     BenchmarkRevocationPropagation in package authority measures it).
+//     after the authority logged it: the held long poll returns at once
+//     (the propagation target is p99 ≤ 1 s; BenchmarkRevocationPropagation
+//     in package authority measures it against the real authority).
 //   - If the authority dies or the network drops in the middle of a long
-//     poll without closing the connection, the follower abandons the
-//     request Wait + Grace after it started (28 s by default) and
-//     reconnects with backoff; Fresh has failed since MaxStaleness after
-//     the last response regardless.
+//     poll without closing the connection, the follower gives up on the
+//     request when no answer has started Wait + Grace after it was sent
+//     (15 s by default), and on a body still incomplete [BodyTimeout] after
+//     that; then it reconnects with backoff. Fresh fails at the bound
+//     either way.
 //   - Before the first successful sync, Fresh returns [ErrNotSynced]. A
-//     follower whose Run has stopped goes stale MaxStaleness after its
-//     last sync.
+//     follower whose Run has stopped goes stale MaxStaleness after the
+//     start of its last successful request.
+//
+// A long poll in progress does not count as fresh: while it is held, the
+// follower cannot tell a quiet authority from one that is gone.
 //
 // # Keys
 //

@@ -46,16 +46,16 @@ type Config struct {
 	// fixed keys).
 	Keys *token.KeySet
 
-	// MaxStaleness is the freshness bound: once the last successful
-	// response of the authority is older than this, Fresh returns an
-	// error and a verifier using it denies every request (fail closed).
-	// Default 30s.
+	// MaxStaleness is the freshness bound: once the replica may be
+	// missing revocations logged more than MaxStaleness ago (see the
+	// package doc for the exact rule), Fresh returns an error and a
+	// verifier using it denies every request (fail closed). Default 30s.
 	MaxStaleness time.Duration
 
 	// Wait is how long the authority may hold one long poll open when
-	// there is nothing new. It must be shorter than MaxStaleness, or a
-	// healthy follower would report stale while the authority holds its
-	// request; default min(25s, MaxStaleness*5/6).
+	// there is nothing new. A quiet, healthy follower's staleness reaches
+	// about 2*Wait, so Wait must be shorter than MaxStaleness/2; default
+	// min(25s, MaxStaleness*2/5), 12s for the default bound.
 	Wait time.Duration
 
 	// Grace is how much longer than Wait the follower gives one request
@@ -112,7 +112,9 @@ type Follower struct {
 	pollMu     sync.Mutex // held by the one Run or SyncOnce in progress
 	cursorInit bool       // guarded by pollMu
 	cursor     atomic.Uint64
-	lastOK     atomic.Pointer[time.Time]
+	// lastOK is when the last request that succeeded was sent: the
+	// replica holds every entry the authority logged before it.
+	lastOK atomic.Pointer[time.Time]
 
 	keysMu sync.Mutex // serializes key refreshes
 
@@ -154,10 +156,10 @@ func New(cfg Config) (*Follower, error) {
 		cfg.MaxStaleness = DefaultMaxStaleness
 	}
 	if cfg.Wait == 0 {
-		cfg.Wait = min(DefaultWait, cfg.MaxStaleness-cfg.MaxStaleness/6).Truncate(time.Millisecond)
+		cfg.Wait = min(DefaultWait, cfg.MaxStaleness*2/5).Truncate(time.Millisecond)
 	}
-	if cfg.Wait >= cfg.MaxStaleness {
-		return nil, fmt.Errorf("follow: Config.Wait (%v) must be shorter than Config.MaxStaleness (%v), or a healthy follower reports stale while the authority holds its long poll; leave Wait zero for min(25s, MaxStaleness*5/6)",
+	if 2*cfg.Wait >= cfg.MaxStaleness {
+		return nil, fmt.Errorf("follow: Config.Wait (%v) must be shorter than half of Config.MaxStaleness (%v), or a quiet, healthy follower reports stale between long polls; leave Wait zero for min(25s, MaxStaleness*2/5)",
 			cfg.Wait, cfg.MaxStaleness)
 	}
 	if cfg.Grace == 0 {
@@ -253,13 +255,14 @@ func (f *Follower) SyncOnce(ctx context.Context) error {
 	return errors.Join(keyErr, f.catchUp(ctx))
 }
 
-// Fresh returns nil when the follower's replica is fresh: a valid response
-// of the authority was received and applied at most MaxStaleness ago (by
-// Config.Now). Otherwise it returns an error matching ErrStale (or
-// ErrNotSynced before the first successful sync) that says how old the
-// replica is and what the last error was. Plug it into the verifier's
-// Config.Fresh so that decisions fail closed when the follower falls
-// behind. It is cheap (one clock read) and safe for concurrent use.
+// Fresh returns nil when the follower's replica is fresh: a request sent at
+// most MaxStaleness ago (by Config.Now) got a valid answer, which was
+// applied to the Store, so every revocation the authority logged more than
+// MaxStaleness ago is in the Store. Otherwise it returns an error matching
+// ErrStale (or ErrNotSynced before the first successful sync) that says how
+// old the replica is and what the last error was. Plug it into the
+// verifier's Config.Fresh so that decisions fail closed when the follower
+// falls behind. It is cheap (one clock read) and safe for concurrent use.
 func (f *Follower) Fresh() error {
 	last := f.lastOK.Load()
 	if last == nil {
@@ -286,17 +289,19 @@ func (f *Follower) staleError(age time.Duration) error {
 	f.mu.Lock()
 	lastErr := f.lastErr
 	f.mu.Unlock()
-	msg := fmt.Sprintf("last successful sync with %s was %v ago, over the %v bound", f.authority, age.Round(time.Millisecond), f.cfg.MaxStaleness)
+	msg := fmt.Sprintf("the last successful sync with %s started %v ago, over the %v bound", f.authority, age.Round(time.Millisecond), f.cfg.MaxStaleness)
 	if lastErr != nil {
 		return fmt.Errorf("%w: %s (last error: %v); decisions are denied until the follower reaches the authority again", ErrStale, msg, lastErr)
 	}
 	return fmt.Errorf("%w: %s; decisions are denied until the follower syncs again (is Run running?)", ErrStale, msg)
 }
 
-// Staleness returns the time since the last successful sync: since the
-// follower last received and applied a valid response of the authority,
-// an empty long poll included. Before the first sync it is the time since
-// New. It never is negative.
+// Staleness returns the age of the replica: the time since the follower
+// sent the last request that succeeded (a valid answer, applied to the
+// Store; an empty long poll counts). The replica holds every revocation
+// logged before then. A quiet, healthy follower's staleness climbs to
+// about 2*Wait and drops back to about Wait as each long poll returns.
+// Before the first sync it is the time since New. It never is negative.
 func (f *Follower) Staleness() time.Duration {
 	since := f.created
 	if last := f.lastOK.Load(); last != nil {
@@ -339,7 +344,7 @@ type Status struct {
 	Synced bool
 	// Fresh reports Fresh() == nil.
 	Fresh bool
-	// LastSync is when the last successful response was applied (zero
+	// LastSync is when the last request that succeeded was sent (zero
 	// before the first), and Staleness the time since (see Staleness).
 	LastSync  time.Time
 	Staleness time.Duration
@@ -488,6 +493,7 @@ type roundResult struct {
 // response is valid and the Store accepted it.
 func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, error) {
 	after := f.cursor.Load()
+	sent := f.now() // taken before the request: the answer is at least this fresh
 	// Two deadlines: the answer must start within Wait+Grace (that is how
 	// a dead authority or a dropped network is noticed mid-poll), and its
 	// body must then arrive within BodyTimeout.
@@ -529,7 +535,7 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 				len(b.entries), b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
 		}
 	}
-	f.synced(b.next, len(b.entries))
+	f.synced(sent, b.next, len(b.entries))
 	return roundResult{entries: len(b.entries)}, nil
 }
 
@@ -544,12 +550,11 @@ func causeOf(rctx, parent context.Context, err error) error {
 	return err
 }
 
-// synced records a successful round.
-func (f *Follower) synced(next uint64, n int) {
-	now := f.now()
+// synced records a successful round whose request was sent at sent.
+func (f *Follower) synced(sent time.Time, next uint64, n int) {
 	f.cursor.Store(next)
 	first := f.lastOK.Load() == nil
-	f.lastOK.Store(&now)
+	f.lastOK.Store(&sent)
 	f.mu.Lock()
 	failures := f.failures
 	f.connected, f.failures = true, 0

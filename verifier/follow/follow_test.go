@@ -219,7 +219,7 @@ func TestFailsClosedWhenStale(t *testing.T) {
 	cfg := testConfig(a)
 	cfg.Now = clock.Now
 	cfg.MaxStaleness = 30 * time.Second
-	cfg.Wait = 0 // default: 25s
+	cfg.Wait = 0 // default: 12s
 	f := newFollower(t, cfg)
 	key, err := token.GenerateKey()
 	if err != nil {
@@ -273,6 +273,38 @@ func TestFailsClosedWhenStale(t *testing.T) {
 	mustSync(t, f)
 	if err := f.Fresh(); err != nil {
 		t.Errorf("Fresh after a new sync = %v, want nil", err)
+	}
+}
+
+// TestFreshnessCountsFromRequestStart: the replica is as fresh as the
+// start of the request whose answer it applied, not as its arrival; and a
+// long poll in progress proves nothing.
+func TestFreshnessCountsFromRequestStart(t *testing.T) {
+	a := newFakeAuthority(t)
+	clock := newFakeClock()
+	cfg := testConfig(a)
+	cfg.Now = clock.Now
+	f := newFollower(t, cfg)
+	run(t, f)
+	waitSeq(t, f, 0)
+	waitFor(t, "a held long poll", func() bool { return a.held() == 1 })
+	sent := clock.Now()
+
+	clock.Advance(40 * time.Second) // the poll is held while time passes
+	seq := a.addN(1, 1, farFuture)
+	waitSeq(t, f, seq)
+	waitFor(t, "the next held long poll", func() bool { return a.held() == 1 })
+	st := f.Status()
+	if !st.LastSync.Equal(sent) || st.Staleness != 40*time.Second {
+		t.Errorf("LastSync %v, Staleness %v; want the poll's start %v and 40s", st.LastSync, st.Staleness, sent)
+	}
+	clock.Advance(20 * time.Second) // exactly MaxStaleness since the poll was sent
+	if err := f.Fresh(); err != nil {
+		t.Errorf("Fresh at the bound = %v", err)
+	}
+	clock.Advance(time.Millisecond)
+	if err := f.Fresh(); !errors.Is(err, follow.ErrStale) {
+		t.Errorf("Fresh past the bound with a long poll held = %v, want ErrStale", err)
 	}
 }
 
@@ -729,7 +761,7 @@ func TestNewValidates(t *testing.T) {
 		{"query", follow.Config{Authority: "http://auth/?x=1", Store: store}, "query"},
 		{"no store", follow.Config{Authority: "http://auth"}, "Store is required"},
 		{"negative", follow.Config{Authority: "http://auth", Store: store, MaxStaleness: -1}, "negative"},
-		{"wait too long", follow.Config{Authority: "http://auth", Store: store, Wait: 30 * time.Second}, "shorter than Config.MaxStaleness"},
+		{"wait too long", follow.Config{Authority: "http://auth", Store: store, Wait: 15 * time.Second}, "shorter than half of Config.MaxStaleness"},
 		{"backoff upside down", follow.Config{Authority: "http://auth", Store: store, MinBackoff: time.Second, MaxBackoff: time.Millisecond}, "MaxBackoff"},
 		{"client timeout", follow.Config{Authority: "http://auth", Store: store, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, "Timeout"},
 	}

@@ -20,10 +20,10 @@ func TestDefaults(t *testing.T) {
 		wantStale                time.Duration
 		wantMinBack, wantMaxBack time.Duration
 	}{
-		{"all defaults", 0, 0, 0, 25 * time.Second, 3 * time.Second, 30 * time.Second, 100 * time.Millisecond, 10 * time.Second},
-		{"short bound", 6 * time.Second, 0, 0, 5 * time.Second, 600 * time.Millisecond, 6 * time.Second, 100 * time.Millisecond, 10 * time.Second},
+		{"all defaults", 0, 0, 0, 12 * time.Second, 3 * time.Second, 30 * time.Second, 100 * time.Millisecond, 10 * time.Second},
+		{"short bound", 5 * time.Second, 0, 0, 2 * time.Second, 500 * time.Millisecond, 5 * time.Second, 100 * time.Millisecond, 10 * time.Second},
 		{"long bound", 10 * time.Minute, 0, 0, 25 * time.Second, 3 * time.Second, 10 * time.Minute, 100 * time.Millisecond, 10 * time.Second},
-		{"explicit", time.Minute, 50 * time.Second, time.Second, 50 * time.Second, time.Second, time.Minute, 100 * time.Millisecond, 10 * time.Second},
+		{"explicit", time.Minute, 29 * time.Second, time.Second, 29 * time.Second, time.Second, time.Minute, 100 * time.Millisecond, 10 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,8 +37,9 @@ func TestDefaults(t *testing.T) {
 				c.MinBackoff != tt.wantMinBack || c.MaxBackoff != tt.wantMaxBack || c.KeyRefresh != time.Minute {
 				t.Errorf("defaults: wait %v grace %v stale %v backoff %v..%v keys %v", c.Wait, c.Grace, c.MaxStaleness, c.MinBackoff, c.MaxBackoff, c.KeyRefresh)
 			}
-			if c.Wait+c.Grace >= c.MaxStaleness && tt.wait == 0 {
-				t.Errorf("default Wait+Grace %v reaches MaxStaleness %v: a hung poll would be noticed only once stale", c.Wait+c.Grace, c.MaxStaleness)
+			if tt.wait == 0 && (2*c.Wait >= c.MaxStaleness || 2*c.Wait+c.Grace >= c.MaxStaleness) {
+				t.Errorf("default Wait %v, Grace %v: a quiet healthy follower (staleness up to 2*Wait) or one that reconnects after a hung poll would report stale under MaxStaleness %v",
+					c.Wait, c.Grace, c.MaxStaleness)
 			}
 			if f.revURL != "http://127.0.0.1:1/v1/revocations" || f.keysURL != "http://127.0.0.1:1/v1/keys" {
 				t.Errorf("URLs %q, %q", f.revURL, f.keysURL)

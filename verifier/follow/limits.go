@@ -51,8 +51,8 @@ const (
 const (
 	// DefaultMaxStaleness is the default [Config.MaxStaleness].
 	DefaultMaxStaleness = 30 * time.Second
-	// DefaultWait is the longest default [Config.Wait]; it is shortened
-	// when MaxStaleness is small (see Config.Wait).
+	// DefaultWait is the longest default [Config.Wait]; it is
+	// MaxStaleness*2/5 when that is shorter (12s for the default bound).
 	DefaultWait = 25 * time.Second
 	// DefaultGrace is the longest default [Config.Grace].
 	DefaultGrace = 3 * time.Second
