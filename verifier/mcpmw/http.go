@@ -42,7 +42,7 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := verifier.BearerToken(r)
 		if err != nil {
-			d := &verifier.Decision{Err: err, Reason: err.Error()}
+			d := &verifier.Decision{Err: errors.Join(verifier.ErrDenied, err), Reason: err.Error()}
 			status := http.StatusBadRequest
 			if errors.Is(err, verifier.ErrNoToken) {
 				status = http.StatusUnauthorized
