@@ -41,8 +41,8 @@ func (r *MintRequest) Validate() error {
 	if r.Subject.Agent == "" {
 		return fmt.Errorf("%w: agent is required", ErrBadRequest)
 	}
-	for name, v := range map[string]string{"agent": r.Subject.Agent, "user": r.Subject.User, "org": r.Subject.Org, "session": r.Subject.Session} {
-		if err := checkName(name, v, MaxSubjectBytes); err != nil {
+	for _, f := range [][2]string{{"agent", r.Subject.Agent}, {"user", r.Subject.User}, {"org", r.Subject.Org}, {"session", r.Subject.Session}} {
+		if err := checkName(f[0], f[1], MaxSubjectBytes); err != nil {
 			return err
 		}
 	}
@@ -53,11 +53,11 @@ func (r *MintRequest) Validate() error {
 		return fmt.Errorf("%w: %d rights is over the limit of %d", ErrBadRequest, len(r.Rights), MaxRightsPerToken)
 	}
 	for i, rt := range r.Rights {
-		for name, v := range map[string]string{"service": rt.Service, "tool": rt.Tool, "operation": rt.Operation} {
-			if v == "" {
-				return fmt.Errorf("%w: right %d: %s is required (use \"*\" for any tool or operation)", ErrBadRequest, i, name)
+		for _, f := range [][2]string{{"service", rt.Service}, {"tool", rt.Tool}, {"operation", rt.Operation}} {
+			if f[1] == "" {
+				return fmt.Errorf("%w: right %d: %s is required (use \"*\" for any tool or operation)", ErrBadRequest, i, f[0])
 			}
-			if err := checkName(fmt.Sprintf("right %d: %s", i, name), v, MaxStringBytes); err != nil {
+			if err := checkName(fmt.Sprintf("right %d: %s", i, f[0]), f[1], MaxStringBytes); err != nil {
 				return err
 			}
 		}

@@ -381,42 +381,80 @@ var binaryNames = [...]string{
 }
 
 // format prints an expression in Biscuit's infix syntax. The expression must
-// be well formed (Decode guarantees it).
+// be well formed (Decode guarantees it). Operands that are themselves infix
+// operations are parenthesized unless the program already did so, so the
+// text always reads as the program evaluates, even for postfix programs
+// that no parser would produce.
 func (e Expression) format(b *strings.Builder, varNames []string) {
-	stack := make([]string, 0, 8)
+	type operand struct {
+		text string
+		prec int // precedence of its outermost operator; atoms bind tightest
+	}
+	const atomPrec = 6
+	wrap := func(o operand, below int) string {
+		if o.prec < below {
+			return "(" + o.text + ")"
+		}
+		return o.text
+	}
+	atom := func(o operand) string { return wrap(o, atomPrec) }
+	stack := make([]operand, 0, 8)
 	for _, op := range e {
 		switch op.Kind {
 		case OpValue:
 			var tb strings.Builder
 			op.Term.format(&tb, varNames)
-			stack = append(stack, tb.String())
+			stack = append(stack, operand{text: tb.String(), prec: atomPrec})
 		case OpUnary:
 			v := stack[len(stack)-1]
 			switch op.Code {
 			case UnaryNegate:
-				v = "!" + v
+				v = operand{text: "!" + atom(v), prec: atomPrec}
 			case UnaryParens:
-				v = "(" + v + ")"
+				v = operand{text: "(" + v.text + ")", prec: atomPrec}
 			case UnaryLength:
-				v = v + ".length()"
+				v = operand{text: atom(v) + ".length()", prec: atomPrec}
 			}
 			stack[len(stack)-1] = v
 		case OpBinary:
 			l, r := stack[len(stack)-2], stack[len(stack)-1]
 			stack = stack[:len(stack)-2]
-			var v string
+			var v operand
 			switch op.Code {
 			case BinaryContains, BinaryPrefix, BinarySuffix, BinaryRegex, BinaryIntersection, BinaryUnion:
-				v = l + "." + binaryNames[op.Code] + "(" + r + ")"
+				v = operand{text: atom(l) + "." + binaryNames[op.Code] + "(" + r.text + ")", prec: atomPrec}
 			default:
-				v = l + " " + binaryNames[op.Code] + " " + r
+				// Left-associative: the left operand may share the
+				// operator's precedence, the right one may not;
+				// comparisons do not chain at all.
+				p := precedence(op.Code)
+				left := p
+				if p == 3 {
+					left = p + 1
+				}
+				v = operand{text: wrap(l, left) + " " + binaryNames[op.Code] + " " + wrap(r, p+1), prec: p}
 			}
 			stack = append(stack, v)
 		}
 	}
 	if len(stack) == 1 {
-		b.WriteString(stack[0])
+		b.WriteString(stack[0].text)
 	}
+}
+
+// precedence of an infix operator in Biscuit's grammar, loosest first.
+func precedence(code uint8) int {
+	switch code {
+	case BinaryOr:
+		return 1
+	case BinaryAnd:
+		return 2
+	case BinaryAdd, BinarySub:
+		return 4
+	case BinaryMul, BinaryDiv:
+		return 5
+	}
+	return 3 // comparisons
 }
 
 func (r Rule) formatBody(b *strings.Builder) {
