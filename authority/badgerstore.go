@@ -212,7 +212,8 @@ func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
 		if err := txn.SetEntry(badger.NewEntry(tokenKey(t.RevocationID), v).WithTTL(ttl)); err != nil {
 			return err
 		}
-		for by, val := range map[TokenIndex]string{BySession: t.Session, ByAgent: t.Agent, ByUser: t.User} {
+		for _, ix := range indexesOf(&t) {
+			by, val := ix.by, ix.value
 			if val == "" {
 				continue
 			}

@@ -15,8 +15,10 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -135,10 +137,19 @@ func saneRequestID(id string) bool {
 	return true
 }
 
+// requestIDPrefix makes generated request IDs unique across processes; a
+// counter makes them unique within one, without a system call per request.
+var (
+	requestIDPrefix = func() string {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:]) + "-"
+	}()
+	requestIDSeq atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return requestIDPrefix + strconv.FormatUint(requestIDSeq.Add(1), 36)
 }
 
 // recover turns a panic into a logged 500, without the request (its

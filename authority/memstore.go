@@ -97,7 +97,8 @@ func (s *MemoryStore) Apply(ctx context.Context, b *Batch) error {
 		s.sessions[t.Session] = sess
 		key := string(t.RevocationID)
 		s.tokens[key] = t
-		for by, v := range map[TokenIndex]string{BySession: t.Session, ByAgent: t.Agent, ByUser: t.User} {
+		for _, ix := range indexesOf(&t) {
+			by, v := ix.by, ix.value
 			if v == "" {
 				continue
 			}
@@ -176,7 +177,8 @@ func (s *MemoryStore) pruneLocked(now time.Time) {
 	for k, t := range s.tokens {
 		if s.gone(t.ExpiresAt, now) {
 			delete(s.tokens, k)
-			for by, v := range map[TokenIndex]string{BySession: t.Session, ByAgent: t.Agent, ByUser: t.User} {
+			for _, ix := range indexesOf(&t) {
+				by, v := ix.by, ix.value
 				if m := s.index[by][v]; m != nil {
 					delete(m, k)
 					if len(m) == 0 {

@@ -193,3 +193,13 @@ type RevokeOp struct {
 	Entry   LogEntry
 	Created bool
 }
+
+type indexEntry struct {
+	by    TokenIndex
+	value string
+}
+
+// indexesOf lists the index entries of a token record.
+func indexesOf(t *TokenRecord) [3]indexEntry {
+	return [3]indexEntry{{BySession, t.Session}, {ByAgent, t.Agent}, {ByUser, t.User}}
+}
