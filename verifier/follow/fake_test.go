@@ -43,6 +43,7 @@ type fakeAuthority struct {
 	dropNext  int    // close the connection without answering
 	hang      bool   // hold every request until the test ends or hang is cleared
 	noWait    bool   // ignore wait: answer empty at once
+	aheadErr  bool   // answer a request past the head with 409 sequence_ahead, as package authority does
 	revBody   string // when set, answer 200 with this body
 	keysBody  string // when set, /v1/keys answers 200 with this body
 	keysFail  bool   // /v1/keys answers 503
@@ -261,6 +262,12 @@ func (a *fakeAuthority) handleRevocations(w http.ResponseWriter, r *http.Request
 	}
 	if a.noWait {
 		wait = 0
+	}
+	if a.aheadErr && after > a.head {
+		head := a.head
+		a.mu.Unlock()
+		writeError(w, http.StatusConflict, "sequence_ahead", "sequence number ahead of the revocation log: after="+strconv.FormatUint(after, 10)+" but the last sequence number is "+strconv.FormatUint(head, 10))
+		return
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()

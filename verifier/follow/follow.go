@@ -129,7 +129,6 @@ type Follower struct {
 	keysAt    time.Time
 	keys      []token.PublicKey
 	keyErr    error
-	keyErrAt  time.Time
 }
 
 // New validates cfg, fills in its defaults and returns a Follower. It does
@@ -139,8 +138,12 @@ func New(cfg Config) (*Follower, error) {
 		return nil, errors.New("follow: Config.Authority is required (the authority's base URL, e.g. http://127.0.0.1:8421)")
 	}
 	u, err := url.Parse(cfg.Authority)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("follow: Config.Authority %q is not an http or https URL", cfg.Authority)
+	if err != nil {
+		// The URL may hold a password: do not echo it.
+		return nil, errors.New("follow: Config.Authority is not an http or https URL (it does not parse)")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("follow: Config.Authority %q is not an http or https URL", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("follow: Config.Authority %q has a query or fragment; give the base URL only", u.Redacted())
@@ -157,6 +160,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.Wait == 0 {
 		cfg.Wait = min(DefaultWait, cfg.MaxStaleness*2/5).Truncate(time.Millisecond)
+		if cfg.Wait == 0 {
+			return nil, fmt.Errorf("follow: Config.MaxStaleness (%v) is too short to long-poll within; use at least 100ms (seconds in production)", cfg.MaxStaleness)
+		}
 	}
 	if 2*cfg.Wait >= cfg.MaxStaleness {
 		return nil, fmt.Errorf("follow: Config.Wait (%v) must be shorter than half of Config.MaxStaleness (%v), or a quiet, healthy follower reports stale between long polls; leave Wait zero for min(25s, MaxStaleness*2/5)",
@@ -512,21 +518,19 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 	timer = time.AfterFunc(BodyTimeout, func() { cancel(slowBody) })
 	defer timer.Stop()
 	if resp.StatusCode != http.StatusOK {
-		return roundResult{}, authorityError("/v1/revocations", resp)
+		ae := authorityError("/v1/revocations", resp)
+		if ae.StatusCode == http.StatusConflict && ae.Code == codeSequenceAhead {
+			f.restart(after, ae.Description)
+			return roundResult{reset: true}, nil
+		}
+		return roundResult{}, ae
 	}
 	b, err := decodeRevocations(resp.Body, after)
 	if err != nil {
 		return roundResult{}, causeOf(rctx, ctx, err)
 	}
 	if b.reset {
-		// Not a sync: the entries of the new log are still to be
-		// fetched, so freshness waits for the next round.
-		f.mu.Lock()
-		f.resyncs++
-		f.mu.Unlock()
-		f.cursor.Store(0)
-		f.log.Error().Str("authority", f.authority).Uint64("after", after).Uint64("next", b.next).
-			Msg("follow: the authority's revocation log restarted (its next seq is below ours); resyncing from seq 0 — IDs already held stay revoked")
+		f.restart(after, fmt.Sprintf("it answered next=%d", b.next))
 		return roundResult{reset: true}, nil
 	}
 	if len(b.entries) > 0 {
@@ -537,6 +541,23 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 	}
 	f.synced(sent, b.next, len(b.entries))
 	return roundResult{entries: len(b.entries)}, nil
+}
+
+// codeSequenceAhead is the error code with which the authority answers
+// (409) a request for the entries after a sequence number it never issued.
+const codeSequenceAhead = "sequence_ahead"
+
+// restart moves the cursor back to 0 after the authority said its log does
+// not reach after: its log was reset, or it is another authority. This is
+// not a sync: the entries of the new log are still to be fetched, so
+// freshness waits for the next round.
+func (f *Follower) restart(after uint64, detail string) {
+	f.mu.Lock()
+	f.resyncs++
+	f.mu.Unlock()
+	f.cursor.Store(0)
+	f.log.Error().Str("authority", f.authority).Uint64("after", after).Str("detail", detail).
+		Msg("follow: the authority's revocation log does not reach our position (it was reset, or this is another authority); resyncing from seq 0 — IDs already held stay revoked")
 }
 
 // causeOf adds the reason a request's context was canceled by one of our

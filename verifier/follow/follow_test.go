@@ -445,51 +445,61 @@ func TestAuthorityErrors(t *testing.T) {
 	}
 }
 
-// TestLogRestart: an authority whose log was wiped answers below the
-// follower's position; the follower starts over from 0 and keeps what it
-// held.
+// TestLogRestart: an authority whose log was wiped says the follower's
+// position is past its log, either with an empty answer whose next is
+// below it or with 409 sequence_ahead (as package authority does); the
+// follower starts over from 0 and keeps what it held.
 func TestLogRestart(t *testing.T) {
-	t.Run("SyncOnce", func(t *testing.T) {
-		a := newFakeAuthority(t)
-		a.addN(1000, 3, farFuture) // the new log: seq 1..3
-		cfg := testConfig(a)
-		old := make([]revocation.Entry, 100)
-		for i := range old {
-			old[i] = revocation.Entry{ID: ids(uint64(i))[0], Seq: uint64(i + 1), ExpiresAt: farFuture}
+	for _, aheadErr := range []bool{false, true} {
+		name := "empty answer"
+		if aheadErr {
+			name = "409 sequence_ahead"
 		}
-		if err := cfg.Store.Add(context.Background(), old...); err != nil {
-			t.Fatal(err)
-		}
-		f := newFollower(t, cfg)
-		mustSync(t, f)
-		if got, want := a.requestedAfters(), []uint64{100, 0, 3}; !slices.Equal(got, want) {
-			t.Errorf("requested after = %v, want %v", got, want)
-		}
-		st := f.Status()
-		if st.Seq != 3 || st.Resyncs != 1 || !st.Fresh {
-			t.Errorf("Status = %+v, want seq 3, 1 resync, fresh", st)
-		}
-		if cfg.Store.Len() != 103 || cfg.Store.Revoked(ids(0)) != 0 || cfg.Store.Revoked(ids(1002)) != 0 {
-			t.Errorf("Store.Len = %d; want the 100 old IDs kept and the 3 new ones added", cfg.Store.Len())
-		}
-	})
-	t.Run("Run", func(t *testing.T) {
-		a := newFakeAuthority(t)
-		a.addN(1, 5, farFuture)
-		cfg := testConfig(a)
-		f := newFollower(t, cfg)
-		run(t, f)
-		waitSeq(t, f, 5)
-		waitFor(t, "a held long poll", func() bool { return a.held() == 1 })
-		// The authority's log starts again from seq 1; it answers the held
-		// poll, which is past its head, at once.
-		a.resetLog()
-		a.addN(100, 2, farFuture)
-		waitFor(t, "the resync", func() bool { st := f.Status(); return st.Resyncs == 1 && st.Seq == 2 })
-		if cfg.Store.Len() != 7 || cfg.Store.Revoked(ids(101)) != 0 || cfg.Store.Revoked(ids(1)) != 0 {
-			t.Errorf("Store.Len = %d, want 7 (old kept, new added)", cfg.Store.Len())
-		}
-	})
+		t.Run(name+"/SyncOnce", func(t *testing.T) {
+			a := newFakeAuthority(t)
+			a.set(func(a *fakeAuthority) { a.aheadErr = aheadErr })
+			a.addN(1000, 3, farFuture) // the new log: seq 1..3
+			cfg := testConfig(a)
+			old := make([]revocation.Entry, 100)
+			for i := range old {
+				old[i] = revocation.Entry{ID: ids(uint64(i))[0], Seq: uint64(i + 1), ExpiresAt: farFuture}
+			}
+			if err := cfg.Store.Add(context.Background(), old...); err != nil {
+				t.Fatal(err)
+			}
+			f := newFollower(t, cfg)
+			mustSync(t, f)
+			if got, want := a.requestedAfters(), []uint64{100, 0, 3}; !slices.Equal(got, want) {
+				t.Errorf("requested after = %v, want %v", got, want)
+			}
+			st := f.Status()
+			if st.Seq != 3 || st.Resyncs != 1 || !st.Fresh || st.LastError != nil {
+				t.Errorf("Status = %+v, want seq 3, 1 resync, fresh, no error", st)
+			}
+			if cfg.Store.Len() != 103 || cfg.Store.Revoked(ids(0)) != 0 || cfg.Store.Revoked(ids(1002)) != 0 {
+				t.Errorf("Store.Len = %d; want the 100 old IDs kept and the 3 new ones added", cfg.Store.Len())
+			}
+		})
+		t.Run(name+"/Run", func(t *testing.T) {
+			a := newFakeAuthority(t)
+			a.set(func(a *fakeAuthority) { a.aheadErr = aheadErr })
+			a.addN(1, 5, farFuture)
+			cfg := testConfig(a)
+			f := newFollower(t, cfg)
+			run(t, f)
+			waitSeq(t, f, 5)
+			waitFor(t, "a held long poll", func() bool { return a.held() == 1 })
+			// The authority's log starts again from seq 1 and the held poll
+			// is dropped, as when the authority restarts on a new folder.
+			a.resetLog()
+			a.addN(100, 2, farFuture)
+			a.srv.CloseClientConnections()
+			waitFor(t, "the resync", func() bool { st := f.Status(); return st.Resyncs == 1 && st.Seq == 2 })
+			if cfg.Store.Len() != 7 || cfg.Store.Revoked(ids(101)) != 0 || cfg.Store.Revoked(ids(1)) != 0 {
+				t.Errorf("Store.Len = %d, want 7 (old kept, new added)", cfg.Store.Len())
+			}
+		})
+	}
 }
 
 // TestLogRestartToEmptyLog: after a restart to an empty log the follower
@@ -757,9 +767,11 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"no authority", follow.Config{Store: store}, "Authority is required"},
 		{"not a URL", follow.Config{Authority: "127.0.0.1:8421", Store: store}, "not an http or https URL"},
+		{"unparsable", follow.Config{Authority: "http://user:p%zz@auth", Store: store}, "does not parse"},
 		{"ftp", follow.Config{Authority: "ftp://auth", Store: store}, "not an http or https URL"},
 		{"query", follow.Config{Authority: "http://auth/?x=1", Store: store}, "query"},
 		{"no store", follow.Config{Authority: "http://auth"}, "Store is required"},
+		{"bound too short", follow.Config{Authority: "http://auth", Store: store, MaxStaleness: time.Millisecond}, "too short"},
 		{"negative", follow.Config{Authority: "http://auth", Store: store, MaxStaleness: -1}, "negative"},
 		{"wait too long", follow.Config{Authority: "http://auth", Store: store, Wait: 15 * time.Second}, "shorter than half of Config.MaxStaleness"},
 		{"backoff upside down", follow.Config{Authority: "http://auth", Store: store, MinBackoff: time.Second, MaxBackoff: time.Millisecond}, "MaxBackoff"},
