@@ -74,8 +74,10 @@
 //
 // Gaps between sequence numbers are normal (the authority drops entries
 // once every token they could match has expired) and are not errors. An
-// empty answer whose "next" is below SEQ means the authority's log
-// restarted: the follower logs it at error level and starts over from 0.
+// answer 409 {"error":"sequence_ahead"}, or an empty answer whose "next" is
+// below SEQ, means that the authority's log does not reach SEQ: it was
+// reset, or this is another authority. The follower logs it at error level
+// and starts over from 0.
 // Entries are idempotent and the Store never forgets an ID on its own, so
 // nothing already revoked is un-revoked. (A log that restarted and has
 // already grown past SEQ cannot be told apart from a healthy one by this
