@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -88,11 +89,11 @@ func Middleware(v *Verifier, fn RequestFunc, opts HTTPOptions) func(http.Handler
 func (v *Verifier) AuthorizeHTTP(r *http.Request, fn RequestFunc) (*Decision, int) {
 	tok, err := BearerToken(r)
 	if err != nil {
-		d := &Decision{Err: err, Reason: err.Error()}
+		d := &Decision{Err: fmt.Errorf("%w: %w", ErrDenied, err), Reason: err.Error()}
 		if errors.Is(err, ErrNoToken) {
+			d.Reason = "no bearer token: send the agent's token as \"Authorization: Bearer <token>\""
 			return d, http.StatusUnauthorized
 		}
-		d.Err = errors.Join(ErrDenied, err)
 		return d, http.StatusBadRequest
 	}
 	req, err := fn(r)

@@ -112,3 +112,13 @@ func TestChallengeIsQuotedSafely(t *testing.T) {
 		t.Fatalf("unsafe characters in error_description: %q", www)
 	}
 }
+
+func TestAuthorizeHTTPNoTokenIsADenial(t *testing.T) {
+	a := newTestAuthority(t)
+	v := newVerifier(t, a)
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	d, status := v.AuthorizeHTTP(r, func(*http.Request) (Request, error) { return readAccount, nil })
+	if status != http.StatusUnauthorized || d.Allowed || !errors.Is(d.Err, ErrDenied) || !errors.Is(d.Err, ErrNoToken) {
+		t.Fatalf("status %d, decision %+v: want 401 denying with ErrDenied and ErrNoToken", status, d)
+	}
+}
