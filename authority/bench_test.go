@@ -4,13 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
+	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/follow"
+	"github.com/mandate-dev/mandate/verifier/revocation"
 )
 
 // BenchmarkMintHTTP mints tokens over real HTTP on 127.0.0.1 from many
@@ -30,9 +38,6 @@ func BenchmarkMintHTTP(b *testing.B) {
 		srv.Close()
 		a.Close()
 	}()
-	e := &env{t: &testing.T{}, a: a, srv: srv}
-	// The benchmark's own requests use the client below; register with
-	// the server's client.
 	c, err := a.RegisterClient(context.Background(), authority.Principal{Admin: true}, "platform", authority.Ceiling{
 		Services: crmCeiling.Services, Tools: crmCeiling.Tools, Operations: crmCeiling.Operations,
 		ResourcePrefixes: crmCeiling.ResourcePrefixes, Orgs: crmCeiling.Orgs, MaxTTL: time.Hour,
@@ -40,7 +45,6 @@ func BenchmarkMintHTTP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_ = e
 	body, err := json.Marshal(crmMint(""))
 	if err != nil {
 		b.Fatal(err)
@@ -75,4 +79,138 @@ func BenchmarkMintHTTP(b *testing.B) {
 	if n := a.Stats().Batches.Load() - batches0; n > 0 {
 		b.ReportMetric(float64(b.N)/float64(n), "mints/commit")
 	}
+}
+
+// BenchmarkRevocationPropagation measures the time from a revocation API
+// call returning until N following verifiers deny the token (N = 1 and
+// N = 50). Each follower has its own memory store, key set, verifier and
+// HTTP transport, and follows the real authority (Badger, synchronous
+// writes) over 127.0.0.1 with long polls. It reports the p50 and p99 of
+// "until all N deny" (goal: p99 ≤ 1 s), and the p99 of single followers.
+//
+//	go test -run '^$' -bench RevocationPropagation -benchtime 200x ./authority/
+func BenchmarkRevocationPropagation(b *testing.B) {
+	for _, n := range []int{1, 50} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) { benchPropagation(b, n) })
+	}
+}
+
+func benchPropagation(b *testing.B, n int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := authority.Open(ctx, authority.Config{DataDir: b.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(authority.NewHandler(a))
+	defer func() {
+		cancel()
+		a.Shutdown()
+		srv.Close()
+		a.Close()
+	}()
+
+	type follower struct {
+		f *follow.Follower
+		v *verifier.Verifier
+	}
+	fs := make([]follower, n)
+	var runs sync.WaitGroup
+	defer runs.Wait()
+	defer cancel()
+	for i := range fs {
+		store := revocation.NewMemory()
+		keys := token.NewKeySet()
+		f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys})
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := verifier.New(verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs[i] = follower{f, v}
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			_ = f.Run(ctx)
+		}()
+	}
+	for _, f := range fs {
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		err := f.f.WaitSeq(wctx, 0)
+		wcancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Tokens to revoke, minted up front; every follower allows them.
+	toks := make([]string, b.N)
+	for i := range toks {
+		m, err := a.Mint(ctx, authority.Principal{Admin: true}, authority.MintRequest{
+			Agent: "bench", Rights: crmMint("").Rights, TTL: time.Hour,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = m.Token
+	}
+	for _, f := range fs {
+		if d := f.v.Authorize(ctx, toks[0], crmRead); !d.Allowed {
+			b.Fatalf("follower denies a live token before the benchmark: %s", d.Reason)
+		}
+	}
+	client := &http.Client{}
+	all := make([]time.Duration, 0, b.N)
+	single := make([]time.Duration, 0, b.N*n)
+	lat := make([]time.Duration, n)
+	b.ResetTimer()
+	for i := range b.N {
+		body, _ := json.Marshal(map[string]string{"token": toks[i]})
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/revocations", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rr revokeResp
+		err = json.NewDecoder(res.Body).Decode(&rr)
+		res.Body.Close()
+		returned := time.Now()
+		if err != nil || res.StatusCode != http.StatusOK || len(rr.Entries) != 1 {
+			b.Fatalf("revoke: %d %v %+v", res.StatusCode, err, rr)
+		}
+		seq := rr.Entries[0].Seq
+		var wg sync.WaitGroup
+		for j, f := range fs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+				defer wcancel()
+				if err := f.f.WaitSeq(wctx, seq); err != nil {
+					b.Error(err)
+					return
+				}
+				d := f.v.Authorize(wctx, toks[i], crmRead)
+				lat[j] = time.Since(returned)
+				if d.Allowed || !errors.Is(d.Err, verifier.ErrRevoked) {
+					b.Errorf("follower %d: revoked token not denied as revoked: %s", j, d.Reason)
+				}
+			}()
+		}
+		wg.Wait()
+		all = append(all, slices.Max(lat))
+		single = append(single, lat...)
+	}
+	b.StopTimer()
+	slices.Sort(all)
+	slices.Sort(single)
+	pct := func(s []time.Duration, p float64) float64 {
+		return float64(s[min(len(s)-1, int(float64(len(s))*p))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(all, 0.50), "p50-ms")
+	b.ReportMetric(pct(all, 0.99), "p99-ms")
+	b.ReportMetric(pct(all, 1), "max-ms")
+	b.ReportMetric(pct(single, 0.99), "p99-one-follower-ms")
 }

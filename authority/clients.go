@@ -339,7 +339,7 @@ func requireAdmin(p Principal, what string) error {
 // clip shortens caller-supplied text echoed in an error message.
 func clip(s string) string {
 	if len(s) > 64 {
-		s = s[:64] + "…"
+		s = strings.ToValidUTF8(s[:64], "") + "…"
 	}
 	return s
 }

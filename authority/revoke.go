@@ -50,7 +50,7 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 		// without is treated as living the longest any token can.
 		exp = now.Add(UnknownIDTTL)
 	}
-	if !exp.After(now) {
+	if expired(exp, now) {
 		return &RevokeResult{Expired: true}, nil
 	}
 	op := &writeOp{revs: []RevokeOp{{ID: last, ExpiresAt: exp, Session: vt.Subject().Session}}}
@@ -61,6 +61,11 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 	a.auditRevocation(ctx, "anyone holding the token", "token", fmt.Sprintf("block %d of %d", len(ids)-1, len(ids)), res)
 	return res, nil
 }
+
+// expired reports whether a token expiring at exp is dead at now. Biscuit
+// expiry checks are inclusive and to the second: a token is valid during
+// the whole second exp.
+func expired(exp, now time.Time) bool { return !now.Before(exp.Add(time.Second)) }
 
 // verify parses and verifies a token against the authority's own keys.
 func (a *Authority) verify(tok string, now time.Time) (*token.Verified, error) {
@@ -93,7 +98,7 @@ func (a *Authority) RevokeID(ctx context.Context, p Principal, id []byte) (*Revo
 			return nil, fmt.Errorf("%w: revocation ID %.16s… belongs to a token another client minted", ErrForbidden, hex.EncodeToString(id))
 		}
 		rev.ExpiresAt, rev.Session = rec.ExpiresAt, rec.Session
-		if !rec.ExpiresAt.After(now) {
+		if expired(rec.ExpiresAt, now) {
 			return &RevokeResult{Expired: true}, nil
 		}
 	case errors.Is(err, ErrNotFound):

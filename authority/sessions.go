@@ -71,7 +71,7 @@ func (a *Authority) Session(ctx context.Context, p Principal, id string) (*Sessi
 	a.logMu.RLock()
 	for _, t := range recs {
 		_, revoked := a.byID[string(t.RevocationID)]
-		if t.ExpiresAt.After(now) {
+		if !expired(t.ExpiresAt, now) {
 			live++
 			if revoked {
 				liveRevoked++
@@ -127,8 +127,7 @@ func (a *Authority) Introspect(ctx context.Context, p Principal, tok string) (*I
 		return &Introspection{}, nil
 	}
 	exp := vt.EffectiveExpiry()
-	if exp.IsZero() || !now.Before(exp.Add(time.Second)) {
-		// Biscuit expiries are inclusive, to the second.
+	if exp.IsZero() || expired(exp, now) {
 		return &Introspection{}, nil
 	}
 	ids := vt.RevocationIDs()

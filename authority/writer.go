@@ -149,8 +149,8 @@ func (a *Authority) commitSelector(op *writeOp) {
 			return true
 		}
 		sel.tokens++
-		if !t.ExpiresAt.After(now) {
-			return true // expired: nothing left to revoke
+		if expired(t.ExpiresAt, now) {
+			return true // nothing left to revoke
 		}
 		revs = append(revs, RevokeOp{ID: t.RevocationID, ExpiresAt: t.ExpiresAt, Session: t.Session})
 		return true

@@ -1,0 +1,116 @@
+// Package authority is the mandate authority: the service that platform
+// backends call to mint capability tokens for their agents' sessions, that
+// anyone entitled calls to revoke them, and that verifiers follow for
+// public keys and revocations. The core type, [Authority], knows nothing of
+// HTTP; [NewHandler] puts the JSON API in front of it and [Serve] runs both
+// until a context ends. `mandate authority serve` is Serve with flags.
+//
+// # Running one
+//
+//  1. Open it on a data folder: [Open](ctx, [Config]{DataDir: dir}). On first
+//     start it creates dir (mode 0700), an Ed25519 root key in dir/keys
+//     (PEM PKCS#8, mode 0600) and a Badger database in dir/db, and sets up
+//     the admin bearer token: Config.AdminToken if set (the command reads
+//     MANDATE_ADMIN_TOKEN), otherwise a generated one, printed once to
+//     Config.AdminTokenOutput and never again. Only hashes of credentials
+//     are stored.
+//  2. Serve [NewHandler](a) on any listener, or call [Serve], which also
+//     shuts down gracefully: long polls end at once, in-flight requests
+//     finish, queued writes commit, Badger closes.
+//  3. As the admin, register a client per platform backend with
+//     [Authority.RegisterClient] (POST /v1/clients): it gets a secret,
+//     shown once, and a [Ceiling] it can never mint beyond.
+//  4. The client mints with [Authority.Mint] (POST /v1/tokens) and hands
+//     the token to its agent. Verifiers fetch the keys (GET /v1/keys) and
+//     follow the revocation feed (GET /v1/revocations); package
+//     verifier/follow does both.
+//
+// Tests and demos can pass [WithStore]([NewMemoryStore]()) to keep state in
+// memory; keys still live in DataDir/keys.
+//
+// # The HTTP API
+//
+// Every error is {"error": code, "error_description": text}; bearer
+// failures carry an RFC 6750 WWW-Authenticate challenge (realm "mandate").
+// Request bodies are JSON (unknown fields are rejected) of at most
+// [MaxBodyBytes]; every response has an X-Request-ID (the caller's when it
+// is sane). Times are RFC 3339, IDs and keys hex, key IDs numbers.
+//
+//	POST /v1/tokens                          admin or client: mint
+//	     {"agent","user","org","session"?,"rights":[{"service","tool","operation","resource"}],"ttl_seconds"}
+//	     → 201 {"token","session","revocation_ids":[hex],"expires_at","key_id"}
+//	POST /v1/revocations                     {"token"}: anyone holding it
+//	     {"revocation_id"|"session"|"agent"|"user"}: admin or the minting client
+//	     → 200 {"entries":[{"seq","revocation_id","expires_at"}],"total","created"}
+//	GET  /v1/revocations?after=SEQ&wait=DUR  public: the log after SEQ, long-polled
+//	     → 200 {"entries":[…],"next":SEQ}   (409 sequence_ahead: SEQ was never issued)
+//	GET  /v1/keys                            public: {"keys":[{"key_id","algorithm","public_key","status","not_after"?}]}
+//	POST /v1/keys/rotate                     admin: new active key; → the key list
+//	GET  /v1/sessions/{id}                   admin or the session's client
+//	POST|GET /v1/clients, GET|DELETE /v1/clients/{id}   admin
+//	GET  /.well-known/biscuit-web-keys       public: Biscuit web key set (a JSON array)
+//	GET  /.well-known/oauth-authorization-server   RFC 8414 metadata
+//	POST /oauth2/revoke                      RFC 7009 form; always 200
+//	POST /oauth2/introspect                  RFC 7662 form; admin or client
+//	GET  /healthz, /readyz, /metrics         liveness, readiness, Prometheus text
+//
+// The revocation feed and the keys are public on purpose: revocation IDs
+// are block signatures, not secrets, and every verifier needs both without
+// holding a credential. Put the authority behind TLS (a reverse proxy) and
+// set Config.Issuer to its public URL.
+//
+// # Revocation
+//
+// Revoking adds block revocation IDs to an append-only log with dense
+// sequence numbers; verifiers deny any token with a revoked block. What is
+// revoked depends on the form:
+//
+//   - a token ([Authority.RevokeToken]): its last block only, so that token
+//     and everything attenuated from it, never the token it was attenuated
+//     from. Holding the token is the credential; it must verify against
+//     this authority's keys, or nothing is revoked.
+//   - a session ([Authority.RevokeSession]): the authority block of every
+//     token minted into it (so all their attenuations too), and the session
+//     takes no new token afterwards.
+//   - an agent or a user: every live token minted for it (by the calling
+//     client, or by anyone for the admin); later tokens are not affected.
+//   - a revocation ID: one the client minted, or any ID for the admin.
+//
+// Every form is idempotent: an ID already in the log yields its entry, no
+// new one. Each entry carries the latest expiry of any token it can match;
+// storage drops it [RetentionGrace] later (Badger TTL), so the log and
+// every replica of it stay bounded.
+//
+// # Durability and the group-commit writer
+//
+// Nothing the API acknowledged is lost in a crash: every write (a
+// revocation, and also the record of each minted token: its session,
+// agent, user, org, client, authority-block revocation ID and expiry) is on
+// disk (Badger, synchronous writes) before the response is sent. To make
+// that cheap, all writes go through one goroutine that commits whatever is
+// queued in one transaction and one fsync (see writer.go): under load, a
+// commit carries tens of mints. So revoking a session after a crash still
+// revokes every token minted into it before the crash, and mint throughput
+// is bounded by CPU (signing), not by the disk.
+//
+// # Keys
+//
+// [Authority.Rotate] makes a new key active. The previous key becomes
+// "retiring": it is still published, with a not_after of the rotation time
+// plus token.MaxTTL, the last instant one of its tokens can be valid, and
+// is dropped after it. The key manifest (dir/keys/keys.json) is replaced
+// atomically after the new key file is on disk, so a crash leaves either
+// the old or the new key ring.
+//
+// # Watch out
+//
+//   - One process per data folder: Badger locks it. Running several
+//     authorities means implementing [Store] on a replicated database
+//     (storetest.RunStoreTests checks a backend against the contract);
+//     keys then need a shared home too.
+//   - Deleting a client stops its secret at once but leaves its tokens
+//     valid until they expire: revoke its sessions first.
+//   - The admin token is all-powerful. A token in MANDATE_ADMIN_TOKEN must
+//     be random and at least [MinAdminTokenBytes] long, because it is
+//     stored as a fast hash.
+package authority
