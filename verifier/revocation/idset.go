@@ -14,9 +14,9 @@ type idSet struct {
 	other map[string]memEntry
 }
 
-func newIDSet(sizeHint int) idSet {
+func newIDSet() idSet {
 	return idSet{
-		ed:    make(map[[ed25519IDLen]byte]memEntry, sizeHint),
+		ed:    make(map[[ed25519IDLen]byte]memEntry),
 		other: make(map[string]memEntry),
 	}
 }

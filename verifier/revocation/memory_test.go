@@ -234,7 +234,7 @@ func TestPurgeConcurrentWithAdd(t *testing.T) {
 //	go test -run='^$' -bench=RevokedLookup1M ./verifier/revocation/
 func BenchmarkRevokedLookup1M(b *testing.B) {
 	const n = 1_000_000
-	m := revocation.NewMemory(revocation.WithSizeHint(n))
+	m := revocation.NewMemory()
 	batch := make([]revocation.Entry, 0, 10_000)
 	exp := time.Now().Add(time.Hour)
 	for i := range n {

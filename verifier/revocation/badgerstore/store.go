@@ -110,7 +110,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	db, err := badger.Open(badgerOptions(dir, cfg.log))
 	if err != nil {
-		return nil, fmt.Errorf("badgerstore: open %q: %w (is another process using this directory?)", dir, err)
+		// Badger's error says what is wrong, e.g. that another process
+		// holds the directory.
+		return nil, fmt.Errorf("badgerstore: open %q: %w", dir, err)
 	}
 	s := &Store{
 		db:   db,
@@ -146,25 +148,13 @@ func badgerOptions(dir string, log zerolog.Logger) badger.Options {
 		WithValueLogFileSize(16 << 20).
 		WithBlockCacheSize(8 << 20).
 		WithNumCompactors(2).
-		WithNumGoroutines(2).
 		WithMetricsEnabled(false).
 		WithDetectConflicts(false) // Add is serialized by Store.mu
 }
 
-// sizeHint estimates how many entries the database holds from its table
-// metadata (expired and overwritten keys included), so the in-memory set is
-// allocated once rather than grown during the load.
-func sizeHint(db *badger.DB) int {
-	n := 0
-	for _, t := range db.Tables() {
-		n += int(t.KeyCount)
-	}
-	return n
-}
-
 // load reads LastSeq and every unexpired entry into a fresh in-memory set.
 func (s *Store) load() error {
-	s.mem = revocation.NewMemory(revocation.WithNow(s.now), revocation.WithSizeHint(sizeHint(s.db)))
+	s.mem = revocation.NewMemory(revocation.WithNow(s.now))
 	return s.db.View(func(txn *badger.Txn) error {
 		switch item, err := txn.Get(metaLastSeq); {
 		case errors.Is(err, badger.ErrKeyNotFound):
@@ -415,7 +405,8 @@ func (s *Store) Len() int {
 
 // Close stops the background maintenance, waits for a running Add and
 // closes the database. Only the first call does this and can return an
-// error; later and concurrent calls return nil.
+// error; concurrent calls wait for it to finish, and they and later calls
+// return nil.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
