@@ -626,7 +626,7 @@ func TestFeedLongPoll(t *testing.T) {
 }
 
 func TestFeedPaging(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withMemoryStore())
 	n := authority.MaxFeedPage + 5
 	for i := range n {
 		id := make([]byte, 64)
