@@ -287,11 +287,12 @@ func (s *Store) Add(ctx context.Context, entries ...revocation.Entry) error {
 			return fmt.Errorf("badgerstore: storing revocations: %w; %d of %d entries stored (LastSeq %d); call Add again with the same batch",
 				err, start, len(sorted), s.lastSeq.Load())
 		}
-		s.lastSeq.Store(seq)
 		if err := s.mem.Add(context.Background(), write...); err != nil {
 			// Unreachable: mem is closed only by Close, which holds s.mu.
 			return fmt.Errorf("badgerstore: revocations stored but not loaded in memory: %w", err)
 		}
+		// Only now: LastSeq never covers an entry Revoked does not see yet.
+		s.lastSeq.Store(seq)
 	}
 	return nil
 }
