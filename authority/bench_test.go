@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -25,11 +26,16 @@ import (
 // parallel clients, against the Badger store with synchronous writes: each
 // response is sent only once the token's record is on disk. It reports
 // tokens/s (goal: ≥ 5,000 on 2 cores) and the mean number of mints per
-// storage commit (the group-commit batch size).
+// storage commit (the group-commit batch size). With MINT_BENCH_MEMORY=1
+// it runs on the memory store instead, to show what the disk costs.
 //
 //	go test -run '^$' -bench MintHTTP -benchtime 5s ./authority/
 func BenchmarkMintHTTP(b *testing.B) {
-	a, err := authority.Open(context.Background(), authority.Config{DataDir: b.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard})
+	var opts []authority.Option
+	if os.Getenv("MINT_BENCH_MEMORY") != "" {
+		opts = append(opts, authority.WithStore(authority.NewMemoryStore()))
+	}
+	a, err := authority.Open(context.Background(), authority.Config{DataDir: b.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard}, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
