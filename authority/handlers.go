@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -304,7 +305,7 @@ func (h *handler) session(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := h.a.Session(c.Request.Context(), p, c.Param("id"))
+	v, err := h.a.Session(c.Request.Context(), p, strings.TrimPrefix(c.Param("id"), "/"))
 	if err != nil {
 		h.writeError(c, err)
 		return

@@ -53,6 +53,9 @@ func NewHandler(a *Authority) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.ContextWithFallback = true
+	// The remote address logged is the socket's: X-Forwarded-For is not
+	// trusted from anyone (a reverse proxy logs the client's itself).
+	_ = r.SetTrustedProxies(nil)
 	r.Use(h.requestContext, h.recover, h.limitBody)
 	r.NoRoute(func(c *gin.Context) {
 		h.writeError(c, fmt.Errorf("%w: no endpoint %s; see /.well-known/oauth-authorization-server and the package documentation for the API", errNoRoute, clip(c.Request.URL.Path)))
@@ -66,7 +69,9 @@ func NewHandler(a *Authority) http.Handler {
 	r.GET("/v1/revocations", h.feed)
 	r.GET("/v1/keys", h.keys)
 	r.POST("/v1/keys/rotate", h.rotate)
-	r.GET("/v1/sessions/:id", h.session)
+	// A catch-all, so that a session ID chosen by a client may hold '/'
+	// (escaped as %2F or not).
+	r.GET("/v1/sessions/*id", h.session)
 	r.POST("/v1/clients", h.registerClient)
 	r.GET("/v1/clients", h.listClients)
 	r.GET("/v1/clients/:id", h.getClient)

@@ -350,6 +350,12 @@ func TestSessionOwnership(t *testing.T) {
 	adm := e.mint(adminToken, crmMint("s_admin"))
 	e.do(http.MethodPost, "/v1/tokens", a, crmMint(adm.Session)).wantError(t, http.StatusForbidden, "insufficient_scope")
 	e.do(http.MethodGet, "/v1/sessions/s_nope", a, nil).wantError(t, http.StatusNotFound, "not_found")
+	e.do(http.MethodGet, "/v1/sessions/", a, nil).wantError(t, http.StatusBadRequest, "invalid_request")
+	// A session ID with a slash is reachable.
+	slash := e.mint(a, crmMint("tenant/42"))
+	if r := e.do(http.MethodGet, "/v1/sessions/"+url.PathEscape(slash.Session), a, nil); r.status != http.StatusOK {
+		t.Errorf("session with a slash: %d %s", r.status, r.body)
+	}
 	// Introspection: a client sees only its own tokens.
 	if e.introspect(b, m.Token)["active"] != false {
 		t.Error("client b can introspect client a's token")

@@ -41,6 +41,9 @@ type TokenView struct {
 // the session's client only; ErrNotFound once every token has expired and
 // storage has forgotten it.
 func (a *Authority) Session(ctx context.Context, p Principal, id string) (*SessionView, error) {
+	if id == "" {
+		return nil, fmt.Errorf("%w: name a session: GET /v1/sessions/{id}", ErrBadRequest)
+	}
 	sess, err := a.store.Session(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
