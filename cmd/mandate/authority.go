@@ -20,8 +20,13 @@ func newAuthorityCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "authority",
 		Short: "Run the mandate authority (mint, revoke, keys) over HTTP",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		Long: `The authority mints session tokens for registered clients within their
+ceilings, keeps the revocation log that verifiers follow, and publishes its
+root public keys. "mandate authority serve" runs it on embedded storage.`,
+		Example: `  mandate authority serve
+  mandate authority serve --data ./mandate-data --addr 127.0.0.1:8421`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newAuthorityServeCmd())
 	return cmd

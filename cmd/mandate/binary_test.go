@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -120,5 +124,98 @@ func TestBinary(t *testing.T) {
 		if r.code != 0 || r.stdout == "" || r.stderr != "" {
 			t.Errorf("mandate %v: exit %d, stdout %d bytes, stderr %q", args, r.code, len(r.stdout), r.stderr)
 		}
+	}
+}
+
+// TestBinaryAuthorityServe runs "mandate authority serve" as a process and
+// drives mint, attenuate, verify --authority and revoke against it with the
+// same binary, then stops it with SIGTERM.
+func TestBinaryAuthorityServe(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	admin := "admin-token-for-the-binary-test-0123456789"
+	srv := exec.Command(bin, "authority", "serve", "--data", filepath.Join(dir, "data"), "--addr", "127.0.0.1:0", "--log-level", "warn")
+	srv.Env = append(os.Environ(), "MANDATE_ADMIN_TOKEN="+admin)
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = srv.Process.Kill()
+	})
+	// The ready line names the address.
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+		exited <- srv.Wait()
+	}()
+	var url string
+	select {
+	case url = <-urls:
+	case err := <-exited:
+		t.Fatalf("authority serve exited before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("authority serve did not print its address within 30s")
+	}
+
+	run := func(stdin string, env string, args ...string) result {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "MANDATE_TOKEN="+env)
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return result{stdout: out.String(), stderr: errb.String(), code: code}
+	}
+	r := run("", admin, "mint", "--authority", url, "--agent", "a", "--org", "acme", "--right", "service=s,tool=*,op=*,resource=doc:")
+	if r.code != 0 {
+		t.Fatalf("mint: exit %d: %s", r.code, r.stderr)
+	}
+	sess := r.stdout
+	r = run(sess, "", "attenuate", "--op", "read")
+	if r.code != 0 {
+		t.Fatalf("attenuate: exit %d: %s", r.code, r.stderr)
+	}
+	reader := r.stdout
+	verify := []string{"verify", "--authority", url, "--service", "s", "--tool", "t", "--op", "read", "--resource", "doc:1"}
+	if r = run(reader, "", verify...); r.code != exitOK {
+		t.Fatalf("verify: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r = run(reader, "", "revoke", "--authority", url, "--token", "-"); r.code != 0 {
+		t.Fatalf("revoke: exit %d: %s", r.code, r.stderr)
+	}
+	r = run(reader, "", verify...)
+	wantFail(t, r, exitFailure, "denied: revoked")
+	if r = run(sess, "", verify...); r.code != exitOK {
+		t.Fatalf("the parent after revoking the child: exit %d: %s", r.code, r.stdout)
+	}
+
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("authority serve after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("authority serve did not stop within 30s of SIGTERM")
 	}
 }

@@ -151,12 +151,14 @@ func newRootCmd(a *app) *cobra.Command {
 		newVerifyCmd(a),
 		newRevokeCmd(a),
 		newDemoCmd(a),
+		newAuthorityCmd(),
 		newVersionCmd(a),
 	)
 	for _, c := range root.Commands() {
 		// The Use lines spell out the flags.
 		c.DisableFlagsInUseLine = true
 	}
+	usageArgs(root)
 	return root
 }
 
@@ -183,4 +185,25 @@ func clip(s string) string {
 		return s[:12] + "…"
 	}
 	return s
+}
+
+// usageArgs makes every positional-argument error of cmd and its
+// subcommands a usage error (exit 2), whatever validator produced it
+// (cobra's own, such as cobra.NoArgs, included).
+func usageArgs(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		usageArgs(c)
+	}
+	if cmd.Args == nil {
+		return
+	}
+	validate := cmd.Args
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		err := validate(c, args)
+		var ue *usageError
+		if err == nil || errors.As(err, &ue) {
+			return err
+		}
+		return usagef(c, "%v", err)
+	}
 }
