@@ -148,8 +148,11 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminTokenBytes {
 		return nil, fmt.Errorf("authority: the admin token (MANDATE_ADMIN_TOKEN) is %d characters; use at least %d random characters, e.g. $(openssl rand -base64 32)", len(cfg.AdminToken), MinAdminTokenBytes)
 	}
-	if err := ensurePrivateDir(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("authority: %w", err)
+	// The data folder is created private; an existing one is left as it
+	// is (it may be a folder the operator chose, such as "."). The keys
+	// and db folders inside are always made private.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("authority: create the data folder: %w", err)
 	}
 	keys, created, err := openKeyring(filepath.Join(cfg.DataDir, "keys"), a.now())
 	if err != nil {
