@@ -36,13 +36,10 @@ type KeyInfo struct {
 
 // keyState is an immutable snapshot of the key ring; rotation swaps it.
 type keyState struct {
-	active SigningKey
+	active token.SigningKey
 	infos  []KeyInfo // active first, then retiring keys, newest first
 	set    *token.KeySet
 }
-
-// SigningKey is token.SigningKey; named here for the package doc.
-type SigningKey = token.SigningKey
 
 // keyring keeps the root keys in DIR/keys: one PEM PKCS#8 file per key
 // (mode 0600) and a manifest, keys.json, naming the active and retiring

@@ -84,6 +84,7 @@ const (
 	ByUser
 )
 
+// String names the index as the API does: session, agent or user.
 func (i TokenIndex) String() string {
 	switch i {
 	case BySession:
