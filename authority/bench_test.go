@@ -57,7 +57,7 @@ func BenchmarkMintHTTP(b *testing.B) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}
 	url := srv.URL + "/v1/tokens"
-	b.SetParallelism(32) // 32 × GOMAXPROCS concurrent clients
+	b.SetParallelism(64) // 64 × GOMAXPROCS concurrent clients
 	batches0 := a.Stats().Batches.Load()
 	b.ResetTimer()
 	start := time.Now()
