@@ -68,13 +68,13 @@ SIGINT or SIGTERM shut down gracefully.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			level, err := zerolog.ParseLevel(logLevel)
 			if err != nil || logLevel == "" {
-				return fmt.Errorf("--log-level %q: use debug, info, warn, error or disabled", logLevel)
+				return usagef(cmd, "--log-level %q: use debug, info, warn, error or disabled", logLevel)
 			}
 			if maxWait <= 0 || maxWait > 5*time.Minute {
-				return fmt.Errorf("--max-wait %s: use a duration between 1s and 5m", maxWait)
+				return usagef(cmd, "--max-wait %s: use a duration between 1s and 5m", maxWait)
 			}
 			if _, _, err := net.SplitHostPort(addr); err != nil {
-				return fmt.Errorf("--addr %q: want HOST:PORT, such as 127.0.0.1:8421", addr)
+				return usagef(cmd, "--addr %q: want HOST:PORT, such as 127.0.0.1:8421", addr)
 			}
 			logger := zerolog.New(cmd.ErrOrStderr()).Level(level).With().Timestamp().Str("service", "mandate-authority").Logger()
 			ctx := cmd.Context()
