@@ -43,7 +43,7 @@ func Parse(raw []byte) (*Unverified, error) {
 	if err := proto.Unmarshal(raw, c); err != nil {
 		return nil, fmt.Errorf("%w: not a Biscuit token (%v)", ErrMalformed, err)
 	}
-	if err := datalog.CheckUnknown(c.ProtoReflect()); err != nil {
+	if err := datalog.CheckContainer(c); err != nil {
 		return nil, classify(blockError(c, err))
 	}
 	if c.Authority == nil || c.Proof == nil {
@@ -57,7 +57,7 @@ func Parse(raw []byte) (*Unverified, error) {
 	u.signed = append(u.signed, c.Authority)
 	u.signed = append(u.signed, c.Blocks...)
 	u.blocks = make([]*datalog.Block, len(u.signed))
-	var syms datalog.SymbolTable
+	syms := datalog.NewSymbolTable(64)
 	for i, sb := range u.signed {
 		if alg := sb.GetNextKey().GetAlgorithm(); alg != pb.PublicKey_Ed25519 {
 			return nil, fmt.Errorf("%w: block %d: key algorithm %d (such as P-256 from newer Biscuit libraries) is not Ed25519, the only algorithm of Biscuit v3 that mandate verifies", ErrUnsupported, i, alg)
@@ -159,7 +159,7 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	}
 	auth := u.signed[0]
 	var root *PublicKey
-	msg := signedPayload(auth)
+	msg := signedPayload(nil, auth)
 	for i := range cands {
 		if ed25519.Verify(cands[i].Key, msg, auth.Signature) {
 			root = &cands[i]
@@ -174,7 +174,8 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	}
 	prev := ed25519.PublicKey(auth.NextKey.Key)
 	for i, sb := range u.signed[1:] {
-		if !ed25519.Verify(prev, signedPayload(sb), sb.Signature) {
+		msg = signedPayload(msg[:0], sb)
+		if !ed25519.Verify(prev, msg, sb.Signature) {
 			return nil, fmt.Errorf("%w: block %d signature does not verify", ErrSignature, i+1)
 		}
 		prev = sb.NextKey.Key
@@ -186,7 +187,7 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 			return nil, fmt.Errorf("%w: proof does not match the last block's key", ErrSignature)
 		}
 	} else {
-		msg := append(signedPayload(last), last.Signature...)
+		msg = append(signedPayload(msg[:0], last), last.Signature...)
 		if !ed25519.Verify(prev, msg, u.c.Proof.GetFinalSignature()) {
 			return nil, fmt.Errorf("%w: seal signature does not verify", ErrSignature)
 		}
@@ -196,9 +197,8 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 
 // signedPayload is block || algorithm (little-endian u32) || next key, the
 // message of a Biscuit v3 block signature.
-func signedPayload(sb *pb.SignedBlock) []byte {
-	msg := make([]byte, 0, len(sb.Block)+4+len(sb.NextKey.Key)+ed25519.SignatureSize)
-	msg = append(msg, sb.Block...)
+func signedPayload(buf []byte, sb *pb.SignedBlock) []byte {
+	msg := append(buf, sb.Block...)
 	msg = binary.LittleEndian.AppendUint32(msg, uint32(sb.NextKey.GetAlgorithm()))
 	return append(msg, sb.NextKey.Key...)
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"crypto/ed25519"
+	"encoding/hex"
 	"time"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
@@ -15,6 +16,7 @@ type Verified struct {
 	u         *Unverified
 	keyID     uint32
 	rootKey   ed25519.PublicKey
+	idsHex    []string
 	subject   Subject
 	rights    []Right
 	expiresAt time.Time
@@ -22,8 +24,17 @@ type Verified struct {
 
 func newVerified(u *Unverified, root PublicKey) *Verified {
 	s, rights, exp := subjectOf(u.blocks[0])
-	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, subject: s, rights: rights, expiresAt: exp}
+	ids := u.RevocationIDs()
+	hexIDs := make([]string, len(ids))
+	for i, id := range ids {
+		hexIDs[i] = hex.EncodeToString(id)
+	}
+	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, idsHex: hexIDs, subject: s, rights: rights, expiresAt: exp}
 }
+
+// RevocationIDsHex returns the revocation IDs in hex, in block order. The
+// slice is shared: do not modify it.
+func (v *Verified) RevocationIDsHex() []string { return v.idsHex }
 
 // RootKey is the root public key that verified the token.
 func (v *Verified) RootKey() ed25519.PublicKey { return v.rootKey }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,10 +184,7 @@ func (v *Verifier) check(ctx context.Context, tok string, d *Decision) (*token.V
 		return nil, now, fmt.Errorf("%w: %w", ErrDenied, err)
 	}
 	ids := vt.RevocationIDs()
-	d.RevocationIDs = make([]string, len(ids))
-	for i, id := range ids {
-		d.RevocationIDs[i] = hex.EncodeToString(id)
-	}
+	d.RevocationIDs = slices.Clone(vt.RevocationIDsHex())
 	s := vt.Subject()
 	d.Session, d.Agent, d.User, d.Org = s.Session, s.Agent, s.User, s.Org
 	d.Blocks = vt.BlockCount()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
@@ -94,6 +95,9 @@ type SymbolTable struct {
 	added []string
 }
 
+// NewSymbolTable returns an empty table with room for n added symbols.
+func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string, 0, n)} }
+
 // Extend appends a block's symbols.
 func (t *SymbolTable) Extend(syms []string) { t.added = append(t.added, syms...) }
 
@@ -109,6 +113,35 @@ func (t *SymbolTable) Lookup(i uint64) (string, bool) {
 		return t.added[i-SymbolOffset], true
 	}
 	return "", false
+}
+
+// CheckContainer reports unknown fields in a token container: the Biscuit
+// message, its signed blocks, their keys and the proof. Block contents are
+// checked by DecodeBytes. It visits the few container messages directly,
+// without reflection.
+func CheckContainer(c *pb.Biscuit) error {
+	if raw := c.ProtoReflect().GetUnknown(); len(raw) > 0 {
+		return &UnsupportedError{Feature: describeUnknown("Biscuit", raw)}
+	}
+	if p := c.GetProof(); p != nil && len(p.ProtoReflect().GetUnknown()) > 0 {
+		return &UnsupportedError{Feature: describeUnknown("Proof", p.ProtoReflect().GetUnknown())}
+	}
+	for i := -1; i < len(c.GetBlocks()); i++ {
+		sb := c.GetAuthority()
+		if i >= 0 {
+			sb = c.Blocks[i]
+		}
+		if sb == nil {
+			continue
+		}
+		if raw := sb.ProtoReflect().GetUnknown(); len(raw) > 0 {
+			return &UnsupportedError{Feature: describeUnknown("SignedBlock", raw)}
+		}
+		if k := sb.GetNextKey(); k != nil && len(k.ProtoReflect().GetUnknown()) > 0 {
+			return &UnsupportedError{Feature: describeUnknown("PublicKey", k.ProtoReflect().GetUnknown())}
+		}
+	}
+	return nil
 }
 
 // CheckUnknown reports the first protobuf field m carries that the Biscuit v3
@@ -226,7 +259,8 @@ func Decode(b *pb.Block, syms *SymbolTable, lim *Limits) (*Block, error) {
 // differently). It never panics on any input.
 func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 	out := &Block{}
-	var facts, rules, checks [][]byte
+	var buf [3][8][]byte // enough for typical blocks without allocating
+	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
 	var seen uint8
 	err := walk(raw, "Block", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
@@ -383,8 +417,8 @@ func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ pro
 type decoder struct {
 	syms *SymbolTable
 	lim  *Limits
-	// per rule: symbol index of each variable -> dense slot
-	vars     map[uint32]int
+	// per rule: the symbol index of each variable, by dense slot
+	varSyms  []uint32
 	varNames []string
 	inRule   bool
 }
@@ -505,7 +539,7 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	if isRule && len(body) == 0 {
 		return Rule{}, errors.New("a rule needs at least one body predicate")
 	}
-	d.vars = map[uint32]int{}
+	d.varSyms = d.varSyms[:0]
 	d.varNames = nil
 	d.inRule = true
 	out := Rule{Body: make([]Predicate, 0, len(body))}
@@ -606,8 +640,8 @@ func (d *decoder) variable(v uint64) (Term, error) {
 	if v > math.MaxUint32 {
 		return Term{}, errors.New("variable out of range")
 	}
-	slot, ok := d.vars[uint32(v)]
-	if !ok {
+	slot := slices.Index(d.varSyms, uint32(v))
+	if slot < 0 {
 		if len(d.varNames) >= d.lim.MaxVariables {
 			return Term{}, &LimitError{What: "variables in a rule", Limit: d.lim.MaxVariables}
 		}
@@ -616,7 +650,7 @@ func (d *decoder) variable(v uint64) (Term, error) {
 			return Term{}, err
 		}
 		slot = len(d.varNames)
-		d.vars[uint32(v)] = slot
+		d.varSyms = append(d.varSyms, uint32(v))
 		d.varNames = append(d.varNames, name)
 	}
 	return Term{Kind: KindVariable, Int: int64(slot)}, nil
@@ -728,7 +762,7 @@ func (d *decoder) set(b []byte) (Term, error) {
 // expression decodes an ExpressionV2 { repeated Op ops = 1; } and checks
 // that it is a well-formed postfix program leaving one value.
 func (d *decoder) expression(b []byte) (Expression, error) {
-	var out Expression
+	out := make(Expression, 0, 8)
 	depth := 0
 	err := walk(b, "ExpressionV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {

@@ -29,7 +29,17 @@ type World struct {
 // NewWorld returns an empty world.
 func NewWorld() *World { return &World{rels: make(map[string][]Predicate, 16)} }
 
-func (w *World) layer() *World { return &World{parent: w, rels: make(map[string][]Predicate, 4)} }
+// reset empties w for reuse, keeping its allocations — unless tokens have
+// accumulated many relation names in it, which must not grow without bound.
+func (w *World) reset(parent *World) {
+	if len(w.rels) > 64 {
+		w.rels = make(map[string][]Predicate, 16)
+	}
+	for k, v := range w.rels {
+		w.rels[k] = v[:0]
+	}
+	w.parent, w.count = parent, 0
+}
 
 func (w *World) total() int {
 	if w.parent != nil {
@@ -114,11 +124,13 @@ type Outcome struct {
 // Evaluator runs blocks against request facts. It is not safe for concurrent
 // use; keep one per goroutine (a sync.Pool works well).
 type Evaluator struct {
-	lim   RunLimits
-	steps int
-	stack []Term
-	binds []Term
-	bound []bool
+	lim RunLimits
+	// trusted and block are reused from one Run to the next.
+	trusted, block *World
+	steps          int
+	stack          []Term
+	binds          []Term
+	bound          []bool
 }
 
 // NewEvaluator returns an evaluator with the given limits.
@@ -150,7 +162,11 @@ func (e *Evaluator) Run(blocks []*Block, ambient []Predicate, policy func(*World
 	if len(blocks) == 0 {
 		return out, errors.New("no authority block")
 	}
-	trusted := NewWorld()
+	if e.trusted == nil {
+		e.trusted, e.block = NewWorld(), NewWorld()
+	}
+	trusted := e.trusted
+	trusted.reset(nil)
 	for _, f := range ambient {
 		if _, err := trusted.add(f, e); err != nil {
 			return out, err
@@ -175,7 +191,8 @@ func (e *Evaluator) Run(blocks []*Block, ambient []Predicate, policy func(*World
 		return out, nil
 	}
 	for bi, b := range blocks[1:] {
-		w := trusted.layer()
+		w := e.block
+		w.reset(trusted)
 		for _, f := range b.Facts {
 			if _, err := w.add(f, e); err != nil {
 				return out, err
