@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,22 +185,27 @@ func worstCaseTokens(b testing.TB, a *testAuthority) map[string]string {
 }
 
 // BenchmarkAuthorizeWorstCase decides, cold, on the most expensive tokens
-// the limits allow. Each must be denied in at most 5 ms.
+// the limits allow. Each must be denied in at most 5 ms: ns/op is the mean,
+// p99-µs and max-µs the tail of single decisions (which on a shared machine
+// also carries scheduling and GC pauses that are not the token's doing).
 func BenchmarkAuthorizeWorstCase(b *testing.B) {
 	a := newTestAuthority(b)
 	for name, tok := range worstCaseTokens(b, a) {
 		b.Run(name, func(b *testing.B) {
 			v := newVerifier(b, a, func(c *Config) { c.CacheSize = -1 })
 			ctx := context.Background()
-			var worst time.Duration
+			runtime.GC()
+			var took []time.Duration
 			for b.Loop() {
 				d := v.Authorize(ctx, tok, readAccount)
 				if d.Allowed {
 					b.Fatal("worst-case token allowed")
 				}
-				worst = max(worst, d.Duration)
+				took = append(took, d.Duration)
 			}
-			b.ReportMetric(float64(worst.Microseconds()), "max-µs")
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds()), "max-µs")
 		})
 	}
 }

@@ -129,6 +129,7 @@ type Evaluator struct {
 	trusted, block *World
 	steps          int
 	stack          []Term
+	arena          []Term // set results of the expression being evaluated
 	binds          []Term
 	bound          []bool
 }
@@ -362,6 +363,10 @@ func (e *Evaluator) join(r *Rule, w *World, i int, yield func() error) error {
 
 // eval runs a postfix expression with the current bindings.
 func (e *Evaluator) eval(x Expression) (Term, error) {
+	if cap(e.arena) > 4096 {
+		e.arena = nil // do not keep a large arena in a pooled evaluator
+	}
+	e.arena = e.arena[:0]
 	st := e.stack[:0]
 	defer func() { e.stack = st[:0] }()
 	for _, op := range x {
@@ -515,10 +520,15 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 		if err := e.spend(4 + (len(l.Set)+len(r.Set))/2); err != nil {
 			return Term{}, err
 		}
+		// Results live only while the expression runs: build them in the
+		// evaluator's arena instead of allocating each one.
+		start := len(e.arena)
 		if code == BinaryIntersection {
-			return Term{Kind: KindSet, Set: setIntersect(l.Set, r.Set)}, nil
+			e.arena = setIntersect(e.arena, l.Set, r.Set)
+		} else {
+			e.arena = setUnion(e.arena, l.Set, r.Set)
 		}
-		return Term{Kind: KindSet, Set: setUnion(l.Set, r.Set)}, nil
+		return Term{Kind: KindSet, Set: e.arena[start:len(e.arena):len(e.arena)]}, nil
 	}
 	return Term{}, errors.New("unknown binary operator")
 }

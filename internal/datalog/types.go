@@ -168,8 +168,8 @@ func setHas(s []Term, x Term) bool {
 }
 
 // setIntersect and setUnion merge two canonical sets.
-func setIntersect(a, b []Term) []Term {
-	out := make([]Term, 0, min(len(a), len(b)))
+// They append to out and return it, so that callers can reuse a buffer.
+func setIntersect(out, a, b []Term) []Term {
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		switch c := compareTerms(a[i], b[j]); {
 		case c < 0:
@@ -185,8 +185,7 @@ func setIntersect(a, b []Term) []Term {
 	return out
 }
 
-func setUnion(a, b []Term) []Term {
-	out := make([]Term, 0, len(a)+len(b))
+func setUnion(out, a, b []Term) []Term {
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
 		switch c := compareTerms(a[i], b[j]); {
