@@ -380,12 +380,12 @@ func (d *demo) startToolServer(ctx context.Context, authURL string) (stop func()
 	if err != nil {
 		return nil, err
 	}
-	fctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(fctx)
-	}()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	stopFollower, err := f.Start(wctx)
+	if err != nil {
+		return nil, fmt.Errorf("the follower did not sync with the authority: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	protect := verifier.Middleware(v, demoRequest, verifier.HTTPOptions{Realm: "demo-tools"})
@@ -396,8 +396,7 @@ func (d *demo) startToolServer(ctx context.Context, authURL string) (stop func()
 	})))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		cancel()
-		<-done
+		stopFollower()
 		return nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -412,15 +411,8 @@ func (d *demo) startToolServer(ctx context.Context, authURL string) (stop func()
 		defer scancel()
 		_ = srv.Shutdown(sctx)
 		<-served
-		cancel()
-		<-done
+		stopFollower()
 		_ = d.store.Close()
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := f.WaitSeq(wctx, 0); err != nil {
-		stop()
-		return nil, fmt.Errorf("the follower did not sync with the authority: %w", err)
 	}
 	return stop, nil
 }

@@ -41,8 +41,7 @@ type story struct {
 	toolSrv      *http.Server
 	toolURL      string
 	follower     *follow.Follower
-	stopFollower context.CancelFunc
-	followerDone chan error
+	stopFollower func()
 
 	// The tokens.
 	session      string
@@ -62,9 +61,6 @@ func (s *story) close() error {
 	var errs []error
 	if s.stopFollower != nil {
 		s.stopFollower()
-		if err := <-s.followerDone; err != nil && !errors.Is(err, context.Canceled) {
-			errs = append(errs, fmt.Errorf("follower: %w", err))
-		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -195,14 +191,12 @@ func (s *story) startToolServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fctx, stop := context.WithCancel(context.Background())
-	s.follower, s.stopFollower, s.followerDone = f, stop, make(chan error, 1)
-	go func() { s.followerDone <- f.Run(fctx) }()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := f.WaitSeq(wctx, 0); err != nil {
+	if s.stopFollower, err = f.Start(wctx); err != nil {
 		return fmt.Errorf("the follower did not sync with the authority: %w", err)
 	}
+	s.follower = f
 	if s.toolSrv, s.toolURL, err = listen(toolServer(v)); err != nil {
 		return err
 	}

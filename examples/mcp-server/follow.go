@@ -27,21 +27,10 @@ func followAuthority(ctx context.Context, authority string) (v *verifier.Verifie
 	if v, err = verifier.New(verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh}); err != nil {
 		return nil, nil, err
 	}
-	fctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(fctx)
-	}()
-	stop = func() {
-		cancel()
-		<-done
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if err := f.WaitSeq(wctx, 0); err != nil {
-		stop()
-		return nil, nil, fmt.Errorf("cannot sync keys and revocations with the authority at %s (is `mandate authority serve` running?): %w", authority, err)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if stop, err = f.Start(wctx); err != nil {
+		return nil, nil, fmt.Errorf("%w (is `mandate authority serve` running?)", err)
 	}
 	return v, stop, nil
 }

@@ -238,6 +238,29 @@ func (f *Follower) Run(ctx context.Context) error {
 	return nil
 }
 
+// Start runs the follower in the background and waits, for as long as
+// ctx allows, until it has synced keys and revocations once, so that a
+// server can start serving with a fresh replica. stop ends the follower and
+// returns once Run has returned; when Start fails the follower is already
+// stopped. ctx bounds only the wait: the follower runs until stop.
+func (f *Follower) Start(ctx context.Context) (stop func(), err error) {
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(rctx)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	if err := f.WaitSeq(ctx, 0); err != nil {
+		stop()
+		return nil, fmt.Errorf("follow: no first sync with the authority at %s: %w", f.authority, err)
+	}
+	return stop, nil
+}
+
 // SyncOnce catches up once: it refreshes the keys (when Config.Keys is
 // set) and fetches the revocation log, without long-polling, until the
 // authority has nothing newer. It is for tools that check a token and

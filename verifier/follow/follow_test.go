@@ -15,6 +15,7 @@ import (
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
+	"github.com/mandate-dev/mandate/verifier/revocation/revocationtest"
 )
 
 var farFuture = time.Now().Add(24 * time.Hour)
@@ -814,5 +815,36 @@ func TestBasePathAndRedaction(t *testing.T) {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("%q shows the password", s)
 		}
+	}
+}
+
+// TestStartWaitsForFirstSync: Start returns once the replica is fresh, and
+// stop ends Run (a SyncOnce afterwards is no longer refused as running).
+func TestStartWaitsForFirstSync(t *testing.T) {
+	fa := newFakeAuthority(t)
+	fa.add(time.Now().Add(time.Hour), revocationtest.ID(1))
+	store := revocation.NewMemory()
+	f, err := follow.New(follow.Config{Authority: fa.URL(), Store: store, Keys: token.NewKeySet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stop, err := f.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Fresh(); err != nil {
+		t.Fatalf("Fresh after Start: %v", err)
+	}
+	if store.Len() != 1 {
+		t.Fatalf("store holds %d entries after the first sync, want 1", store.Len())
+	}
+	if err := f.SyncOnce(ctx); !errors.Is(err, follow.ErrRunning) {
+		t.Fatalf("SyncOnce while running = %v, want ErrRunning", err)
+	}
+	stop()
+	if err := f.SyncOnce(ctx); errors.Is(err, follow.ErrRunning) {
+		t.Fatal("the follower still runs after stop")
 	}
 }
