@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mandate-dev/mandate/examples/internal/followauth"
 	"io"
 	"net"
 	"net/http"
@@ -111,7 +112,7 @@ func start(ctx context.Context, cfg config) (*App, error) {
 // newVerifier returns a verifier for the demo key, or for the authority.
 func newVerifier(ctx context.Context, authority string) (*verifier.Verifier, *Demo, func(), error) {
 	if authority != "" {
-		v, stop, err := followAuthority(ctx, authority)
+		v, stop, err := followauth.Verifier(ctx, authority)
 		return v, nil, stop, err
 	}
 	demo, err := newDemo()

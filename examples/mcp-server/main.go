@@ -21,6 +21,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/mandate-dev/mandate/examples/internal/followauth"
 	"io"
 	"net"
 	"net/http"
@@ -123,7 +124,7 @@ func start(ctx context.Context, cfg config) (*App, error) {
 
 func newVerifier(ctx context.Context, authority string) (*verifier.Verifier, *Demo, func(), error) {
 	if authority != "" {
-		v, stop, err := followAuthority(ctx, authority)
+		v, stop, err := followauth.Verifier(ctx, authority)
 		return v, nil, stop, err
 	}
 	demo, err := newDemo()

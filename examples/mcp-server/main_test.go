@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/mandate-dev/mandate/examples/internal/outtest"
 	"io"
 	"net/http"
 	"strings"
@@ -187,10 +188,10 @@ func TestChallengesAndMetadata(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out outtest.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, &out) }()
-	if !out.waitFor(t, "Stop with Ctrl-C.") {
+	if !out.WaitFor(t, "Stop with Ctrl-C.") {
 		cancel()
 		t.Fatalf("run printed %q; want the demo instructions", out.String())
 	}

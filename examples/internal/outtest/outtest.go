@@ -1,4 +1,6 @@
-package main
+// Package outtest lets the example tests read a program's output while it
+// runs.
+package outtest
 
 import (
 	"bytes"
@@ -8,14 +10,15 @@ import (
 	"time"
 )
 
-// syncBuffer is an io.Writer the test can read while run writes to it.
-type syncBuffer struct {
+// Buffer is an io.Writer a test can read while the program writes to it.
+type Buffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	changed chan struct{}
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p and wakes WaitFor.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.changed != nil {
@@ -25,14 +28,15 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns what was written so far.
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
 
-// waitFor waits until the output contains s, for at most a minute.
-func (b *syncBuffer) waitFor(t *testing.T, s string) bool {
+// WaitFor waits until the output contains s, for at most a minute.
+func (b *Buffer) WaitFor(t *testing.T, s string) bool {
 	t.Helper()
 	deadline := time.NewTimer(time.Minute)
 	defer deadline.Stop()

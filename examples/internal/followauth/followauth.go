@@ -1,4 +1,6 @@
-package main
+// Package followauth wires a verifier to a mandate authority for the example
+// tool servers: keys from GET /v1/keys, revocations from the feed.
+package followauth
 
 import (
 	"context"
@@ -11,10 +13,10 @@ import (
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
 
-// followAuthority returns a verifier that trusts the keys the authority
+// Verifier returns a verifier that trusts the keys the authority
 // publishes and follows its revocation feed, once the first sync is done.
 // Decisions fail closed if the feed goes stale. stop ends the follower.
-func followAuthority(ctx context.Context, authority string) (v *verifier.Verifier, stop func(), err error) {
+func Verifier(ctx context.Context, authority string) (v *verifier.Verifier, stop func(), err error) {
 	keys := token.NewKeySet() // filled and rotated from GET /v1/keys
 	// An in-memory replica: a restart reads the log again from the start.
 	// A production server keeps it on disk (verifier/revocation/badgerstore)
