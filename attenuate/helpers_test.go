@@ -2,13 +2,10 @@ package attenuate_test
 
 import (
 	"context"
-	"crypto/rand"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/biscuit-auth/biscuit-go/v2"
-	"github.com/biscuit-auth/biscuit-go/v2/parser"
+	"github.com/mandate-dev/mandate/internal/tokentest"
 
 	"github.com/mandate-dev/mandate/attenuate"
 	"github.com/mandate-dev/mandate/token"
@@ -114,41 +111,6 @@ func lastBlock(t testing.TB, tok string) (checks, facts []string) {
 	return checks, facts
 }
 
-// appendRaw appends a block of Datalog source (facts, rules and checks,
-// separated by ';') with biscuit-go directly, as any token holder can
-// without this package's validation: the widening tests use it.
-func appendRaw(t testing.TB, tok, src string) string {
-	t.Helper()
-	raw, err := token.Decode(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := biscuit.Unmarshal(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(strings.TrimSpace(src), ";") {
-		src += ";"
-	}
-	pb, err := parser.FromStringBlock(src)
-	if err != nil {
-		t.Fatalf("parse %q: %v", src, err)
-	}
-	bb := b.CreateBlock()
-	if err := bb.AddBlock(pb); err != nil {
-		t.Fatal(err)
-	}
-	nb, err := b.Append(rand.Reader, bb.Build())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := nb.Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token.Encode(out)
-}
-
 // Requests used across tests.
 var (
 	getAccount42 = verifier.Request{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/42"}
@@ -170,4 +132,12 @@ func hintOf(t testing.TB, tok string) (uint32, bool) {
 		t.Fatal(err)
 	}
 	return u.RootKeyIDHint()
+}
+
+// appendRaw appends a block of Datalog source with biscuit-go directly, as
+// any token holder can without this package's validation: the widening
+// tests use it.
+func appendRaw(t testing.TB, tok, src string) string {
+	t.Helper()
+	return tokentest.AppendDatalog(t, tok, src)
 }

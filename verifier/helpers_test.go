@@ -1,13 +1,10 @@
 package verifier
 
 import (
-	"crypto/rand"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/biscuit-auth/biscuit-go/v2"
-	"github.com/biscuit-auth/biscuit-go/v2/parser"
+	"github.com/mandate-dev/mandate/internal/tokentest"
 
 	"github.com/mandate-dev/mandate/token"
 )
@@ -61,38 +58,10 @@ func (a *testAuthority) mint(t testing.TB, ttl time.Duration, rights ...token.Ri
 	return m.Token
 }
 
-// appendBlock appends a block of Datalog source (facts, rules and checks
-// separated by ';') with biscuit-go, as any token holder can.
+// appendBlock appends Datalog with biscuit-go, as any token holder can.
 func appendBlock(t testing.TB, tok, src string) string {
 	t.Helper()
-	raw, err := token.Decode(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := biscuit.Unmarshal(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(strings.TrimSpace(src), ";") {
-		src += ";"
-	}
-	pb, err := parser.FromStringBlock(src)
-	if err != nil {
-		t.Fatalf("parse %q: %v", src, err)
-	}
-	bb := b.CreateBlock()
-	if err := bb.AddBlock(pb); err != nil {
-		t.Fatal(err)
-	}
-	nb, err := b.Append(rand.Reader, bb.Build())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := nb.Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token.Encode(out)
+	return tokentest.AppendDatalog(t, tok, src)
 }
 
 func newVerifier(t testing.TB, a *testAuthority, mut ...func(*Config)) *Verifier {

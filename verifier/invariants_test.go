@@ -3,9 +3,6 @@ package verifier
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -14,43 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mandate-dev/mandate/internal/tokentest"
+
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mandate-dev/mandate/token"
 )
-
-// appendRawBlock appends an arbitrary serialized block, correctly signed
-// with the token's proof key, as a token holder using any Biscuit library
-// could.
-func appendRawBlock(t testing.TB, tok string, block []byte) string {
-	t.Helper()
-	raw, err := token.Decode(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c pb.Biscuit
-	if err := proto.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	secret := ed25519.NewKeyFromSeed(c.Proof.GetNextSecret())
-	nextPub, nextPriv, _ := ed25519.GenerateKey(rand.Reader)
-	alg := pb.PublicKey_Ed25519
-	msg := append(append([]byte{}, block...), binary.LittleEndian.AppendUint32(nil, uint32(alg))...)
-	msg = append(msg, nextPub...)
-	c.Blocks = append(c.Blocks, &pb.SignedBlock{
-		Block:     block,
-		NextKey:   &pb.PublicKey{Algorithm: &alg, Key: nextPub},
-		Signature: ed25519.Sign(secret, msg),
-	})
-	c.Proof = &pb.Proof{Content: &pb.Proof_NextSecret{NextSecret: nextPriv.Seed()}}
-	out, err := proto.Marshal(&c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token.Encode(out)
-}
 
 func mustDeny(t *testing.T, d Decision, want ...error) {
 	t.Helper()
@@ -95,7 +63,7 @@ func TestFailClosed(t *testing.T) {
 		return m.Token
 	}()
 	other := newTestAuthority(t).mint(t, time.Hour)
-	v4 := appendRawBlock(t, good, mustMarshal(t, &pb.Block{Version: proto.Uint32(4)}))
+	v4 := tokentest.AppendRawBlock(t, good, mustMarshal(t, &pb.Block{Version: proto.Uint32(4)}))
 
 	tests := []struct {
 		name string

@@ -1,7 +1,6 @@
 package ginmw_test
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/biscuit-auth/biscuit-go/v2"
-	"github.com/biscuit-auth/biscuit-go/v2/parser"
+	"github.com/mandate-dev/mandate/internal/tokentest"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/mandate-dev/mandate/token"
@@ -57,36 +56,6 @@ func mint(t *testing.T, key token.SigningKey, now time.Time, ttl time.Duration) 
 		t.Fatal(err)
 	}
 	return m
-}
-
-// appendCheck attenuates tok with one block of Datalog, as any holder can.
-func appendCheck(t *testing.T, tok, src string) string {
-	t.Helper()
-	raw, err := token.Decode(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := biscuit.Unmarshal(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := parser.FromStringBlock(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bb := b.CreateBlock()
-	if err := bb.AddBlock(blk); err != nil {
-		t.Fatal(err)
-	}
-	nb, err := b.Append(rand.Reader, bb.Build())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := nb.Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token.Encode(out)
 }
 
 type body struct {
@@ -152,7 +121,7 @@ func TestMiddleware(t *testing.T) {
 	good := mint(t, key, now, time.Hour)
 	expired := mint(t, key, now.Add(-2*time.Hour), time.Hour)
 	foreign := mint(t, other, now, time.Hour)
-	onlyAPI := appendCheck(t, good.Token, `check if resource($r), $r.starts_with("repo:acme/api");`)
+	onlyAPI := tokentest.AppendDatalog(t, good.Token, `check if resource($r), $r.starts_with("repo:acme/api");`)
 	toRevoke := mint(t, key, now, time.Hour)
 	revoked.add(toRevoke.RevocationIDs[0])
 
