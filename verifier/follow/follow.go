@@ -238,12 +238,20 @@ func (f *Follower) Run(ctx context.Context) error {
 	return nil
 }
 
-// Start runs the follower in the background and waits, for as long as
-// ctx allows, until it has synced keys and revocations once, so that a
+// Start fetches the keys (when Config.Keys is set), then runs the follower
+// in the background and waits, for as long as ctx allows, until it has
+// synced the revocation log once, so that a
 // server can start serving with a fresh replica. stop ends the follower and
 // returns once Run has returned; when Start fails the follower is already
 // stopped. ctx bounds only the wait: the follower runs until stop.
 func (f *Follower) Start(ctx context.Context) (stop func(), err error) {
+	// Run fetches keys on a goroutine of its own, in parallel with the
+	// log: fetch them first so that a started follower trusts them.
+	if f.cfg.Keys != nil {
+		if err := f.RefreshKeys(ctx); err != nil {
+			return nil, fmt.Errorf("follow: no keys from the authority at %s: %w", f.authority, err)
+		}
+	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -822,9 +822,15 @@ func TestBasePathAndRedaction(t *testing.T) {
 // stop ends Run (a SyncOnce afterwards is no longer refused as running).
 func TestStartWaitsForFirstSync(t *testing.T) {
 	fa := newFakeAuthority(t)
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.setKeys(keyOf(key, "active"))
 	fa.add(time.Now().Add(time.Hour), revocationtest.ID(1))
 	store := revocation.NewMemory()
-	f, err := follow.New(follow.Config{Authority: fa.URL(), Store: store, Keys: token.NewKeySet()})
+	keys := token.NewKeySet()
+	f, err := follow.New(follow.Config{Authority: fa.URL(), Store: store, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -833,6 +839,9 @@ func TestStartWaitsForFirstSync(t *testing.T) {
 	stop, err := f.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(keys.Keys()) == 0 {
+		t.Fatal("Start returned before the keys were installed")
 	}
 	if err := f.Fresh(); err != nil {
 		t.Fatalf("Fresh after Start: %v", err)
