@@ -16,20 +16,19 @@ import (
 // Limits bound what Decode accepts. Zero means "no limit" for none of them:
 // every field must be set (token/limits.go holds mandate's values).
 type Limits struct {
-	MaxSymbols         int // symbols added by all blocks together
-	MaxStringBytes     int // length of one symbol, string or bytes value
-	MaxFacts           int // facts in one block
-	MaxRules           int // rules in one block
-	MaxChecks          int // checks in one block
-	MaxQueries         int // queries in one check
-	MaxBodyPredicates  int // predicates in one rule body (bounds join width)
-	MaxExpressions     int // expressions in one rule
-	MaxOps             int // operations in one expression
-	MaxTerms           int // terms in one predicate
-	MaxSetSize         int // elements in one set
-	MaxVariables       int // distinct variables in one rule
-	MaxContextBytes    int // length of a block's context string
-	MaxCheckTextLength int // unused by Decode; kept with the others for callers
+	MaxSymbols        int // symbols added by all blocks together
+	MaxStringBytes    int // length of one symbol, string or bytes value
+	MaxFacts          int // facts in one block
+	MaxRules          int // rules in one block
+	MaxChecks         int // checks in one block
+	MaxQueries        int // queries in one check
+	MaxBodyPredicates int // predicates in one rule body (bounds join width)
+	MaxExpressions    int // expressions in one rule
+	MaxOps            int // operations in one expression
+	MaxTerms          int // terms in one predicate
+	MaxSetSize        int // elements in one set
+	MaxVariables      int // distinct variables in one rule
+	MaxContextBytes   int // length of a block's context string
 }
 
 // LimitError says which structural limit a block exceeds.
@@ -142,32 +141,6 @@ func CheckContainer(c *pb.Biscuit) error {
 		}
 	}
 	return nil
-}
-
-// CheckUnknown reports the first protobuf field m carries that the Biscuit v3
-// schema does not know, as an *UnsupportedError naming the feature it most
-// likely encodes. Go's protobuf runtime keeps unknown fields silently, so
-// without this a newer "check all" would decode as a plain "check if".
-func CheckUnknown(m protoreflect.Message) error {
-	if raw := m.GetUnknown(); len(raw) > 0 {
-		return &UnsupportedError{Feature: describeUnknown(m.Descriptor().Name(), raw)}
-	}
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
-			return true
-		}
-		if fd.IsList() {
-			l := v.List()
-			for i := 0; i < l.Len() && err == nil; i++ {
-				err = CheckUnknown(l.Get(i).Message())
-			}
-		} else if !fd.IsMap() {
-			err = CheckUnknown(v.Message())
-		}
-		return err == nil
-	})
-	return err
 }
 
 func describeUnknown(msg protoreflect.Name, raw protoreflect.RawFields) string {
@@ -866,9 +839,6 @@ func (d *decoder) op(b []byte) (Op, error) {
 	}
 	return out, nil
 }
-
-// ValidString reports whether s is valid UTF-8; symbols must be.
-func ValidString(s string) bool { return utf8.ValidString(s) }
 
 // newerFeature names the first feature newer than Datalog 3.0 that a block
 // of a newer version uses, decoding it with a scratch symbol table; "" when
