@@ -1,8 +1,11 @@
 package verifier
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/mandate-dev/mandate/verifier/revocation"
 
 	"github.com/mandate-dev/mandate/internal/tokentest"
 
@@ -14,16 +17,14 @@ type noRevocations struct{}
 
 func (noRevocations) Revoked([][]byte) int { return -1 }
 
-// revokedSet revokes the IDs it holds.
-type revokedSet map[string]bool
-
-func (s revokedSet) Revoked(ids [][]byte) int {
-	for i, id := range ids {
-		if s[string(id)] {
-			return i
+// revoke adds ids to a revocation store, as the follower would.
+func revoke(t testing.TB, s *revocation.Memory, ids ...[]byte) {
+	t.Helper()
+	for _, id := range ids {
+		if err := s.Add(context.Background(), revocation.Entry{ID: id}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return -1
 }
 
 // testAuthority mints tokens with a fresh key.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mandate-dev/mandate/verifier/revocation"
+
 	"github.com/mandate-dev/mandate/internal/tokentest"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
@@ -208,12 +210,12 @@ func TestRevocationBeforeDatalog(t *testing.T) {
 	sibling := appendBlock(t, parent, `check if operation("read")`)
 	childIDs := mustParse(t, child).RevocationIDs()
 
-	revoked := revokedSet{}
+	revoked := revocation.NewMemory()
 	v := newVerifier(t, a, func(c *Config) { c.Revocations = revoked })
 	for _, tok := range []string{parent, child, grandchild, sibling} {
 		mustAllow(t, v.Authorize(ctx, tok, readAccount)) // now cached
 	}
-	revoked[string(childIDs[1])] = true
+	revoke(t, revoked, childIDs[1])
 	mustDeny(t, v.Authorize(ctx, child, readAccount), ErrRevoked)
 	mustDeny(t, v.Authorize(ctx, grandchild, readAccount), ErrRevoked)
 	mustAllow(t, v.Authorize(ctx, parent, readAccount))
@@ -222,10 +224,10 @@ func TestRevocationBeforeDatalog(t *testing.T) {
 	// Revocation is decided before any Datalog runs: a revoked join bomb
 	// is denied as revoked.
 	bomb := worstCaseTokens(t, a)["join"]
-	revoked[string(mustParse(t, bomb).RevocationIDs()[0])] = true
+	revoke(t, revoked, mustParse(t, bomb).RevocationIDs()[0])
 	mustDeny(t, v.Authorize(ctx, bomb, readAccount), ErrRevoked)
 	// Revoking the authority block revokes everything.
-	revoked[string(childIDs[0])] = true
+	revoke(t, revoked, childIDs[0])
 	for _, tok := range []string{parent, child, grandchild, sibling} {
 		mustDeny(t, v.Authorize(ctx, tok, readAccount), ErrRevoked)
 	}

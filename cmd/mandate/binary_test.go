@@ -56,9 +56,15 @@ func binary(t *testing.T) string {
 // execCLI runs the built binary. A nil stdin leaves it at /dev/null.
 func execCLI(t *testing.T, dir string, stdin *string, args ...string) result {
 	t.Helper()
+	return execCLIEnv(t, dir, stdin, "", args...)
+}
+
+// execCLIEnv is execCLI with MANDATE_TOKEN set to mandateToken.
+func execCLIEnv(t *testing.T, dir string, stdin *string, mandateToken string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "MANDATE_TOKEN=")
+	cmd.Env = append(os.Environ(), "MANDATE_TOKEN="+mandateToken)
 	if stdin != nil {
 		cmd.Stdin = strings.NewReader(*stdin)
 	}
@@ -169,20 +175,7 @@ func TestBinaryAuthorityServe(t *testing.T) {
 
 	run := func(stdin string, env string, args ...string) result {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "MANDATE_TOKEN="+env)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return result{stdout: out.String(), stderr: errb.String(), code: code}
+		return execCLIEnv(t, "", &stdin, env, args...)
 	}
 	r := run("", admin, "mint", "--authority", url, "--agent", "a", "--org", "acme", "--right", "service=s,tool=*,op=*,resource=doc:")
 	if r.code != 0 {

@@ -1,6 +1,7 @@
 package ginmw_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mandate-dev/mandate/verifier/revocation"
 
 	"github.com/mandate-dev/mandate/internal/tokentest"
 
@@ -20,29 +23,6 @@ import (
 )
 
 func init() { gin.SetMode(gin.TestMode) }
-
-// revokedSet revokes the IDs it holds.
-type revokedSet struct {
-	mu  sync.Mutex
-	ids map[string]bool
-}
-
-func (s *revokedSet) add(id []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ids[string(id)] = true
-}
-
-func (s *revokedSet) Revoked(ids [][]byte) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, id := range ids {
-		if s.ids[string(id)] {
-			return i
-		}
-	}
-	return -1
-}
 
 func mint(t *testing.T, key token.SigningKey, now time.Time, ttl time.Duration) *token.Minted {
 	t.Helper()
@@ -77,7 +57,7 @@ func TestMiddleware(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked := &revokedSet{ids: map[string]bool{}}
+	revoked := revocation.NewMemory()
 	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revoked})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +103,9 @@ func TestMiddleware(t *testing.T) {
 	foreign := mint(t, other, now, time.Hour)
 	onlyAPI := tokentest.AppendDatalog(t, good.Token, `check if resource($r), $r.starts_with("repo:acme/api");`)
 	toRevoke := mint(t, key, now, time.Hour)
-	revoked.add(toRevoke.RevocationIDs[0])
+	if err := revoked.Add(context.Background(), revocation.Entry{ID: toRevoke.RevocationIDs[0]}); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name       string

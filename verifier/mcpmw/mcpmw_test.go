@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mandate-dev/mandate/verifier/revocation"
+
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mandate-dev/mandate/attenuate"
@@ -22,29 +24,6 @@ import (
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/mcpmw"
 )
-
-// revokedSet is a RevocationChecker the test can add to.
-type revokedSet struct {
-	mu  sync.Mutex
-	ids map[string]bool
-}
-
-func (s *revokedSet) add(id []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ids[string(id)] = true
-}
-
-func (s *revokedSet) Revoked(ids [][]byte) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, id := range ids {
-		if s.ids[string(id)] {
-			return i
-		}
-	}
-	return -1
-}
 
 type readFileIn struct {
 	Repo string `json:"repo"`
@@ -61,7 +40,7 @@ type refundIn struct {
 // order:<order>) and undeclared, registered without a policy.
 type fixture struct {
 	key      token.SigningKey
-	revoked  *revokedSet
+	revoked  *revocation.Memory
 	srv      *httptest.Server
 	resource string
 	metaURL  string
@@ -84,7 +63,7 @@ func newFixture(t *testing.T, withMiddleware bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{key: key, revoked: &revokedSet{ids: map[string]bool{}}}
+	f := &fixture{key: key, revoked: revocation.NewMemory()}
 	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: f.revoked})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +259,9 @@ func TestClientCalls(t *testing.T) {
 	}
 
 	t.Run("revoked token gets 401", func(t *testing.T) {
-		f.revoked.add(session.RevocationIDs[0])
+		if err := f.revoked.Add(context.Background(), revocation.Entry{ID: session.RevocationIDs[0]}); err != nil {
+			t.Fatal(err)
+		}
 		_, err := callTool(t, cs, "read_file", map[string]any{"repo": "acme/api", "path": "README.md"})
 		if err == nil || !strings.Contains(err.Error(), "Unauthorized") {
 			t.Fatalf("CallTool with a revoked token: %v; want Unauthorized", err)
