@@ -270,7 +270,7 @@ func (e *Evaluator) checks(w *World, checks []Check) (int, error) {
 				break
 			}
 			if err != nil {
-				return ci, fmt.Errorf("check %d: %w", ci, err)
+				return ci, err // Outcome.Block and Outcome.Check locate it
 			}
 		}
 		if !ok {
