@@ -42,9 +42,13 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 	ids := vt.RevocationIDs()
 	last := ids[len(ids)-1]
 	// The latest expiry of any token this ID can match: every such token
-	// contains all blocks up to this one, so the earliest expiry they
-	// state bounds it.
-	exp := vt.EffectiveExpiry()
+	// descends from the same authority block, so its trusted expiry bounds
+	// them all. An attenuation block's stated expiry is never used: the
+	// holder wrote it, and may satisfy it with its own time fact.
+	exp, err := a.trustedExpiry(ctx, vt)
+	if err != nil {
+		return nil, err
+	}
 	if exp.IsZero() {
 		// Every token this authority signs carries an expiry; one
 		// without is treated as living the longest any token can.
@@ -60,6 +64,24 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 	res := result(op.revs)
 	a.auditRevocation(ctx, "anyone holding the token", "token", fmt.Sprintf("block %d of %d", len(ids)-1, len(ids)), res)
 	return res, nil
+}
+
+// trustedExpiry is the expiry of vt that the authority may keep state by:
+// the later of what it recorded at mint and what the authority block says
+// (both are the authority's own words; keeping a revocation longer is never
+// unsafe). Zero when neither states one.
+func (a *Authority) trustedExpiry(ctx context.Context, vt *token.Verified) (time.Time, error) {
+	exp := vt.ExpiresAt()
+	rec, err := a.store.Token(ctx, vt.RevocationIDs()[0])
+	switch {
+	case err == nil:
+		if rec.ExpiresAt.After(exp) {
+			exp = rec.ExpiresAt
+		}
+	case !errors.Is(err, ErrNotFound):
+		return time.Time{}, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
+	}
+	return exp, nil
 }
 
 // expired reports whether a token expiring at exp is dead at now. Biscuit

@@ -112,7 +112,7 @@ type Introspection struct {
 	Rights        []token.Right
 	ClientID      string // the minting client; "" for the admin or unknown
 	IssuedAt      time.Time
-	ExpiresAt     time.Time // the earliest expiry any block states
+	ExpiresAt     time.Time // the authority block's expiry (attenuation blocks are not trusted for it)
 	KeyID         uint32
 	RevocationIDs [][]byte
 	Blocks        int
@@ -129,7 +129,12 @@ func (a *Authority) Introspect(ctx context.Context, p Principal, tok string) (*I
 	if err != nil {
 		return &Introspection{}, nil
 	}
-	exp := vt.EffectiveExpiry()
+	// Only the authority's own word on expiry counts: an attenuation
+	// block may state an expiry it satisfies itself (see trustedExpiry).
+	exp, err := a.trustedExpiry(ctx, vt)
+	if err != nil {
+		return nil, err
+	}
 	if exp.IsZero() || expired(exp, now) {
 		return &Introspection{}, nil
 	}

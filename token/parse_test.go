@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mandate-dev/mandate/internal/tokentest"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -721,5 +722,49 @@ func TestVerifiedAccessors(t *testing.T) {
 	}
 	if !bytes.Equal(v.Bytes(), raw) || v.Unverified() != u {
 		t.Error("Bytes/Unverified do not return the parsed token")
+	}
+}
+
+// An attenuation block that can prove time itself satisfies its own expiry
+// check (Biscuit scoping), so its stated expiry binds no verifier and must
+// not count as the token's (DESIGN.md, invariant 9).
+func TestEffectiveExpiryIgnoresSelfSatisfiedBlocks(t *testing.T) {
+	key := testKey(1)
+	m := mint(t, key)
+	real := attenuate(t, m.Raw, "", nil, `check if time($t), $t <= 2026-11-22T10:05:00Z`)
+	withFact := attenuate(t, m.Raw, "", []string{`time(2000-01-01T00:00:00Z)`}, `check if time($t), $t <= 2026-11-22T10:01:00Z`)
+	raw, err := token.Decode(tokentest.AppendDatalog(t, token.Encode(m.Raw),
+		`time(2000-01-01T00:00:00Z) <- right($s, $a, $b, $c); check if time($t), $t <= 2026-11-22T10:01:00Z`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+		want time.Time
+	}{
+		{"no attenuation expiry", m.Raw, t0.Add(15 * time.Minute)},
+		{"attenuation expiry", real, t0.Add(5 * time.Minute)},
+		{"block with its own time fact", withFact, t0.Add(15 * time.Minute)},
+		{"block with a rule that derives time", raw, t0.Add(15 * time.Minute)},
+		{"self-satisfied block after a real one", attenuate(t, real, "", []string{`time(2000-01-01T00:00:00Z)`}, `check if time($t), $t <= 2026-11-22T10:01:00Z`), t0.Add(5 * time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := token.Parse(tt.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := u.Verify(token.NewKeySet(key.Public()), t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.EffectiveExpiry(); !got.Equal(tt.want) {
+				t.Errorf("EffectiveExpiry = %v, want %v", got, tt.want)
+			}
+			if got := v.ExpiresAt(); !got.Equal(t0.Add(15 * time.Minute)) {
+				t.Errorf("ExpiresAt = %v, want the authority block's", got)
+			}
+		})
 	}
 }

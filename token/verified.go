@@ -48,19 +48,54 @@ func (v *Verified) Subject() Subject { return v.subject }
 // Rights returns the rights of the authority block.
 func (v *Verified) Rights() []Right { return v.rights }
 
-// ExpiresAt is the authority block's expiry (zero if it states none).
+// ExpiresAt is the authority block's expiry (zero if it states none): the
+// only expiry anything that keeps state may rely on, such as how long a
+// revocation is kept or whether the authority reports a token dead.
 // Attenuation blocks may expire earlier; the verifier enforces those too.
 func (v *Verified) ExpiresAt() time.Time { return v.expiresAt }
 
-// EffectiveExpiry is the earliest expiry stated by any block.
+// EffectiveExpiry is the earliest expiry that every Biscuit verifier
+// enforces: the authority block's, or an earlier one stated by an
+// attenuation block in the form ExpiryOf recognises. A block that can
+// produce a time fact itself (a fact or a rule head named time) satisfies
+// its own expiry check under Biscuit scoping, so its stated expiry binds
+// nobody and is ignored.
+//
+// Attenuation blocks are written by token holders: use EffectiveExpiry only
+// to deny early with a clear reason, never to keep state (revocation
+// retention, reporting a token dead). Use ExpiresAt for that.
 func (v *Verified) EffectiveExpiry() time.Time {
 	exp := v.expiresAt
+	if producesTime(v.u.blocks[0]) {
+		// Never minted by mandate; an authority block that can
+		// satisfy time checks makes every attenuation expiry moot.
+		return exp
+	}
 	for _, b := range v.u.blocks[1:] {
+		if producesTime(b) {
+			continue
+		}
 		if t := ExpiryOf(b); !t.IsZero() && (exp.IsZero() || t.Before(exp)) {
 			exp = t
 		}
 	}
 	return exp
+}
+
+// producesTime reports whether a block can prove a time fact to its own
+// checks: a fact or a rule head named time.
+func producesTime(b *datalog.Block) bool {
+	for _, f := range b.Facts {
+		if f.Name == FactTime {
+			return true
+		}
+	}
+	for _, r := range b.Rules {
+		if r.Head.Name == FactTime {
+			return true
+		}
+	}
+	return false
 }
 
 // RevocationIDs returns one revocation ID per block, in block order.

@@ -117,7 +117,10 @@ func rightOf(f datalog.Predicate) (Right, bool) {
 }
 
 // ExpiryOf returns the earliest expiry a block's checks state in the form
-// `check if time($t), $t <= DATE` (or `<`), or the zero time.
+// `check if time($t), $t <= DATE` (or `<`), or the zero time. It only reads
+// what the block says: the expiry of an attenuation block is untrusted (the
+// block may satisfy its own check with a time fact). See
+// [Verified.EffectiveExpiry] and [Verified.ExpiresAt].
 func ExpiryOf(b *datalog.Block) time.Time {
 	var exp time.Time
 	for _, c := range b.Checks {
