@@ -177,6 +177,20 @@ func (p Principal) String() string {
 	return "client:" + p.ClientID
 }
 
+// SessionID is the session a principal means by id. Sessions are scoped per
+// client, so that no client can claim, read or probe another's session by
+// guessing its name: a client's sessions are named "CLIENT/NAME", and a
+// client may give either the full ID or just NAME (an ID that already
+// starts with "CLIENT/" is taken as is). Client IDs hold no '/', so no two
+// clients' IDs can meet. The admin names sessions in full; the sessions it
+// creates are its own. "" stays "" (a new session is generated).
+func (p Principal) SessionID(id string) string {
+	if p.Admin || id == "" || strings.HasPrefix(id, p.ClientID+"/") {
+		return id
+	}
+	return p.ClientID + "/" + id
+}
+
 // newSecret returns 32 random bytes, base64url without padding (43
 // characters, no '.').
 func newSecret() (string, error) {

@@ -54,6 +54,12 @@
 //	POST /oauth2/introspect                  RFC 7662 form; admin or client
 //	GET  /healthz, /readyz, /metrics         liveness, readiness, Prometheus text
 //
+// Sessions are scoped per client ([Principal.SessionID]): a client's
+// session IDs are "CLIENT/NAME" (generated ones "CLIENT/s_…"), and the
+// client may name them by NAME or by the full ID. Another client naming the
+// same NAME gets a session of its own, so no client can claim, read, revoke
+// or probe another's. The admin names sessions in full.
+//
 // The revocation feed and the keys are public on purpose: revocation IDs
 // are block signatures, not secrets, and every verifier needs both without
 // holding a credential. Put the authority behind TLS (a reverse proxy) and

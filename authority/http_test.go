@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ func TestWholeFlow(t *testing.T) {
 	}
 
 	m := e.mint(secret, crmMint(""))
-	if !strings.HasPrefix(m.Session, "s_") || len(m.RevocationIDs) != 1 || m.KeyID == 0 {
+	if !strings.HasPrefix(m.Session, "platform/s_") || len(m.RevocationIDs) != 1 || m.KeyID == 0 {
 		t.Fatalf("mint response = %+v", m)
 	}
 	exp, err := time.Parse(time.RFC3339, m.ExpiresAt)
@@ -337,22 +338,62 @@ func TestSessionOwnership(t *testing.T) {
 	a := e.register("client-a", crmCeiling)
 	b := e.register("client-b", crmCeiling)
 	m := e.mint(a, crmMint("s_shared"))
-	// Client b cannot join, read or revoke client a's session.
-	e.do(http.MethodPost, "/v1/tokens", b, crmMint(m.Session)).wantError(t, http.StatusForbidden, "insufficient_scope")
-	e.do(http.MethodGet, "/v1/sessions/"+m.Session, b, nil).wantError(t, http.StatusForbidden, "insufficient_scope")
-	e.do(http.MethodPost, "/v1/revocations", b, map[string]string{"session": m.Session}).wantError(t, http.StatusForbidden, "insufficient_scope")
-	// The admin can do all three; its token joins client a's session.
-	e.mint(adminToken, crmMint(m.Session))
-	if r := e.do(http.MethodGet, "/v1/sessions/"+m.Session, adminToken, nil); r.status != http.StatusOK {
+	if m.Session != "client-a/s_shared" {
+		t.Fatalf("session = %q, want it scoped to client-a", m.Session)
+	}
+	// Client a names its session either way.
+	if m2 := e.mint(a, crmMint("s_shared")); m2.Session != m.Session {
+		t.Errorf("second mint joined %q, want %q", m2.Session, m.Session)
+	}
+	if m2 := e.mint(a, crmMint(m.Session)); m2.Session != m.Session {
+		t.Errorf("mint by full ID joined %q, want %q", m2.Session, m.Session)
+	}
+	for _, id := range []string{"s_shared", m.Session} {
+		if r := e.do(http.MethodGet, "/v1/sessions/"+url.PathEscape(id), a, nil); r.status != http.StatusOK {
+			t.Errorf("client a reads its session as %q: %d %s", id, r.status, r.body)
+		}
+	}
+	// Sessions are scoped per client: client b can neither join, read,
+	// revoke nor probe client a's session, by its name or its full ID.
+	// Naming it creates b's own session instead.
+	for _, id := range []string{"s_shared", m.Session} {
+		if got := e.mint(b, crmMint(id)); got.Session != "client-b/"+id {
+			t.Errorf("client b minting into %q got session %q, want its own", id, got.Session)
+		}
+	}
+	e.do(http.MethodGet, "/v1/sessions/s_nope", b, nil).wantError(t, http.StatusNotFound, "not_found")
+	rb := e.revoke(b, map[string]string{"session": "s_shared"})
+	if rb.Total != 1 {
+		t.Errorf("client b revoking its s_shared revoked %d tokens, want its own 1", rb.Total)
+	}
+	if got := e.introspect(a, m.Token)["active"]; got != true {
+		t.Error("client b's revocation reached client a's session")
+	}
+	e.do(http.MethodPost, "/v1/revocations", b, map[string]string{"session": "s_nope"}).wantError(t, http.StatusNotFound, "not_found")
+	// The admin names sessions in full and can do all three; its token
+	// joins client a's session.
+	if got := e.mint(adminToken, crmMint(m.Session)); got.Session != m.Session {
+		t.Errorf("admin joined %q, want %q", got.Session, m.Session)
+	}
+	if r := e.do(http.MethodGet, "/v1/sessions/"+url.PathEscape(m.Session), adminToken, nil); r.status != http.StatusOK {
 		t.Errorf("admin reads session: %d", r.status)
 	}
-	// A session the admin created is the admin's.
+	// A session the admin created is the admin's, even in a client's
+	// namespace.
 	adm := e.mint(adminToken, crmMint("s_admin"))
-	e.do(http.MethodPost, "/v1/tokens", a, crmMint(adm.Session)).wantError(t, http.StatusForbidden, "insufficient_scope")
+	if adm.Session != "s_admin" {
+		t.Errorf("admin session = %q", adm.Session)
+	}
+	inA := e.mint(adminToken, crmMint("client-a/by-admin"))
+	e.do(http.MethodPost, "/v1/tokens", a, crmMint("by-admin")).wantError(t, http.StatusForbidden, "insufficient_scope")
+	e.do(http.MethodGet, "/v1/sessions/"+url.PathEscape(inA.Session), a, nil).wantError(t, http.StatusForbidden, "insufficient_scope")
 	e.do(http.MethodGet, "/v1/sessions/s_nope", a, nil).wantError(t, http.StatusNotFound, "not_found")
 	e.do(http.MethodGet, "/v1/sessions/", a, nil).wantError(t, http.StatusBadRequest, "invalid_request")
 	// A session ID with a slash is reachable.
 	slash := e.mint(a, crmMint("tenant/42"))
+	if slash.Session != "client-a/tenant/42" {
+		t.Errorf("session = %q", slash.Session)
+	}
 	if r := e.do(http.MethodGet, "/v1/sessions/"+url.PathEscape(slash.Session), a, nil); r.status != http.StatusOK {
 		t.Errorf("session with a slash: %d %s", r.status, r.body)
 	}
@@ -367,19 +408,23 @@ func TestSessionOwnership(t *testing.T) {
 		t.Error("client a can introspect the admin's token")
 	}
 
-	// Concurrent first mints of one new session by two clients: one wins.
+	// Concurrent first mints of one session name by two clients: no
+	// squatting, each gets its own session.
 	var wg sync.WaitGroup
-	status := make([]int, 2)
+	got := make([]minted, 2)
 	for i, sec := range []string{a, b} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status[i] = e.do(http.MethodPost, "/v1/tokens", sec, crmMint("s_race")).status
+			r := e.do(http.MethodPost, "/v1/tokens", sec, crmMint("s_race"))
+			if r.status == http.StatusCreated {
+				_ = json.Unmarshal(r.body, &got[i])
+			}
 		}()
 	}
 	wg.Wait()
-	if !(status[0] == 201 && status[1] == 403 || status[0] == 403 && status[1] == 201) {
-		t.Errorf("racing claims: statuses %v, want one 201 and one 403", status)
+	if got[0].Session != "client-a/s_race" || got[1].Session != "client-b/s_race" {
+		t.Errorf("racing first mints: sessions %q and %q, want one per client", got[0].Session, got[1].Session)
 	}
 }
 

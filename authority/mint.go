@@ -16,7 +16,9 @@ type MintRequest struct {
 	User  string
 	Org   string // required for clients (it must be in their ceiling)
 	// Session joins an existing session (of the same client) or names a
-	// new one; empty: a new session ID is generated.
+	// new one; empty: a new session ID is generated. A client's sessions
+	// are scoped to it (see Principal.SessionID): the token and the result
+	// carry the full ID, "CLIENT/NAME".
 	Session string
 	Rights  []token.Right
 	TTL     time.Duration
@@ -43,6 +45,10 @@ type MintResult struct {
 // revokes this token too, even across a crash.
 func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*MintResult, error) {
 	now := a.now()
+	req.Session = p.SessionID(req.Session)
+	if req.Session == "" && !p.Admin {
+		req.Session = p.SessionID(token.NewSessionID())
+	}
 	tr := token.MintRequest{
 		Subject: token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
 		Rights:  req.Rights,

@@ -147,11 +147,13 @@ func (a *Authority) RevokeID(ctx context.Context, p Principal, id []byte) (*Revo
 
 // RevokeSession revokes every token of a session (their authority blocks,
 // so every attenuation too) and marks the session revoked: no token can be
-// minted into it afterwards. The admin or the session's client only.
+// minted into it afterwards. The admin or the session's client only; a
+// client names its own sessions (Principal.SessionID).
 func (a *Authority) RevokeSession(ctx context.Context, p Principal, session string) (*RevokeResult, error) {
 	if session == "" {
 		return nil, fmt.Errorf("%w: session is empty", ErrBadRequest)
 	}
+	session = p.SessionID(session)
 	sess, err := a.store.Session(ctx, session)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {

@@ -38,12 +38,14 @@ type TokenView struct {
 }
 
 // Session returns a session's tokens, status and revocations. The admin or
-// the session's client only; ErrNotFound once every token has expired and
+// the session's client only (a client names its own sessions, see
+// Principal.SessionID); ErrNotFound once every token has expired and
 // storage has forgotten it.
 func (a *Authority) Session(ctx context.Context, p Principal, id string) (*SessionView, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: name a session: GET /v1/sessions/{id}", ErrBadRequest)
 	}
+	id = p.SessionID(id)
 	sess, err := a.store.Session(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {

@@ -36,7 +36,7 @@ func TestDemo(t *testing.T) {
 		`POST /v1/revocations  ->  1 log entry, durable \(seq \d+\)`,
 		`reader +get_file repo:acme/web/README\.md +denied \(401\)\n +revoked: block 1`,
 		`refunder +refund order:acme/1003 amount=200 +allowed \(200\)`,
-		`(?m)^8\. The platform revokes the whole session s_`,
+		`(?m)^8\. The platform revokes the whole session \S+/s_`,
 		`orchestrator +get_file repo:acme/web/README\.md +denied \(401\)\n +revoked: block 0`,
 		`refunder +refund order:acme/1004 amount=200 +denied \(401\)`,
 		`(?m)^Done\.`,
