@@ -101,7 +101,13 @@ array is a list, which a check must allow as a whole.`,
 			if base != "" {
 				stop, err := a.followAuthority(cmd.Context(), base, &cfg)
 				if err != nil {
-					return err
+					// Fail closed, and say so in the decision's own
+					// terms: a script reading stdout sees a denial.
+					d := verifier.Decision{Allowed: false, Reason: err.Error(), Err: fmt.Errorf("%w: %w", verifier.ErrStale, err)}
+					if werr := writeJSON(cmd.OutOrStdout(), d); werr != nil {
+						return werr
+					}
+					return &exitError{code: exitFailure, msg: "denied: " + d.Reason}
 				}
 				defer stop()
 			}
