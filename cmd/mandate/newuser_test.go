@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -265,4 +266,51 @@ func thousands(n int) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// TestREADMEWalkthroughFiles: the README's walkthrough works in a scratch
+// folder, and every file its commands write (keys, live tokens) would be
+// ignored by git even if run in the repository.
+func TestREADMEWalkthroughFiles(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	_, walk, ok := strings.Cut(readme, "## Five minutes with the CLI")
+	if !ok {
+		t.Fatal("README has no walkthrough")
+	}
+	walk, _, _ = strings.Cut(walk, "\n## ")
+	first, _, _ := strings.Cut(strings.SplitN(walk, "```sh\n", 2)[1], "\n")
+	if !strings.Contains(first, "mktemp -d") || !strings.Contains(first, "cd ") {
+		t.Errorf("the walkthrough does not start in a scratch folder: %q", first)
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git to ask about .gitignore")
+	}
+	written := regexp.MustCompile(`(?:[^0-9&]> ?|--out |-o )([A-Za-z0-9_./-]+)`)
+	var names []string
+	for _, block := range strings.Split(readme, "```sh\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		for _, line := range strings.Split(block, "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			for _, m := range written.FindAllStringSubmatch(line, -1) {
+				if m[1] != "/dev/null" {
+					names = append(names, m[1])
+				}
+			}
+		}
+	}
+	if len(names) < 4 {
+		t.Fatalf("found only %v written by the README's commands", names)
+	}
+	for _, name := range names {
+		cmd := exec.Command(git, "check-ignore", "-q", "--no-index", name)
+		cmd.Dir = "../.."
+		if err := cmd.Run(); err != nil {
+			t.Errorf("the README's commands write %s, which .gitignore does not cover (git check-ignore: %v)", name, err)
+		}
+	}
 }
