@@ -39,7 +39,10 @@ type Config struct {
 	MaxWait time.Duration
 	// Logger receives operational and audit events (default: disabled).
 	// Audit events carry "audit": true and an "event" name; none holds a
-	// token, secret or key.
+	// token, secret or key. Refusals are audit events at warn level:
+	// "auth_failed" (client_id when the credential names a registered
+	// client, and a reason code) and "mint_refused" (client_id, reason).
+	// Field names carry their unit: duration_ms, ttl_s, max_ttl_s.
 	Logger *zerolog.Logger
 	// Now is the authority's clock (default time.Now).
 	Now func() time.Time

@@ -59,6 +59,7 @@ func TestMintRefusesPublicKey(t *testing.T) {
 		{"64-byte hex", hex.EncodeToString(priv)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			c := c.in(t)
 			f := key
 			if tt.content != "" {
 				f = filepath.Join(dir, "priv.hex")
@@ -147,7 +148,7 @@ func TestTokenInput(t *testing.T) {
 		{"Bearer argument", "", []string{"Bearer " + tok}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c.ok(tt.stdin, append([]string{"revoke", "--authority", f.URL}, tt.args...)...)
+			c.in(t).ok(tt.stdin, append([]string{"revoke", "--authority", f.URL}, tt.args...)...)
 			if got := revoked(); got != tok {
 				t.Fatalf("sent token %.20q…, want the token", got)
 			}
@@ -206,6 +207,13 @@ func TestAttenuateLaterTTL(t *testing.T) {
 	if r := c.run(tok, "attenuate", "--ttl", "5m"); r.code != 0 || r.stderr != "" {
 		t.Fatalf("--ttl 5m: exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// in returns a copy of c that reports to t (a subtest's).
+func (c *cli) in(t *testing.T) *cli {
+	cc := *c
+	cc.t = t
+	return &cc
 }
 
 // readmeLimits are the numbers the README's "Limits" paragraph states,

@@ -37,7 +37,9 @@ Keys and revocations:
   --public-key HEX   trust this root key (repeatable). Offline: revocations
                      are NOT checked, and verify says so on stderr.
   --authority URL    fetch the authority's keys and its revocation list, so a
-                     revoked token is denied.
+                     revoked token is denied. If the authority cannot be
+                     reached, the call is denied too: verify prints the
+                     denial, with the reason, and exits 1.
 
 The call: --service, --tool and --op are required; --resource is the one
 resource the call touches (authorize a call on several resources once per
