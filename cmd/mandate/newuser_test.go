@@ -322,3 +322,49 @@ func TestREADMEWalkthroughFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMENode: the README names the Node version the interop tests
+// need (the minimum interop/rust_test.go enforces) and, when the pinned
+// Rust package declares a newer engine than that, says that npm's
+// EBADENGINE warning about it is expected.
+func TestREADMENode(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../interop/rust_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`major < (\d+)`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("interop/rust_test.go no longer checks the Node major version")
+	}
+	min := string(m[1])
+	flat := strings.Join(strings.Fields(string(readme)), " ")
+	if !strings.Contains(flat, "Node "+min+" or newer") {
+		t.Errorf("the README does not say the tests need Node %s or newer", min)
+	}
+	var lock struct {
+		Packages map[string]struct {
+			Engines map[string]string `json:"engines"`
+		} `json:"packages"`
+	}
+	b, err := os.ReadFile("../../interop/package-lock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &lock); err != nil {
+		t.Fatal(err)
+	}
+	engine := lock.Packages["node_modules/@biscuit-auth/biscuit-wasm"].Engines["node"]
+	e := regexp.MustCompile(`^>=(\d+)`).FindStringSubmatch(engine)
+	if e == nil {
+		return
+	}
+	want, _ := strconv.Atoi(e[1])
+	have, _ := strconv.Atoi(min)
+	if want > have && (!strings.Contains(flat, "EBADENGINE") || !strings.Contains(flat, "node >="+e[1])) {
+		t.Errorf("biscuit-wasm declares node %s, above the Node %s the tests need, and the README does not explain npm's EBADENGINE warning", engine, min)
+	}
+}
