@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +120,11 @@ const adminTokenPrefix = "mda_"
 // AdminTokenResetHint says how to replace a lost admin token of the
 // authority whose data is in dataDir.
 func AdminTokenResetHint(dataDir string) string {
-	return fmt.Sprintf("To replace it (if it is lost): stop the authority and run \"mandate authority admin-token --reset --data %s\", or restart it with MANDATE_ADMIN_TOKEN set.", dataDir)
+	dir := dataDir
+	if strings.ContainsAny(dir, " \t\n'\"$`\\;&|<>()*?[]{}~#!") {
+		dir = "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	}
+	return fmt.Sprintf("To replace it (if it is lost): stop the authority and run \"mandate authority admin-token --reset --data %s\", or restart it with MANDATE_ADMIN_TOKEN set.", dir)
 }
 
 // Open opens (or on first start creates) the authority's state in

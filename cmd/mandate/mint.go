@@ -220,7 +220,7 @@ func parseRight(s string) (token.Right, error) {
 func writeMintSummary(w io.Writer, m mintAnswer, authority string, verbose bool) {
 	fmt.Fprintf(w, "session: %s\n", m.Session)
 	if authority != "" {
-		fmt.Fprintf(w, "to revoke the session: mandate revoke --authority %s --session %s\n", strings.TrimRight(authority, "/"), m.Session)
+		fmt.Fprintf(w, "to revoke the session: mandate revoke --authority %s --session %s\n", shellWord(strings.TrimRight(authority, "/")), shellWord(m.Session))
 	} else {
 		fmt.Fprintf(w, "(minted offline: no authority recorded the session; revoke by revocation ID)\n")
 	}

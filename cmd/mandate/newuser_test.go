@@ -368,3 +368,18 @@ func TestREADMENode(t *testing.T) {
 		t.Errorf("biscuit-wasm declares node %s, above the Node %s the tests need, and the README does not explain npm's EBADENGINE warning", engine, min)
 	}
 }
+
+func TestShellWord(t *testing.T) {
+	for in, want := range map[string]string{
+		"s_abc-1.2":             "s_abc-1.2",
+		"http://127.0.0.1:8421": "http://127.0.0.1:8421",
+		"my session":            "'my session'",
+		"it's":                  `'it'\''s'`,
+		"$(rm -rf ~)":           "'$(rm -rf ~)'",
+		"":                      "''",
+	} {
+		if got := shellWord(in); got != want {
+			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

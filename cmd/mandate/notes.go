@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,4 +28,16 @@ func noteLaterExpiry(cmd *cobra.Command, tok string, flag string, at time.Time) 
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "mandate: note: %s would end at %s, after the token's own expiry at %s; attenuation cannot extend a token, so it still expires at %s\n",
 		flag, at.UTC().Truncate(time.Second).Format(time.RFC3339), *in.ExpiresAt, *in.ExpiresAt)
+}
+
+// shellWord returns s as one word a POSIX shell reads back as s: as is
+// when it holds only characters that need no quoting, otherwise in single
+// quotes. Commands printed for the user to run go through it.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
