@@ -383,3 +383,30 @@ func TestShellWord(t *testing.T) {
 		}
 	}
 }
+
+// TestNoMsgpackTag: the README's advice holds: with -tags nomsgpack the CLI
+// no longer depends on ugorji/go/codec, the package that takes 1.1 GB of
+// memory to compile (gin pulls it in for MessagePack, which mandate does
+// not use).
+func TestNoMsgpackTag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	deps := func(tags ...string) string {
+		out, err := exec.Command(gobin, append(append([]string{"list", "-deps"}, tags...), ".")...).Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		return string(out)
+	}
+	if !strings.Contains(deps(), "github.com/ugorji/go/codec\n") {
+		t.Fatal("the CLI no longer depends on ugorji/go/codec at all: update the README's first-run numbers and drop its -tags nomsgpack advice")
+	}
+	if strings.Contains(deps("-tags", "nomsgpack"), "github.com/ugorji/go/codec\n") {
+		t.Fatal("with -tags nomsgpack the CLI still depends on ugorji/go/codec: fix the README's advice")
+	}
+}
