@@ -153,6 +153,7 @@ func TestAuditRefusals(t *testing.T) {
 	e.do(http.MethodPost, "/v1/tokens", wrongSecret, crmMint("")).wantError(t, http.StatusUnauthorized, "invalid_token")
 	e.do(http.MethodGet, "/v1/clients", wrongAdmin, nil).wantError(t, http.StatusUnauthorized, "invalid_token")
 	e.do(http.MethodPost, "/v1/tokens", pastedJWT, crmMint("")).wantError(t, http.StatusUnauthorized, "invalid_token")
+	e.do(http.MethodPost, "/v1/keys/rotate", "mda_"+wrongAdmin, nil).wantError(t, http.StatusUnauthorized, "invalid_token")
 	e.do(http.MethodPost, "/v1/tokens", "", crmMint("")).wantError(t, http.StatusUnauthorized, "unauthorized")
 	basic := url.Values{"token": {"x"}}
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/oauth2/introspect", strings.NewReader(basic.Encode()))
@@ -180,6 +181,7 @@ func TestAuditRefusals(t *testing.T) {
 		{"platform", "wrong_client_secret", "/v1/tokens"},
 		{"", "unknown_credential", "/v1/clients"},
 		{"", "unknown_credential", "/v1/tokens"},
+		{"", "wrong_admin_token", "/v1/keys/rotate"},
 		{"", "no_credentials", "/v1/tokens"},
 		{"platform", "wrong_client_secret", "/oauth2/introspect"},
 	}

@@ -22,6 +22,7 @@ const (
 	authBadScheme     = "unsupported_scheme"  // neither Bearer (nor Basic where allowed)
 	authMalformed     = "malformed_basic"     // Basic credentials that do not decode
 	authTooLong       = "credential_too_long" // over MaxCredentialBytes
+	authWrongAdmin    = "wrong_admin_token"   // shaped like a generated admin token, not the admin's
 	authUnknown       = "unknown_credential"  // not the admin token, names no registered client
 	authWrongSecret   = "wrong_client_secret" // names a registered client, wrong secret
 )
@@ -58,6 +59,9 @@ func (a *Authority) authFailure(header string, allowBasic bool) (clientID, reaso
 		}
 		if i := strings.LastIndexByte(cred, '.'); i > 0 && a.registered(cred[:i]) {
 			return cred[:i], authWrongSecret
+		}
+		if strings.HasPrefix(cred, adminTokenPrefix) {
+			return "", authWrongAdmin
 		}
 		return "", authUnknown
 	case allowBasic && strings.EqualFold(scheme, "Basic"):
