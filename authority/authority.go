@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,10 @@ type Config struct {
 	MaxWait time.Duration
 	// Logger receives operational and audit events (default: disabled).
 	// Audit events carry "audit": true and an "event" name; none holds a
-	// token, secret or key.
+	// token, secret or key. Refusals are audit events at warn level:
+	// "auth_failed" (client_id when the credential names a registered
+	// client, and a reason code) and "mint_refused" (client_id, reason).
+	// Field names carry their unit: duration_ms, ttl_s, max_ttl_s.
 	Logger *zerolog.Logger
 	// Now is the authority's clock (default time.Now).
 	Now func() time.Time
@@ -108,6 +112,20 @@ type Stats struct {
 }
 
 const metaAdminHash = "admin_token_sha256"
+
+// adminTokenPrefix starts generated admin tokens, so that they are easy to
+// tell from client secrets ("CLIENT_ID.RANDOM").
+const adminTokenPrefix = "mda_"
+
+// AdminTokenResetHint says how to replace a lost admin token of the
+// authority whose data is in dataDir.
+func AdminTokenResetHint(dataDir string) string {
+	dir := dataDir
+	if strings.ContainsAny(dir, " \t\n'\"$`\\;&|<>()*?[]{}~#!") {
+		dir = "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	}
+	return fmt.Sprintf("To replace it (if it is lost): stop the authority and run \"mandate authority admin-token --reset --data %s\", or restart it with MANDATE_ADMIN_TOKEN set.", dir)
+}
 
 // Open opens (or on first start creates) the authority's state in
 // cfg.DataDir: keys, storage, admin token. Call Close when done.
@@ -196,13 +214,13 @@ func (a *Authority) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tok = "mda_" + tok
+		tok = adminTokenPrefix + tok
 		a.adminHash = hashSecret(tok)
 		if err := a.store.SetMeta(ctx, metaAdminHash, a.adminHash); err != nil {
 			return err
 		}
 		// Printed once, never logged: the hash alone is stored.
-		fmt.Fprintf(a.cfg.AdminTokenOutput, "mandate authority: generated the admin token (shown only this once; keep it in a secret store):\n\n    %s\n\nTo replace it later, restart with MANDATE_ADMIN_TOKEN set.\n", tok)
+		fmt.Fprintf(a.cfg.AdminTokenOutput, "mandate authority: generated the admin token (shown only this once; keep it in a secret store):\n\n    %s\n\n%s\n", tok, AdminTokenResetHint(a.cfg.DataDir))
 		a.log.Info().Str("event", "admin_token_generated").Bool("audit", true).Msg("generated the admin token (printed once to the console)")
 	case err != nil:
 		return err

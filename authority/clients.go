@@ -242,7 +242,7 @@ func (a *Authority) RegisterClient(ctx context.Context, p Principal, id string, 
 	}
 	a.clients[id] = &rec
 	a.audit(ctx, "client_registered").Str("by", p.String()).Str("client_id", id).
-		Strs("services", c.Services).Strs("orgs", c.Orgs).Dur("max_ttl", c.MaxTTL).Msg("client registered")
+		Strs("services", c.Services).Strs("orgs", c.Orgs).Int64("max_ttl_s", int64(c.MaxTTL/time.Second)).Msg("client registered")
 	return &RegisteredClient{Client: Client{ID: id, Ceiling: c.clone(), CreatedAt: rec.CreatedAt}, Secret: secret}, nil
 }
 

@@ -13,7 +13,10 @@
 //     the admin bearer token: Config.AdminToken if set (the command reads
 //     MANDATE_ADMIN_TOKEN), otherwise a generated one, printed once to
 //     Config.AdminTokenOutput and never again. Only hashes of credentials
-//     are stored.
+//     are stored. [Serve] binds its address before it opens the authority,
+//     so a start that cannot listen generates no token; a lost one is
+//     replaced with [ResetAdminToken] (`mandate authority admin-token
+//     --reset`), with the authority stopped.
 //  2. Serve [NewHandler](a) on any listener, or call [Serve], which also
 //     shuts down gracefully: long polls end at once, in-flight requests
 //     finish, queued writes commit, Badger closes.

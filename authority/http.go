@@ -125,7 +125,7 @@ func (h *handler) requestContext(c *gin.Context) {
 		ev = l.Error()
 	}
 	ev.Str("method", c.Request.Method).Str("route", route).Int("status", c.Writer.Status()).
-		Dur("duration", d).Str("remote", c.ClientIP()).Msg("request")
+		Float64("duration_ms", durationMS(d)).Str("remote", c.ClientIP()).Msg("request")
 }
 
 // saneRequestID accepts 1 to 128 characters of [A-Za-z0-9._:-]: enough for
@@ -263,6 +263,15 @@ var errNoCredentials = fmt.Errorf("%w: send \"Authorization: Bearer <admin token
 // response and returns false.
 func (h *handler) principal(c *gin.Context, allowBasic bool) (Principal, bool) {
 	vals := c.Request.Header.Values("Authorization")
+	p, ok := h.authenticate(c, vals, allowBasic)
+	if !ok {
+		h.a.auditAuthFailed(c.Request.Context(), vals, allowBasic, c.Request.Method, c.FullPath(), c.ClientIP())
+	}
+	return p, ok
+}
+
+// authenticate is principal without the audit event.
+func (h *handler) authenticate(c *gin.Context, vals []string, allowBasic bool) (Principal, bool) {
 	if len(vals) == 0 {
 		h.writeError(c, errNoCredentials)
 		return Principal{}, false

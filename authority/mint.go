@@ -62,9 +62,12 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 	if !p.Admin {
 		ceiling, ok := a.ceilingOf(p.ClientID)
 		if !ok {
-			return nil, fmt.Errorf("%w: client %q is no longer registered", ErrUnauthenticated, p.ClientID)
+			err := fmt.Errorf("%w: client %q is no longer registered", ErrUnauthenticated, p.ClientID)
+			a.auditMintRefused(ctx, p, req, nil, err)
+			return nil, err
 		}
 		if err := ceiling.Allows(req); err != nil {
+			a.auditMintRefused(ctx, p, req, &ceiling, err)
 			return nil, err
 		}
 		clientID = p.ClientID

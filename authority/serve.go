@@ -33,21 +33,26 @@ type ServeConfig struct {
 // shuts down gracefully: feed long-polls return at once, in-flight requests
 // get ShutdownTimeout to finish, queued writes commit, and storage is
 // closed. It returns nil after a shutdown asked for through ctx.
+//
+// It binds the address before it opens the authority, so that a first
+// start that cannot listen has not yet generated (and printed) an admin
+// token that would then be lost.
 func Serve(ctx context.Context, cfg ServeConfig) error {
-	a, err := Open(ctx, cfg.Config, cfg.Options...)
-	if err != nil {
-		return err
-	}
 	ln := cfg.Listener
 	if ln == nil {
 		addr := cfg.Addr
 		if addr == "" {
 			addr = DefaultAddr
 		}
+		var err error
 		if ln, err = net.Listen("tcp", addr); err != nil {
-			_ = a.Close()
 			return fmt.Errorf("listen on %s: %w (is another authority running? choose another address with --addr)", addr, err)
 		}
+	}
+	a, err := Open(ctx, cfg.Config, cfg.Options...)
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	srv := &http.Server{
 		Handler:           NewHandler(a),

@@ -439,7 +439,7 @@ func TestAuditNeverLogsTokens(t *testing.T) {
 			t.Fatalf("audit log contains token material %.20q…", leak)
 		}
 	}
-	for _, want := range []string{d1.DecisionID, d2.DecisionID, d1.RevocationIDs[3], `"allowed":true`, `"allowed":false`} {
+	for _, want := range []string{d1.DecisionID, d2.DecisionID, d1.RevocationIDs[3], `"allowed":true`, `"allowed":false`, `"duration_ms":`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("audit log lacks %q", want)
 		}

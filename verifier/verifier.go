@@ -306,7 +306,7 @@ func (v *Verifier) audit(d *Decision, req *Request) {
 		Str("user", d.User).Str("org", d.Org).
 		Strs("revocation_ids", d.RevocationIDs).
 		Int("blocks", d.Blocks).
-		Dur("duration", d.Duration)
+		Float64("duration_ms", float64(d.Duration)/float64(time.Millisecond))
 	if d.FailedCheck != nil {
 		ev = ev.Int("failed_block", d.FailedCheck.Block).Int("failed_check", d.FailedCheck.Check).Str("failed_check_text", d.FailedCheck.Text)
 	}

@@ -42,7 +42,9 @@ absent.
   --one-of TOOL:ARG=V,V...   calls of TOOL need ARG among the values (a list
                              argument must be a subset); values are typed as
                              in "verify --arg"
-  --ttl D | --expires T      expire sooner (never later than the token does)
+  --ttl D | --expires T      expire sooner (never later than the token does:
+                             when the token already expires earlier, a note
+                             on stderr says so and the expiry is unchanged)
   --delegate-to NAME         record whom the block is for (for audit; grants
                              and restricts nothing)
   --check DATALOG            a raw Biscuit v3 check, e.g.
@@ -203,6 +205,11 @@ everything attenuated from it, not the token it came from.`,
 			out, err := b.Build()
 			if err != nil {
 				return tokenError(err)
+			}
+			if ttl != 0 {
+				noteLaterExpiry(cmd, tok, "--ttl "+ttl.String(), a.now().Add(ttl))
+			} else if expires != "" {
+				noteLaterExpiry(cmd, tok, "--expires "+expires, expiresAt)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), out)
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -24,11 +25,14 @@ func newAuthorityCmd() *cobra.Command {
 ceilings, keeps the revocation log that verifiers follow, and publishes its
 root public keys. "mandate authority serve" runs it on embedded storage.`,
 		Example: `  mandate authority serve
-  mandate authority serve --data ./mandate-data --addr 127.0.0.1:8421`,
+  mandate authority serve --data ./mandate-data --addr 127.0.0.1:8421
+
+  # Lost the admin token? Stop the authority, then
+  mandate authority admin-token --reset --data ./mandate-data`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuthorityServeCmd())
+	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd())
 	return cmd
 }
 
@@ -51,8 +55,10 @@ and follow the revocation feed (GET /v1/revocations).
 On first start it creates DIR (mode 0700), an Ed25519 root key in DIR/keys
 (mode 0600) and its Badger database in DIR/db. The admin bearer token comes
 from MANDATE_ADMIN_TOKEN (at least 24 characters); without it, one is
-generated on first start and printed once on stderr: keep it. Later starts
-reuse it until MANDATE_ADMIN_TOKEN replaces it.
+generated on first start, once the address is bound, and printed once on
+stderr: keep it. Later starts reuse it until MANDATE_ADMIN_TOKEN replaces
+it. Lost it? Stop the authority and run "mandate authority admin-token
+--reset --data DIR", which prints a new one.
 
 Logs (JSON, with audit events for every mint, revocation, key rotation and
 admin action) go to stderr; they never contain tokens, secrets or keys.
@@ -83,17 +89,22 @@ SIGINT or SIGTERM shut down gracefully.`,
 			}
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			adminToken := os.Getenv("MANDATE_ADMIN_TOKEN")
+			tokenOut := &watchWriter{w: cmd.ErrOrStderr()}
 			return authority.Serve(ctx, authority.ServeConfig{
 				Config: authority.Config{
 					DataDir:          dataDir,
-					AdminToken:       os.Getenv("MANDATE_ADMIN_TOKEN"),
-					AdminTokenOutput: cmd.ErrOrStderr(),
+					AdminToken:       adminToken,
+					AdminTokenOutput: tokenOut,
 					Issuer:           issuer,
 					MaxWait:          maxWait,
 					Logger:           &logger,
 				},
 				Addr: addr,
 				Ready: func(a net.Addr) {
+					if adminToken == "" && !tokenOut.wrote {
+						fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority: the admin token is the one set before (only its hash is stored). %s\n", authority.AdminTokenResetHint(dataDir))
+					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (data in %s)\n", a, dataDir)
 				},
 			})
@@ -105,5 +116,64 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
+	return cmd
+}
+
+// watchWriter records whether anything was written through it.
+type watchWriter struct {
+	w     io.Writer
+	wrote bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.w.Write(p)
+}
+
+func newAuthorityAdminTokenCmd() *cobra.Command {
+	var dataDir string
+	var reset bool
+	cmd := &cobra.Command{
+		Use:   "admin-token --reset [--data DIR]",
+		Short: "Replace a lost admin token with a new one",
+		Long: `Replace the authority's admin token with a new random one and print it,
+alone, on stdout (only this once). The old token stops working. Only a
+hash of the token is stored, so the current one can never be shown again.
+
+Run it with the authority stopped (its database is locked while it runs),
+as a user who can read and write the data folder: access to DIR, which
+holds the root keys, is what authorizes it. Then start the authority as
+usual.
+
+To choose the token yourself instead, start the authority with
+MANDATE_ADMIN_TOKEN set (at least 24 random characters): it replaces the
+stored one.`,
+		Example: `  # Stop the authority, then
+  mandate authority admin-token --reset --data ./mandate-data > admin.token
+  mandate authority serve --data ./mandate-data`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !reset {
+				return usagef(cmd, "the admin token is stored hashed and cannot be shown again; pass --reset to replace it with a new one")
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			// The audit event of the change, as the authority would log it.
+			logger := zerolog.New(cmd.ErrOrStderr()).Level(zerolog.InfoLevel).With().Timestamp().Str("service", "mandate-authority").Logger()
+			tok, err := authority.ResetAdminToken(ctx, authority.Config{DataDir: dataDir, Logger: &logger})
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintln(cmd.OutOrStdout(), tok); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority: replaced the admin token of the authority in %s; the new one is on stdout (shown only this once), the old one no longer works\n", dataDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "./mandate-data", "the authority's data `DIR`")
+	cmd.Flags().BoolVar(&reset, "reset", false, "generate a new admin token, store its hash and print it")
 	return cmd
 }

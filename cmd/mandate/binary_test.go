@@ -182,6 +182,10 @@ func TestBinaryAuthorityServe(t *testing.T) {
 		t.Fatalf("mint: exit %d: %s", r.code, r.stderr)
 	}
 	sess := r.stdout
+	// What comes next is on stderr, the token alone on stdout.
+	if !strings.Contains(r.stderr, "to revoke the session: mandate revoke --authority "+url+" --session s_") {
+		t.Fatalf("mint stderr: %q", r.stderr)
+	}
 	r = run(sess, "", "attenuate", "--op", "read")
 	if r.code != 0 {
 		t.Fatalf("attenuate: exit %d: %s", r.code, r.stderr)
@@ -191,7 +195,8 @@ func TestBinaryAuthorityServe(t *testing.T) {
 	if r = run(reader, "", verify...); r.code != exitOK {
 		t.Fatalf("verify: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
-	if r = run(reader, "", "revoke", "--authority", url, "--token", "-"); r.code != 0 {
+	// As the README says: the token on stdin, like every command.
+	if r = run(reader, "", "revoke", "--authority", url); r.code != 0 {
 		t.Fatalf("revoke: exit %d: %s", r.code, r.stderr)
 	}
 	r = run(reader, "", verify...)

@@ -51,7 +51,8 @@ func (a *app) newAuthClient(cmd *cobra.Command, rawURL, authToken string) (*auth
 	if authToken == "" {
 		authToken = a.getenv(envToken)
 	}
-	return &authClient{base: base, bearer: strings.TrimSpace(authToken), http: a.client}, nil
+	// A pasted "Bearer <credential>" is understood, as for tokens.
+	return &authClient{base: base, bearer: cleanToken(authToken), http: a.client}, nil
 }
 
 // apiError is an error answer of the authority.

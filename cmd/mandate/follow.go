@@ -23,7 +23,7 @@ func (a *app) followAuthority(ctx context.Context, base string, cfg *verifier.Co
 	}
 	if err := f.SyncOnce(ctx); err != nil {
 		_ = store.Close()
-		return nil, fmt.Errorf("--authority: cannot fetch keys and revocations from %s (%v); is it running? start one with \"mandate authority serve\", or verify offline with --public-key", base, err)
+		return nil, fmt.Errorf("cannot fetch keys and revocations from the authority at %s (%v), so the call is denied; is it running? start one with \"mandate authority serve\", or verify offline with --public-key", base, rootCause(err))
 	}
 	cfg.Keys = keys
 	cfg.Revocations = store

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -40,7 +42,7 @@ func newMintCmd(a *app) *cobra.Command {
 		subject                          token.Subject
 		rights                           []string
 		ttl                              time.Duration
-		verbose                          bool
+		verbose, quiet                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "mint (--private-key FILE | --authority URL [--auth-token T]) --agent A --right service=S,tool=T,op=O,resource=R ...",
@@ -61,8 +63,12 @@ resource. A prefix is a plain string prefix: "repo:acme/web" also covers
 "repo:acme/website", so end it with a separator ("repo:acme/web/") to grant
 one subtree only.
 
---ttl is at most 24h (the authority may allow less). --verbose prints the
-session, expiry, key ID and revocation IDs on stderr.`,
+--ttl is at most 24h (the authority may allow less).
+
+The token goes alone to stdout, so that it can be piped or redirected. What
+you need next goes to stderr: the session (and, online, the command that
+revokes it), the expiry and the revocation ID of each block. --verbose adds
+the root key ID; --quiet prints nothing on stderr but errors.`,
 		Example: `  # Offline, with a key from "mandate keygen --out key.pem"
   mandate mint --private-key key.pem --agent support-bot --user alice@acme.test --org acme \
       --right 'service=crm,tool=get_account,op=read,resource=account:acme/42' \
@@ -71,7 +77,8 @@ session, expiry, key ID and revocation IDs on stderr.`,
   # Through the authority, with a client secret in $MANDATE_TOKEN
   export MANDATE_TOKEN=...
   mandate mint --authority http://127.0.0.1:8421 --agent orchestrator --user alice@acme.test \
-      --right 'service=github,tool=*,op=*,resource=repo:acme/' --verbose`,
+      --right 'service=github,tool=*,op=*,resource=repo:acme/' > session.tok
+  # stderr: session: s_...; to revoke it: mandate revoke --authority ... --session s_...`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -85,6 +92,8 @@ session, expiry, key ID and revocation IDs on stderr.`,
 				return usagef(cmd, "--agent is required (the agent the token is for)")
 			case len(rights) == 0:
 				return usagef(cmd, "at least one --right service=S,tool=T,op=O,resource=R is required")
+			case verbose && quiet:
+				return usagef(cmd, "give --verbose or --quiet, not both")
 			case ttl < time.Second:
 				return usagef(cmd, "--ttl %s: must be at least 1s", ttl)
 			case ttl > token.MaxTTL:
@@ -100,13 +109,9 @@ session, expiry, key ID and revocation IDs on stderr.`,
 			}
 			var m mintAnswer
 			if privateKey != "" {
-				pemData, err := os.ReadFile(privateKey)
+				priv, err := readPrivateKeyFile(privateKey)
 				if err != nil {
-					return fmt.Errorf("--private-key: %w; create one with \"mandate keygen --out %s\"", err, privateKey)
-				}
-				priv, err := token.ParsePrivateKey(pemData)
-				if err != nil {
-					return fmt.Errorf("--private-key %s: %w; create one with \"mandate keygen --out FILE\"", privateKey, err)
+					return err
 				}
 				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Now: a.now()})
 				if errors.Is(err, token.ErrBadRequest) {
@@ -138,18 +143,14 @@ session, expiry, key ID and revocation IDs on stderr.`,
 			if _, err := fmt.Fprintln(cmd.OutOrStdout(), m.Token); err != nil {
 				return err
 			}
-			if verbose {
-				w := cmd.ErrOrStderr()
-				fmt.Fprintf(w, "session: %s\nexpires at: %s\nkey ID: %s\n", m.Session, m.ExpiresAt.UTC().Format(time.RFC3339), m.KeyID)
-				for i, id := range m.RevocationIDs {
-					fmt.Fprintf(w, "revocation ID of block %d: %s\n", i, id)
-				}
+			if !quiet {
+				writeMintSummary(cmd.ErrOrStderr(), m, authority, verbose)
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&privateKey, "private-key", "", "sign offline with the Ed25519 key in `FILE` (PEM PKCS#8 or hex)")
+	f.StringVar(&privateKey, "private-key", "", "sign offline with the Ed25519 private key in `FILE`, as \"mandate keygen --out FILE\" writes it (not the public key it prints)")
 	f.StringVar(&authority, "authority", "", "mint through the authority at `URL`, e.g. http://127.0.0.1:8421")
 	f.StringVar(&authToken, "auth-token", "", "bearer `TOKEN` for --authority (default $"+envToken+", which keeps it out of the process list)")
 	f.StringVar(&subject.Agent, "agent", "", "the agent `NAME` the token is for (required)")
@@ -158,7 +159,8 @@ session, expiry, key ID and revocation IDs on stderr.`,
 	f.StringVar(&subject.Session, "session", "", "session `ID` (default: a new one)")
 	f.StringArrayVar(&rights, "right", nil, "grant a `RIGHT`: service=S,tool=T,op=O,resource=R (repeatable)")
 	f.DurationVar(&ttl, "ttl", 15*time.Minute, "lifetime of the token, at most 24h")
-	f.BoolVarP(&verbose, "verbose", "v", false, "print session, expiry, key ID and revocation IDs on stderr")
+	f.BoolVarP(&verbose, "verbose", "v", false, "also print the root key ID on stderr")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing on stderr but errors (no session, expiry or revocation IDs)")
 	return cmd
 }
 
@@ -210,4 +212,65 @@ func parseRight(s string) (token.Right, error) {
 		return r, errors.New("op is empty (use op=* for any operation)")
 	}
 	return r, nil
+}
+
+// writeMintSummary prints on w (stderr) what the user of a minted token
+// needs next: the session and how to revoke it, the expiry and the
+// revocation IDs. The token itself is never printed here.
+func writeMintSummary(w io.Writer, m mintAnswer, authority string, verbose bool) {
+	fmt.Fprintf(w, "session: %s\n", m.Session)
+	if authority != "" {
+		fmt.Fprintf(w, "to revoke the session: mandate revoke --authority %s --session %s\n", shellWord(strings.TrimRight(authority, "/")), shellWord(m.Session))
+	} else {
+		fmt.Fprintf(w, "(minted offline: no authority recorded the session; revoke by revocation ID)\n")
+	}
+	fmt.Fprintf(w, "expires at: %s\n", m.ExpiresAt.UTC().Format(time.RFC3339))
+	for i, id := range m.RevocationIDs {
+		fmt.Fprintf(w, "revocation ID of block %d: %s\n", i, id)
+	}
+	if verbose {
+		fmt.Fprintf(w, "key ID: %s\n", m.KeyID)
+	}
+}
+
+// readPrivateKeyFile reads the key file of an offline mint. It accepts what
+// "mandate keygen --out" writes (PEM PKCS#8), "openssl genpkey -algorithm
+// ed25519" output, a 64-byte Ed25519 private key in hex (whose public half
+// must match its seed), and a 32-byte seed in hex only when it is prefixed
+// "ed25519-private/" as the Biscuit CLI writes it.
+//
+// A bare 32-byte hex value is refused: it is exactly what "mandate keygen"
+// prints as the public key (pub.hex), and read as a seed it would sign
+// tokens with a key that nobody trusts. So is any public key form.
+func readPrivateKeyFile(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--private-key: %w; create one with \"mandate keygen --out %s\"", err, path)
+	}
+	const useKeyPEM = "pass the private key file that \"mandate keygen --out FILE\" wrote (PEM, \"-----BEGIN PRIVATE KEY-----\"); the public key is for verify --public-key"
+	text := strings.TrimSpace(string(data))
+	switch {
+	case strings.HasPrefix(text, "-----BEGIN PUBLIC KEY-----"):
+		return nil, fmt.Errorf("--private-key %s holds a public key (PEM PUBLIC KEY); %s", path, useKeyPEM)
+	case strings.HasPrefix(text, token.PublicKeyPrefix):
+		return nil, fmt.Errorf("--private-key %s holds a public key (%q prefix); %s", path, token.PublicKeyPrefix, useKeyPEM)
+	case len(text) == 2*ed25519.PublicKeySize && isHex(text):
+		return nil, fmt.Errorf("--private-key %s holds 32 bytes of hex: that is a public key, as \"mandate keygen\" prints it on stdout; %s (a 32-byte seed in hex must be written \"ed25519-private/<hex>\")", path, useKeyPEM)
+	}
+	priv, err := token.ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("--private-key %s: %w; create one with \"mandate keygen --out FILE\"", path, err)
+	}
+	return priv, nil
+}
+
+// isHex reports whether s is made of hex digits only.
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }

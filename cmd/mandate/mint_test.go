@@ -55,10 +55,16 @@ func TestMintOffline(t *testing.T) {
 		}
 	}
 
-	// Without --verbose, stderr is empty and a session ID is generated.
+	// Without --verbose, stderr shows what comes next but not the key ID,
+	// and a session ID is generated.
 	r = c.run("", "mint", "--private-key", key, "--agent", "a", "--right", "service=s,tool=t,op=o,resource=r")
-	if r.code != 0 || r.stderr != "" {
+	if r.code != 0 || !strings.Contains(r.stderr, "session: s_") || strings.Contains(r.stderr, "key ID") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	// --quiet: nothing on stderr.
+	r = c.run("", "mint", "--private-key", key, "--agent", "a", "--right", "service=s,tool=t,op=o,resource=r", "--quiet")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("--quiet: exit %d, stderr %q", r.code, r.stderr)
 	}
 	u, err = token.ParseString(oneTokenLine(t, r.stdout))
 	if err != nil {

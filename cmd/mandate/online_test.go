@@ -286,7 +286,9 @@ func TestRevoke(t *testing.T) {
 		{"nothing", []string{"--authority", f.URL}, "say what to revoke"},
 		{"two", []string{"--authority", f.URL, "--session", "s", "--token", "t"}, "give only one of"},
 		{"bad hex", []string{"--authority", f.URL, "--revocation-id", "xyz"}, `--revocation-id "xyz": want hex`},
-		{"argument", []string{"--authority", f.URL, "--session", "s", "extra"}, "unexpected argument"},
+		{"argument and session", []string{"--authority", f.URL, "--session", "s", "extra"}, "give only one of"},
+		{"two arguments", []string{"--authority", f.URL, "a", "b"}, "takes one token, got 2 arguments"},
+		{"empty --token", []string{"--authority", f.URL, "--token", ""}, "--token is empty"},
 		{"bad URL", []string{"--authority", "localhost:8421", "--session", "s"}, "not an http(s) URL"},
 	}
 	for _, tt := range usage {
@@ -364,5 +366,8 @@ func TestVerifyAuthority(t *testing.T) {
 	url := dead.URL
 	dead.Close()
 	r := c.run(sess, "verify", "--authority", url, "--service", "s", "--tool", "t", "--op", "o")
-	wantFail(t, r, exitFailure, "--authority: cannot fetch keys and revocations from "+url)
+	wantFail(t, r, exitFailure, "denied: cannot fetch keys and revocations from the authority at "+url)
+	if d := decision(t, r); d["allowed"] != false || !strings.Contains(d["reason"].(string), "cannot fetch keys and revocations from the authority at "+url) {
+		t.Fatalf("decision with the authority down: %v", d)
+	}
 }

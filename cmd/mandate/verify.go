@@ -37,7 +37,9 @@ Keys and revocations:
   --public-key HEX   trust this root key (repeatable). Offline: revocations
                      are NOT checked, and verify says so on stderr.
   --authority URL    fetch the authority's keys and its revocation list, so a
-                     revoked token is denied.
+                     revoked token is denied. If the authority cannot be
+                     reached, the call is denied too: verify prints the
+                     denial, with the reason, and exits 1.
 
 The call: --service, --tool and --op are required; --resource is the one
 resource the call touches (authorize a call on several resources once per
@@ -101,7 +103,13 @@ array is a list, which a check must allow as a whole.`,
 			if base != "" {
 				stop, err := a.followAuthority(cmd.Context(), base, &cfg)
 				if err != nil {
-					return err
+					// Fail closed, and say so in the decision's own
+					// terms: a script reading stdout sees a denial.
+					d := verifier.Decision{Allowed: false, Reason: err.Error(), Err: fmt.Errorf("%w: %w", verifier.ErrStale, err)}
+					if werr := writeJSON(cmd.OutOrStdout(), d); werr != nil {
+						return werr
+					}
+					return &exitError{code: exitFailure, msg: "denied: " + d.Reason}
 				}
 				defer stop()
 			}

@@ -639,9 +639,9 @@ func (f *Follower) fail(err error, retryIn time.Duration) {
 	if stale {
 		ev = f.log.Error()
 	}
-	ev = ev.Err(err).Str("authority", f.authority).Int("failures", n).Bool("stale", stale).Dur("staleness", f.Staleness())
+	ev = ev.Err(err).Str("authority", f.authority).Int("failures", n).Bool("stale", stale).Float64("staleness_ms", float64(f.Staleness())/float64(time.Millisecond))
 	if retryIn > 0 {
-		ev.Dur("retry_in", retryIn).Msg("follow: revocation sync failed; retrying")
+		ev.Float64("retry_in_ms", float64(retryIn)/float64(time.Millisecond)).Msg("follow: revocation sync failed; retrying")
 	} else {
 		ev.Msg("follow: revocation sync failed")
 	}
