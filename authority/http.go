@@ -281,13 +281,34 @@ func (h *handler) principal(c *gin.Context, allowBasic bool) (Principal, bool) {
 	case allowBasic && strings.EqualFold(scheme, "Basic"):
 		p, err = h.basic(cred)
 	default:
-		err = fmt.Errorf("%w: authorization scheme %q is not supported; use Bearer", ErrUnauthenticated, clip(scheme))
+		err = fmt.Errorf("%w: %s", ErrUnauthenticated, schemeProblem(scheme, cred))
 	}
 	if err != nil {
 		h.writeError(c, err)
 		return Principal{}, false
 	}
 	return p, true
+}
+
+// knownSchemes are HTTP authentication schemes that may be named back to
+// the caller. Anything else in the scheme position may be a credential sent
+// without a scheme, and is never echoed.
+var knownSchemes = []string{"Basic", "Digest", "Negotiate", "NTLM", "DPoP", "HOBA", "Mutual", "Token", "AWS4-HMAC-SHA256"}
+
+// schemeProblem explains an Authorization header that is not "Bearer
+// <credential>" without repeating what it holds: a credential pasted
+// without "Bearer " sits where the scheme should be, and echoing it would
+// put a secret in a response (and in every log that records responses).
+func schemeProblem(scheme, rest string) string {
+	for _, k := range knownSchemes {
+		if strings.EqualFold(scheme, k) {
+			return fmt.Sprintf("authorization scheme %s is not supported; send \"Authorization: Bearer <admin token or client secret>\"", k)
+		}
+	}
+	if rest == "" {
+		return "the Authorization header has no scheme (its value is not echoed); send \"Authorization: Bearer <admin token or client secret>\""
+	}
+	return "the Authorization header's scheme is not Bearer (its value is not echoed); send \"Authorization: Bearer <admin token or client secret>\""
 }
 
 // basic checks HTTP Basic client credentials, form-urlencoded as RFC 6749

@@ -221,3 +221,31 @@ func TestMiddleware(t *testing.T) {
 		}
 	})
 }
+
+// TestCredentialNotEchoed: a token sent without "Bearer " is not repeated in
+// the challenge or the body.
+func TestCredentialNotEchoed(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revocation.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	r.GET("/x", ginmw.Middleware(v, func(*http.Request) (verifier.Request, error) {
+		return verifier.Request{Service: "github", Tool: "get_file", Operation: "read", Resource: "repo:acme/api"}, nil
+	}, verifier.HTTPOptions{}), func(c *gin.Context) { c.String(200, "ran") })
+	tok := mint(t, key, time.Now(), time.Hour).Token
+	for _, auth := range []string{tok, tok + " x", "Bearer" + tok} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.Header.Set("Authorization", auth)
+		r.ServeHTTP(w, req)
+		all := w.Header().Get("WWW-Authenticate") + w.Body.String()
+		if w.Code != http.StatusBadRequest || strings.Contains(all, tok[:16]) {
+			t.Errorf("status %d, response %s; want 400 without the credential", w.Code, all)
+		}
+	}
+}

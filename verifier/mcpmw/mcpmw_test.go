@@ -708,3 +708,116 @@ func TestCaseVariantKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestCredentialNotEchoed: a token sent without "Bearer " is not repeated in
+// the challenge or the body.
+func TestCredentialNotEchoed(t *testing.T) {
+	f := newFixture(t, true)
+	tok := f.mint(t, token.Right{Service: "github", Tool: "*", Operation: "read", Resource: "repo:acme/"}).Token
+	for _, auth := range []string{tok, tok + " x", "Bearer" + tok} {
+		resp, body := f.post(t, auth, initialize)
+		all := resp.Header.Get("WWW-Authenticate") + string(body)
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(all, tok[:16]) {
+			t.Errorf("status %d, response %s; want 400 without the credential", resp.StatusCode, all)
+		}
+	}
+}
+
+// countingBody is a request body that records whether anyone read it.
+type countingBody struct {
+	r     io.Reader
+	reads atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	b.reads.Add(1)
+	return b.r.Read(p)
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// TestTokenBeforeBody: the middleware checks the bearer token (presence,
+// form, signature, revocation) before it reads a byte of the body, so an
+// unauthenticated caller cannot make it parse megabytes; and a body over
+// the limit is refused with a JSON 413.
+func TestTokenBeforeBody(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := revocation.NewMemory()
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, err := mcpmw.New(v, mcpmw.Options{MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextRan := false
+	h := guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { nextRan = true }))
+	mint := func(k token.SigningKey) *token.Minted {
+		m, err := token.Mint(k, token.MintRequest{Subject: token.Subject{Agent: "a"}, Rights: []token.Right{{Service: "github", Tool: "*", Operation: "*"}}, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	other, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, gone := mint(key), mint(key)
+	if err := revoked.Add(context.Background(), revocation.Entry{ID: gone.RevocationIDs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	// A few MB of JSON that is expensive to scan.
+	heavy := callBody(1, "read_file", `{"repo":"acme/api","path":[`+strings.TrimSuffix(strings.Repeat(`{"a":1},`, 400_000), ",")+`]}`)
+	tests := []struct {
+		name       string
+		auth       string
+		body       string
+		length     int64 // Content-Length; -1 for chunked
+		wantStatus int
+		wantRead   bool
+	}{
+		{name: "no token", body: heavy, length: -1, wantStatus: 401},
+		{name: "not bearer", auth: "Basic YTpi", body: heavy, length: -1, wantStatus: 400},
+		{name: "garbage token", auth: "Bearer garbage", body: heavy, length: -1, wantStatus: 401},
+		{name: "foreign signature", auth: "Bearer " + mint(other).Token, body: heavy, length: -1, wantStatus: 401},
+		{name: "revoked token", auth: "Bearer " + gone.Token, body: heavy, length: -1, wantStatus: 401},
+		{name: "declared length over the limit", auth: "Bearer " + good.Token, body: heavy, length: int64(len(heavy)), wantStatus: 413},
+		{name: "chunked body over the limit", auth: "Bearer " + good.Token, body: heavy, length: -1, wantStatus: 413, wantRead: true},
+		{name: "initialize", auth: "Bearer " + good.Token, body: initialize, length: int64(len(initialize)), wantStatus: 200, wantRead: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nextRan = false
+			body := &countingBody{r: strings.NewReader(tt.body)}
+			req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			req.Body, req.ContentLength = body, tt.length
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			if read := body.reads.Load() > 0; read != tt.wantRead {
+				t.Errorf("body read: %v, want %v", read, tt.wantRead)
+			}
+			if tt.wantStatus != 200 {
+				if nextRan {
+					t.Error("the MCP handler ran")
+				}
+				var e struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
+					t.Errorf("body %s is not a JSON error", w.Body)
+				}
+			}
+		})
+	}
+}
