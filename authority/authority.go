@@ -46,6 +46,20 @@ type Config struct {
 	// PruneInterval sets how often expired revocations are dropped from
 	// memory (default DefaultPruneInterval).
 	PruneInterval time.Duration
+	// MaxLongPolls caps the feed long-polls held at once (default
+	// DefaultMaxLongPolls; Serve lowers it to fit the descriptor limit).
+	// A long-poll over the cap is answered at once with what the log holds.
+	MaxLongPolls int
+	// MaxLongPollsPerClient caps the long-polls one client (remote IP
+	// address, IPv6 /64) holds at once (default
+	// DefaultMaxLongPollsPerClient).
+	MaxLongPollsPerClient int
+	// MaxConns caps the connections Serve keeps open at once (default:
+	// the RLIMIT_NOFILE soft limit, raised to the hard limit, minus
+	// FDReserve). MaxConnsPerClient caps them per client (default
+	// DefaultMaxConnsPerClient). A connection over a cap is answered 503
+	// and closed; open connections are not affected.
+	MaxConns, MaxConnsPerClient int
 }
 
 // Option configures collaborators of an Authority.

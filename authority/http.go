@@ -34,6 +34,7 @@ type handler struct {
 	a       *Authority
 	log     zerolog.Logger
 	metrics *httpMetrics
+	polls   *pollGate
 }
 
 var ginModeOnce sync.Once
@@ -47,7 +48,7 @@ func NewHandler(a *Authority) http.Handler {
 			gin.SetMode(gin.ReleaseMode)
 		}
 	})
-	h := &handler{a: a, log: a.log, metrics: newHTTPMetrics()}
+	h := &handler{a: a, log: a.log, metrics: newHTTPMetrics(), polls: newPollGate(a.cfg.MaxLongPolls, a.cfg.MaxLongPollsPerClient)}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false

@@ -49,20 +49,27 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 			return fmt.Errorf("listen on %s: %w (is another authority running? choose another address with --addr)", addr, err)
 		}
 	}
+	nofile := raiseFileLimit()
+	a.cfg.MaxConns, a.cfg.MaxLongPolls = connBudget(a.cfg, nofile)
+	if a.cfg.MaxConnsPerClient <= 0 {
+		a.cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	ln = newConnLimiter(ln, a.cfg.MaxConns, a.cfg.MaxConnsPerClient)
 	srv := &http.Server{
 		Handler:           NewHandler(a),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
 		// Long-polls answer after up to MaxWait.
 		WriteTimeout:   a.cfg.MaxWait + 30*time.Second,
-		IdleTimeout:    2 * time.Minute,
+		IdleTimeout:    IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       log.New(zerologWriter{a.log}, "", 0),
 	}
 	srv.RegisterOnShutdown(a.Shutdown)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).Msg("authority listening")
+	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).
+		Uint64("fd_limit", nofile).Int("max_conns", a.cfg.MaxConns).Int("max_long_polls", a.cfg.MaxLongPolls).Msg("authority listening")
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
@@ -87,6 +94,27 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return serveErr
 	}
 	return nil
+}
+
+// connBudget returns the connection cap and the long-poll cap for a
+// descriptor limit of nofile (0: unknown). Connections get what FDReserve
+// leaves; long-polls at most half of that, so that other routes always
+// find room.
+func connBudget(cfg Config, nofile uint64) (conns, polls int) {
+	conns = cfg.MaxConns
+	if conns <= 0 {
+		conns = 1 << 20
+		if nofile > 2*FDReserve {
+			conns = int(min(nofile-FDReserve, 1<<20))
+		} else if nofile > 0 {
+			conns = int(nofile / 2)
+		}
+	}
+	polls = cfg.MaxLongPolls
+	if polls <= 0 {
+		polls = DefaultMaxLongPolls
+	}
+	return conns, max(1, min(polls, conns/2))
 }
 
 // zerologWriter sends net/http's own error log (TLS handshakes, bad
