@@ -59,7 +59,7 @@ func TestArgsFromJSON(t *testing.T) {
 		{name: "same key in sibling objects", in: `{"a":{"k":1},"b":{"k":2}}`},
 		{name: "not an object", in: `[1]`, wantErr: "one JSON object"},
 		{name: "null", in: `null`, wantErr: "not null"},
-		{name: "trailing data", in: `{} {}`, wantErr: "data after it"},
+		{name: "trailing data", in: `{} {}`, wantErr: "after top-level value"},
 		{name: "not UTF-8", in: "{\"a\":\"\xff\"}", wantErr: "UTF-8"},
 		{name: "too deep", in: `{"a":` + strings.Repeat("[", MaxArgsJSONDepth) + strings.Repeat("]", MaxArgsJSONDepth) + `}`, wantErr: "nested deeper"},
 	}

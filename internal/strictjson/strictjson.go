@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"unicode"
 	"unicode/utf8"
 )
@@ -19,74 +18,113 @@ import (
 // the same way by every reader.
 var ErrAmbiguous = errors.New("ambiguous JSON")
 
-// Check refuses a document that is not UTF-8, is nested deeper than
-// maxDepth, or has an object with two keys that are equal under Unicode
-// simple case folding (as strings.EqualFold and encoding/json compare
-// them), exact duplicates included, at any level. It does not otherwise
-// validate the document beyond what a tokenizer needs.
+// smallObject is the number of keys up to which Check compares keys pairwise
+// instead of hashing their folded forms.
+const smallObject = 16
+
+// Check refuses a document that is not valid UTF-8 JSON, is nested deeper
+// than maxDepth, or has an object with two keys that are equal under
+// Unicode simple case folding (as strings.EqualFold and encoding/json
+// compare them), exact duplicates included, at any level. It runs in time
+// linear in the document (json.Valid, then one pass over the bytes).
 func Check(doc []byte, maxDepth int) error {
 	if !utf8.Valid(doc) {
 		return fmt.Errorf("%w: not UTF-8", ErrAmbiguous)
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]string // folded key → key as sent
-		key    bool              // the next string token is a key
+	if !json.Valid(doc) {
+		// Let the decoder say what is wrong, and where.
+		var v any
+		err := json.Unmarshal(doc, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return fmt.Errorf("%w: %v", ErrAmbiguous, err)
 	}
 	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrAmbiguous, err)
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = &stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) >= maxDepth {
-					return fmt.Errorf("%w: nested deeper than %d levels", ErrAmbiguous, maxDepth)
-				}
-				stack = append(stack, frame{object: t == '{', key: t == '{'})
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].object {
-					stack[len(stack)-1].key = true
+	for i := 0; i < len(doc); i++ {
+		switch doc[i] {
+		case '{', '[':
+			if len(stack) >= maxDepth {
+				return fmt.Errorf("%w: nested deeper than %d levels", ErrAmbiguous, maxDepth)
+			}
+			// Reuse the frame (and its key slice) of an earlier sibling.
+			if len(stack) < cap(stack) {
+				stack = stack[:len(stack)+1]
+				f := &stack[len(stack)-1]
+				f.object, f.keys, f.folded = doc[i] == '{', f.keys[:0], nil
+			} else {
+				stack = append(stack, frame{object: doc[i] == '{'})
+			}
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+		case '"':
+			// The document is valid JSON: the string ends at the first
+			// unescaped quote, and it is a key when a ':' follows.
+			start, escaped := i, false
+			for i++; doc[i] != '"'; i++ {
+				if doc[i] == '\\' {
+					escaped = true
+					i++
 				}
 			}
-		case string:
-			if top != nil && top.object && top.key {
-				if top.keys == nil {
-					top.keys = make(map[string]string)
-				}
-				f := Fold(t)
-				if prev, dup := top.keys[f]; dup {
-					if prev == t {
-						return fmt.Errorf("%w: key %q appears twice in one object", ErrAmbiguous, t)
-					}
-					return fmt.Errorf("%w: keys %q and %q differ only in case, and decoders disagree on which one a field gets; send one", ErrAmbiguous, prev, t)
-				}
-				top.keys[f] = t
-				top.key = false
+			j := i + 1
+			for j < len(doc) && (doc[j] == ' ' || doc[j] == '\t' || doc[j] == '\n' || doc[j] == '\r') {
+				j++
+			}
+			if j == len(doc) || doc[j] != ':' {
 				continue
 			}
-			if top != nil && top.object {
-				top.key = true
+			key := doc[start+1 : i]
+			if escaped {
+				var k string
+				if err := json.Unmarshal(doc[start:i+1], &k); err != nil {
+					return fmt.Errorf("%w: %v", ErrAmbiguous, err)
+				}
+				key = []byte(k)
 			}
-		default:
-			if top != nil && top.object {
-				top.key = true
+			top := &stack[len(stack)-1]
+			if prev, dup := top.add(key); dup {
+				if bytes.Equal(prev, key) {
+					return fmt.Errorf("%w: key %q appears twice in one object", ErrAmbiguous, key)
+				}
+				return fmt.Errorf("%w: keys %q and %q differ only in case, and decoders disagree on which one a field gets; send one", ErrAmbiguous, prev, key)
 			}
 		}
 	}
+	return nil
+}
+
+// frame is an array or object being scanned.
+type frame struct {
+	object bool
+	keys   [][]byte          // keys as sent, while the object is small
+	folded map[string][]byte // folded key → key as sent, once it is not
+}
+
+// add records key, or returns the earlier key it folds to. Most objects are
+// small: their keys are compared pairwise, and hashed past smallObject.
+func (f *frame) add(key []byte) (prev []byte, dup bool) {
+	if f.folded != nil {
+		k := Fold(string(key))
+		if prev, dup = f.folded[k]; !dup {
+			f.folded[k] = key
+		}
+		return prev, dup
+	}
+	for _, k := range f.keys {
+		if bytes.EqualFold(k, key) {
+			return k, true
+		}
+	}
+	f.keys = append(f.keys, key)
+	if len(f.keys) > smallObject {
+		f.folded = make(map[string][]byte, 2*len(f.keys))
+		for _, k := range f.keys {
+			f.folded[Fold(string(k))] = k
+		}
+		f.keys = nil
+	}
+	return nil, false
 }
 
 // Fold returns a key such that Fold(a) == Fold(b) exactly when
