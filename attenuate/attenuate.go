@@ -216,7 +216,7 @@ func (b *Builder) Resource(resource string) *Builder {
 	if b.err != nil {
 		return b
 	}
-	if err := checkName("Resource", "resource", resource); err != nil {
+	if err := checkResource("Resource", "resource", resource); err != nil {
 		return b.fail(err)
 	}
 	return b.addCheck("Resource", check(query([]biscuit.Predicate{pred(token.FactResource, biscuit.Variable("r"))},
@@ -243,7 +243,7 @@ func (b *Builder) ResourcePrefix(prefix string) *Builder {
 	if b.err != nil {
 		return b
 	}
-	if err := checkName("ResourcePrefix", "resource prefix", prefix); err != nil {
+	if err := checkResource("ResourcePrefix", "resource prefix", prefix); err != nil {
 		return b.fail(err)
 	}
 	r := biscuit.Variable("r")
@@ -593,14 +593,30 @@ func (b *Builder) fail(err error) *Builder {
 }
 
 // checkName refuses names that are blank, too long, not UTF-8 or hold
-// control characters (which would let a name forge lines in logs and
-// inspection output).
+// control, format or separator characters (token.UnsafeNameRune), which
+// would let a name forge lines in logs and inspection output or look like
+// another name.
 func checkName(method, what, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return caveatError(method, "%s is empty", what)
 	}
 	if err := checkText(v); err != nil {
 		return wrapError(method, err, "%s", what)
+	}
+	if err := token.CheckNameRunes(v); err != nil {
+		return wrapError(method, err, "%s", what)
+	}
+	return nil
+}
+
+// checkResource is checkName for a resource or resource prefix, which must
+// also pass token.CheckResource (no "." or ".." segment, no "//").
+func checkResource(method, what, v string) error {
+	if err := checkName(method, what, v); err != nil {
+		return err
+	}
+	if err := token.CheckResource(v); err != nil {
+		return wrapError(method, err, "%s %q", what, v)
 	}
 	return nil
 }

@@ -86,6 +86,17 @@ func (r *Request) validate() error {
 	case len(r.Args) > MaxArgs:
 		return fmt.Errorf("%w: %d arguments is over the limit of %d", ErrBadRequest, len(r.Args), MaxArgs)
 	}
+	for _, f := range [...]struct{ what, v string }{{"service", r.Service}, {"tool", r.Tool}, {"operation", r.Operation}} {
+		if err := token.CheckNameRunes(f.v); err != nil {
+			return fmt.Errorf("%w: %s %q %w", ErrBadRequest, f.what, f.v, err)
+		}
+	}
+	// The resource is what a right's prefix is compared with: one that a
+	// tool server could resolve elsewhere ("account:acme/../globex/1")
+	// is refused, never compared.
+	if err := token.CheckResource(r.Resource); err != nil {
+		return fmt.Errorf("%w: resource %q: %w", ErrBadRequest, r.Resource, err)
+	}
 	return checkArgNames(r.Args)
 }
 
@@ -94,6 +105,11 @@ func (r *Request) validate() error {
 // its field "amount", so a check on arg("amount", …) would judge a value
 // the handler never uses.
 func checkArgNames(args map[string]any) error {
+	for name := range args {
+		if err := token.CheckNameRunes(name); err != nil {
+			return fmt.Errorf("%w: argument name %q %w", ErrBadRequest, name, err)
+		}
+	}
 	if len(args) < 2 {
 		return nil
 	}

@@ -81,3 +81,46 @@ func TestArgsFromJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestNamesAndResources: a request whose resource has relative or
+// empty segments (also percent-encoded) is refused before the prefix test
+// it would pass, and names with invisible characters are refused.
+func TestRequestNamesAndResources(t *testing.T) {
+	a := newTestAuthority(t)
+	v := newVerifier(t, a)
+	tok := a.mint(t, time.Hour) // crm, any tool and operation, "account:acme/"
+	base := Request{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/42"}
+	tests := []struct {
+		name    string
+		mod     func(r *Request)
+		wantErr string
+	}{
+		{name: "plain", mod: func(r *Request) {}},
+		{name: "dot-dot", mod: func(r *Request) { r.Resource = "account:acme/../globex/1" }, wantErr: `".." segment`},
+		{name: "dot", mod: func(r *Request) { r.Resource = "account:acme/./42" }, wantErr: `"." segment`},
+		{name: "empty segment", mod: func(r *Request) { r.Resource = "account:acme//globex" }, wantErr: "empty segment"},
+		{name: "percent-encoded dot-dot", mod: func(r *Request) { r.Resource = "account:acme/%2e%2e/globex/1" }, wantErr: "percent-decoded"},
+		{name: "double-encoded dot-dot", mod: func(r *Request) { r.Resource = "account:acme/%252E%252E/globex/1" }, wantErr: "percent-decoded"},
+		{name: "resource with RLO", mod: func(r *Request) { r.Resource = "account:acme/\u202e24" }, wantErr: "U+202E"},
+		{name: "tool with ZWSP", mod: func(r *Request) { r.Tool = "get_account\u200b" }, wantErr: "U+200B"},
+		{name: "service with BOM", mod: func(r *Request) { r.Service = "\ufeffcrm" }, wantErr: "U+FEFF"},
+		{name: "operation with line separator", mod: func(r *Request) { r.Operation = "read\u2028" }, wantErr: "U+2028"},
+		{name: "arg name with NBSP", mod: func(r *Request) { r.Args = map[string]any{"amount\u00a0": 1} }, wantErr: "U+00A0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := base
+			tt.mod(&req)
+			d := v.Authorize(context.Background(), tok, req)
+			if tt.wantErr == "" {
+				if !d.Allowed {
+					t.Fatalf("denied: %s", d.Reason)
+				}
+				return
+			}
+			if d.Allowed || !errors.Is(d.Err, ErrBadRequest) || !strings.Contains(d.Reason, tt.wantErr) {
+				t.Errorf("allowed=%v err=%v reason %q; want a bad request saying %q", d.Allowed, d.Err, d.Reason, tt.wantErr)
+			}
+		})
+	}
+}
