@@ -38,13 +38,13 @@ func TestInvisibleNamesAndRelativeResources(t *testing.T) {
 		return e.do(http.MethodPost, "/v1/tokens", client, m)
 	}
 	for name, mod := range map[string]func(*mintReq){
-		"resource with dot-dot":     func(m *mintReq) { m.Rights[0].Resource = "account:acme/../globex/1" },
-		"resource percent-encoded":  func(m *mintReq) { m.Rights[0].Resource = "account:acme/%2E%2E/globex/1" },
-		"resource empty segment":    func(m *mintReq) { m.Rights[0].Resource = "account:acme//globex" },
-		"agent with RLO":            func(m *mintReq) { m.Agent = "support-bot\u202e" },
-		"user with BOM":             func(m *mintReq) { m.User = "\ufeffalice@acme.test" },
-		"session with ZWSP":         func(m *mintReq) { m.Session = "s_\u200b1" },
-		"tool with line separator":  func(m *mintReq) { m.Rights[0].Tool = "get_account\u2028" },
+		"resource with dot-dot":      func(m *mintReq) { m.Rights[0].Resource = "account:acme/../globex/1" },
+		"resource percent-encoded":   func(m *mintReq) { m.Rights[0].Resource = "account:acme/%2E%2E/globex/1" },
+		"resource empty segment":     func(m *mintReq) { m.Rights[0].Resource = "account:acme//globex" },
+		"agent with RLO":             func(m *mintReq) { m.Agent = "support-bot\u202e" },
+		"user with BOM":              func(m *mintReq) { m.User = "\ufeffalice@acme.test" },
+		"session with ZWSP":          func(m *mintReq) { m.Session = "s_\u200b1" },
+		"tool with line separator":   func(m *mintReq) { m.Rights[0].Tool = "get_account\u2028" },
 		"operation with ideographic": func(m *mintReq) { m.Rights[0].Operation = "read\u3000" },
 	} {
 		r := mintWith(mod)
