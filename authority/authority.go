@@ -119,6 +119,7 @@ type Stats struct {
 	Revocations   atomic.Uint64 // new revocation log entries
 	FeedFollowers atomic.Int64  // feed requests currently waiting
 	Batches       atomic.Uint64 // storage batches committed
+	ConnsRefused  atomic.Uint64 // connections Serve refused over a connection cap
 }
 
 const metaAdminHash = "admin_token_sha256"

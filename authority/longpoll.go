@@ -104,11 +104,11 @@ type connLimiter struct {
 	open   int
 	byPeer map[netip.Prefix]int
 
-	refused atomic.Uint64
+	refused *atomic.Uint64
 }
 
-func newConnLimiter(ln net.Listener, total, perClient int) *connLimiter {
-	return &connLimiter{Listener: ln, total: total, perClient: min(perClient, total), byPeer: make(map[netip.Prefix]int)}
+func newConnLimiter(ln net.Listener, total, perClient int, refused *atomic.Uint64) *connLimiter {
+	return &connLimiter{Listener: ln, total: total, perClient: min(perClient, total), byPeer: make(map[netip.Prefix]int), refused: refused}
 }
 
 // overloaded is written to a connection refused by connLimiter.

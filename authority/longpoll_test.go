@@ -260,6 +260,9 @@ func TestLongPollCaps(t *testing.T) {
 	if got := s.metric("mandate_feed_long_polls_capped_total"); got != wantEarly {
 		t.Errorf("capped long-polls = %d, want %d", got, wantEarly)
 	}
+	if got := s.metric("mandate_connections_refused_total"); got != 0 {
+		t.Errorf("%d connections refused; every client stayed within its share", got)
+	}
 	if p.failed.Load() != 0 || p.count(http.StatusOK) != wantEarly {
 		t.Fatalf("%d failed, %d answered 200; want 0 and %d", p.failed.Load(), p.count(http.StatusOK), wantEarly)
 	}

@@ -54,7 +54,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if a.cfg.MaxConnsPerClient <= 0 {
 		a.cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
 	}
-	ln = newConnLimiter(ln, a.cfg.MaxConns, a.cfg.MaxConnsPerClient)
+	ln = newConnLimiter(ln, a.cfg.MaxConns, a.cfg.MaxConnsPerClient, &a.stats.ConnsRefused)
 	srv := &http.Server{
 		Handler:           NewHandler(a),
 		ReadHeaderTimeout: ReadHeaderTimeout,
