@@ -49,3 +49,17 @@ func TestAttenuateRange(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyArgsAmbiguousKeys: --args refuses repeated keys and keys that
+// differ only in case, as a tool server must.
+func TestVerifyArgsAmbiguousKeys(t *testing.T) {
+	_, pub := testKey(t)
+	call := []string{"verify", "--public-key", pub, "--service", "s", "--tool", "t", "--op", "o"}
+	for args, want := range map[string]string{
+		`{"amount": 300, "Amount": 900}`: "differ only in case",
+		`{"amount": 300, "amount": 900}`: "appears twice",
+	} {
+		r := newCLI(t).run("", append(call, "--args", args)...)
+		wantFail(t, r, exitUsage, want)
+	}
+}
