@@ -73,7 +73,9 @@
 // refuses what parsers disagree on (repeated keys, keys that differ only in
 // case — encoding/json matches "Amount" to a field "amount" — invalid
 // UTF-8, deep nesting), reads envelope fields ("method", "params", "name",
-// "arguments") case-insensitively as the SDK does, and the handlers registered through AddTool decide each call
+// "arguments") case-insensitively, so that a call spelled "Method" or
+// "Arguments" is authorized rather than skipped whatever a decoder makes of
+// it, and the handlers registered through AddTool decide each call
 // again from the SDK's own parse of it (name, raw arguments and the
 // Authorization header of the HTTP request) before the tool runs. That
 // second decision is a warm cache hit (microseconds); a denial there is a

@@ -633,8 +633,9 @@ func TestCaseVariantKeys(t *testing.T) {
 				}
 			})
 		}
-		// A method name in another case is still the method the SDK runs,
-		// so the middleware must authorize it.
+		// A method name in another case is authorized, never skipped: a
+		// decoder downstream may read it as the method (this SDK version
+		// does not, and answers 202).
 		before := f.runs("undeclared")
 		resp, body := f.post(t, "Bearer "+capped, `{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"undeclared","arguments":{}}}`)
 		if resp.StatusCode != http.StatusForbidden || f.runs("undeclared") != before {

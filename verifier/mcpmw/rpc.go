@@ -34,8 +34,9 @@ var errBody = errors.New("malformed JSON-RPC body")
 // body must be UTF-8, no object may hold two keys that are equal or differ
 // only in case (the SDK decodes with encoding/json, which matches field
 // names case-insensitively), and nesting is bounded. Envelope fields are
-// looked up case-insensitively for the same reason: "Method" is a method
-// to the SDK.
+// looked up case-insensitively, so that a variant spelling ("Method",
+// "Arguments") is authorized rather than skipped, whatever a decoder
+// downstream makes of it.
 func parseBody(body []byte) (msgs []message, batch bool, err error) {
 	if err := strictjson.Check(body, MaxJSONDepth); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", errBody, err)
