@@ -43,12 +43,18 @@ var ginModeOnce sync.Once
 // endpoints). Every response carries an X-Request-ID; every error is JSON
 // {"error", "error_description"}.
 func NewHandler(a *Authority) http.Handler {
+	return newHandler(a, newPollGate(a.cfg.MaxLongPolls, a.cfg.MaxLongPollsPerClient))
+}
+
+// newHandler is NewHandler with the long-poll gate Serve sized for the
+// descriptor limit.
+func newHandler(a *Authority, polls *pollGate) http.Handler {
 	ginModeOnce.Do(func() {
 		if os.Getenv(gin.EnvGinMode) == "" {
 			gin.SetMode(gin.ReleaseMode)
 		}
 	})
-	h := &handler{a: a, log: a.log, metrics: newHTTPMetrics(), polls: newPollGate(a.cfg.MaxLongPolls, a.cfg.MaxLongPollsPerClient)}
+	h := &handler{a: a, log: a.log, metrics: newHTTPMetrics(), polls: polls}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false

@@ -50,13 +50,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		}
 	}
 	nofile := raiseFileLimit()
-	a.cfg.MaxConns, a.cfg.MaxLongPolls = connBudget(a.cfg, nofile)
-	if a.cfg.MaxConnsPerClient <= 0 {
-		a.cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
+	maxConns, maxPolls := connBudget(a.cfg, nofile)
+	perClient := a.cfg.MaxConnsPerClient
+	if perClient <= 0 {
+		perClient = DefaultMaxConnsPerClient
 	}
-	ln = newConnLimiter(ln, a.cfg.MaxConns, a.cfg.MaxConnsPerClient, &a.stats.ConnsRefused)
+	ln = newConnLimiter(ln, maxConns, perClient, &a.stats.ConnsRefused)
 	srv := &http.Server{
-		Handler:           NewHandler(a),
+		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient)),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		// Long-polls answer after up to MaxWait.
@@ -69,7 +70,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).
-		Uint64("fd_limit", nofile).Int("max_conns", a.cfg.MaxConns).Int("max_long_polls", a.cfg.MaxLongPolls).Msg("authority listening")
+		Uint64("fd_limit", nofile).Int("max_conns", maxConns).Int("max_long_polls", maxPolls).Msg("authority listening")
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
