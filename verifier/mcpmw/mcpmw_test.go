@@ -581,6 +581,9 @@ func TestPolicyValidation(t *testing.T) {
 		{name: "nil tool", p: mcpmw.ToolPolicy{Service: "s", Operation: "o"}},
 		{name: "no service", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Operation: "o"}},
 		{name: "no operation", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s"}},
+		{name: "invisible character in the tool name", tool: &mcp.Tool{Name: "read​file"}, p: mcpmw.ToolPolicy{Service: "s", Operation: "o"}},
+		{name: "bidi override in the service", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s‮", Operation: "o"}},
+		{name: "line separator in the operation", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s", Operation: "o "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
