@@ -47,7 +47,7 @@ type Config struct {
 	// memory (default DefaultPruneInterval).
 	PruneInterval time.Duration
 	// MaxLongPolls caps the feed long-polls held at once (default
-	// DefaultMaxLongPolls; Serve lowers it to fit the descriptor limit).
+	// DefaultMaxLongPolls, which Serve lowers to half its connection cap).
 	// A long-poll over the cap is answered at once with what the log holds.
 	MaxLongPolls int
 	// MaxLongPollsPerClient caps the long-polls one client (remote IP
@@ -57,8 +57,9 @@ type Config struct {
 	// MaxConns caps the connections Serve keeps open at once (default:
 	// the RLIMIT_NOFILE soft limit, raised to the hard limit, minus
 	// FDReserve). MaxConnsPerClient caps them per client (default
-	// DefaultMaxConnsPerClient). A connection over a cap is answered 503
-	// and closed; open connections are not affected.
+	// DefaultMaxConnsPerClient). At the total cap an idle keep-alive
+	// connection is closed to make room; otherwise a connection over a cap
+	// is answered 503 and closed. Connections in use are not affected.
 	MaxConns, MaxConnsPerClient int
 }
 

@@ -64,7 +64,8 @@
 // total wait; a long-poll over a cap is answered at once with what the log
 // holds, so every follower stays fresh. [Serve] also caps connections per
 // client and in total (to fit RLIMIT_NOFILE, whose soft limit it raises to
-// the hard one), answering 503 over a cap, so that a flood of connections
+// the hard one): at the total cap it closes an idle keep-alive connection
+// to make room, and otherwise answers 503, so that a flood of connections
 // cannot starve health, keys, mint or revocation.
 //
 // # Revocation

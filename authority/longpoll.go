@@ -3,6 +3,7 @@ package authority
 import (
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -93,9 +94,12 @@ func peerOf(remoteAddr string) netip.Prefix {
 
 // connLimiter is a listener that bounds the connections open at once, per
 // client (as peerOf counts them) and in total, so that no one client can
-// take the file descriptors every other route needs. A connection over a
-// cap is answered 503 (best effort) and closed at once; connections already
-// open, such as a follower's keep-alive connection, are not affected.
+// take the file descriptors every other client needs. At the total cap an
+// idle keep-alive connection, chosen at random (so clients holding more lose
+// more), is closed to make room: its client reconnects when it needs to.
+// Otherwise a connection over a cap is answered 503 (best effort) and
+// closed at once; connections in use, such as a held long-poll, are never
+// affected.
 type connLimiter struct {
 	net.Listener
 	perClient, total int
@@ -103,12 +107,30 @@ type connLimiter struct {
 	mu     sync.Mutex
 	open   int
 	byPeer map[netip.Prefix]int
+	idle   map[*limitedConn]struct{} // keep-alive connections between requests
 
 	refused *atomic.Uint64
 }
 
 func newConnLimiter(ln net.Listener, total, perClient int, refused *atomic.Uint64) *connLimiter {
-	return &connLimiter{Listener: ln, total: total, perClient: min(perClient, total), byPeer: make(map[netip.Prefix]int), refused: refused}
+	return &connLimiter{Listener: ln, total: total, perClient: min(perClient, total),
+		byPeer: make(map[netip.Prefix]int), idle: make(map[*limitedConn]struct{}), refused: refused}
+}
+
+// connState is the http.Server ConnState hook: it tells the limiter which
+// connections are idle.
+func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	if s == http.StateIdle {
+		l.idle[lc] = struct{}{}
+	} else {
+		delete(l.idle, lc)
+	}
+	l.mu.Unlock()
 }
 
 // overloaded is written to a connection refused by connLimiter.
@@ -124,27 +146,49 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		peer := peerOf(c.RemoteAddr().String())
-		l.mu.Lock()
-		if l.open >= l.total || l.byPeer[peer] >= l.perClient {
-			l.mu.Unlock()
-			l.refused.Add(1)
-			go refuse(c)
-			continue
+		if lc := l.admit(c); lc != nil {
+			return lc, nil
 		}
-		l.open++
-		l.byPeer[peer]++
-		l.mu.Unlock()
-		return &limitedConn{Conn: c, release: func() { l.release(peer) }}, nil
+		l.refused.Add(1)
+		go refuse(c)
 	}
 }
 
-func (l *connLimiter) release(peer netip.Prefix) {
+// admit takes a slot for c, closing an idle connection at the total cap,
+// or returns nil.
+func (l *connLimiter) admit(c net.Conn) *limitedConn {
+	peer := peerOf(c.RemoteAddr().String())
+	l.mu.Lock()
+	if l.byPeer[peer] < l.perClient && l.open >= l.total {
+		var victim *limitedConn
+		for v := range l.idle {
+			victim = v
+			break
+		}
+		if victim != nil {
+			delete(l.idle, victim)
+			l.mu.Unlock()
+			_ = victim.Close() // gives its slot back
+			l.mu.Lock()
+		}
+	}
+	if l.open >= l.total || l.byPeer[peer] >= l.perClient {
+		l.mu.Unlock()
+		return nil
+	}
+	l.open++
+	l.byPeer[peer]++
+	l.mu.Unlock()
+	return &limitedConn{Conn: c, l: l, peer: peer}
+}
+
+func (l *connLimiter) release(c *limitedConn) {
 	l.mu.Lock()
 	l.open--
-	if l.byPeer[peer]--; l.byPeer[peer] <= 0 {
-		delete(l.byPeer, peer)
+	if l.byPeer[c.peer]--; l.byPeer[c.peer] <= 0 {
+		delete(l.byPeer, c.peer)
 	}
+	delete(l.idle, c)
 	l.mu.Unlock()
 }
 
@@ -167,12 +211,13 @@ func refuse(c net.Conn) {
 // limitedConn releases its slot once, when closed.
 type limitedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l    *connLimiter
+	peer netip.Prefix
+	once sync.Once
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() { c.l.release(c) })
 	return err
 }

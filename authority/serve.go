@@ -55,8 +55,10 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if perClient <= 0 {
 		perClient = DefaultMaxConnsPerClient
 	}
-	ln = newConnLimiter(ln, maxConns, perClient, &a.stats.ConnsRefused)
+	limited := newConnLimiter(ln, maxConns, perClient, &a.stats.ConnsRefused)
+	ln = limited
 	srv := &http.Server{
+		ConnState:         limited.connState,
 		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient)),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
@@ -99,8 +101,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 
 // connBudget returns the connection cap and the long-poll cap for a
 // descriptor limit of nofile (0: unknown). Connections get what FDReserve
-// leaves; long-polls at most half of that, so that other routes always
-// find room.
+// leaves; by default long-polls get at most half of that, so that other
+// routes always find room. Explicit Config values are kept (within the
+// connection cap).
 func connBudget(cfg Config, nofile uint64) (conns, polls int) {
 	conns = cfg.MaxConns
 	if conns <= 0 {
@@ -111,11 +114,10 @@ func connBudget(cfg Config, nofile uint64) (conns, polls int) {
 			conns = int(nofile / 2)
 		}
 	}
-	polls = cfg.MaxLongPolls
-	if polls <= 0 {
-		polls = DefaultMaxLongPolls
+	if cfg.MaxLongPolls > 0 {
+		return conns, min(cfg.MaxLongPolls, conns)
 	}
-	return conns, max(1, min(polls, conns/2))
+	return conns, max(1, min(DefaultMaxLongPolls, conns/2))
 }
 
 // zerologWriter sends net/http's own error log (TLS handshakes, bad
