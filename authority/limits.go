@@ -93,7 +93,9 @@ const (
 	// DefaultMaxLongPollsPerClient caps the long-polls one client (an IP
 	// address, or an IPv6 /64) holds at once. A host runs one follower per
 	// verifier process: 64 covers a host, or a small fleet behind one NAT.
-	// Followers over the cap are answered at once and stay fresh.
+	// Followers over the cap are answered at once and stay fresh, at the
+	// cost of asking again every 100ms: raise Config.MaxLongPollsPerClient
+	// (and MaxConnsPerClient) when a large fleet shares one address.
 	DefaultMaxLongPollsPerClient = 64
 
 	// DefaultMaxConnsPerClient caps the connections one client holds open
