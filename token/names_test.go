@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -100,4 +101,31 @@ func TestCheckResource(t *testing.T) {
 	if err := req.Validate(); !errors.Is(err, token.ErrBadRequest) || !errors.Is(err, token.ErrResourcePath) {
 		t.Errorf("mint with a relative resource: %v, want ErrBadRequest and ErrResourcePath", err)
 	}
+}
+
+// FuzzCheckResource: no input panics, and an accepted resource has no "."
+// or ".." segment and no "//", raw or percent-decoded once.
+func FuzzCheckResource(f *testing.F) {
+	for _, s := range []string{"account:acme/42", "a/../b", "%2e%2e", "%", "%2", "%%2e", "a%2F%2Fb", "x:..", `a\..`, "%25252e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, r string) {
+		if token.CheckResource(r) != nil {
+			return
+		}
+		forms := []string{r}
+		if d, err := url.PathUnescape(r); err == nil {
+			forms = append(forms, d)
+		}
+		for _, s := range forms {
+			if strings.Contains(s, "//") {
+				t.Fatalf("accepted %q: %q has an empty segment", r, s)
+			}
+			for _, seg := range strings.FieldsFunc(s, func(c rune) bool { return c == '/' || c == '\\' || c == ':' }) {
+				if seg == "." || seg == ".." {
+					t.Fatalf("accepted %q: %q has a %q segment", r, s, seg)
+				}
+			}
+		}
+	})
 }
