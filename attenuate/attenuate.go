@@ -216,7 +216,7 @@ func (b *Builder) Resource(resource string) *Builder {
 	if b.err != nil {
 		return b
 	}
-	if err := checkName("Resource", "resource", resource); err != nil {
+	if err := checkResource("Resource", "resource", resource); err != nil {
 		return b.fail(err)
 	}
 	return b.addCheck("Resource", check(query([]biscuit.Predicate{pred(token.FactResource, biscuit.Variable("r"))},
@@ -243,7 +243,7 @@ func (b *Builder) ResourcePrefix(prefix string) *Builder {
 	if b.err != nil {
 		return b
 	}
-	if err := checkName("ResourcePrefix", "resource prefix", prefix); err != nil {
+	if err := checkResource("ResourcePrefix", "resource prefix", prefix); err != nil {
 		return b.fail(err)
 	}
 	r := biscuit.Variable("r")
@@ -262,22 +262,52 @@ func (b *Builder) ResourcePrefix(prefix string) *Builder {
 	return b.addCheck("ResourcePrefix", check(query([]biscuit.Predicate{pred(token.FactResource, r)}, x)))
 }
 
-// ArgMax bounds an integer argument of one tool. Calls of other tools are
-// not constrained; a call of tool is denied when the argument is missing, is
-// not an integer (a type error denies), or is above max:
+// ArgMax bounds an integer argument of one tool from above. Calls of other
+// tools are not constrained; a call of tool is denied when the argument is
+// missing, is not an integer (a type error denies), or is above max:
 //
 //	check if tool($t), !($t == "refund") or tool("refund"), arg("amount", $a), $a <= 500
 //
-// Datalog 3.0 has no "!=", hence !(... == ...).
+// The bound is one-sided: ArgMax("refund", "amount", 500) allows an amount
+// of -1,000,000. To bound both sides, use ArgRange. Datalog 3.0 has no
+// "!=", hence !(... == ...).
 func (b *Builder) ArgMax(tool, arg string, max int64) *Builder {
 	return b.argBound("ArgMax", tool, arg, biscuit.Integer(max), biscuit.BinaryLessOrEqual)
 }
 
-// ArgMin is ArgMax with a lower bound:
+// ArgMin is ArgMax with a lower bound, and just as one-sided:
 //
 //	check if tool($t), !($t == "refund") or tool("refund"), arg("amount", $a), $a >= 1
 func (b *Builder) ArgMin(tool, arg string, min int64) *Builder {
 	return b.argBound("ArgMin", tool, arg, biscuit.Integer(min), biscuit.BinaryGreaterOrEqual)
+}
+
+// ArgRange bounds an integer argument of one tool on both sides, min and
+// max included. Calls of other tools are not constrained; a call of tool is
+// denied when the argument is missing, is not an integer, or is outside
+// [min, max]:
+//
+//	check if tool($t), !($t == "refund") or tool("refund"), arg("amount", $a), $a >= 0 && $a <= 500
+//
+// It is one check, so both bounds apply to the same argument fact. min must
+// not be above max.
+func (b *Builder) ArgRange(tool, arg string, min, max int64) *Builder {
+	const method = "ArgRange"
+	if b.err != nil {
+		return b
+	}
+	if err := checkToolArg(method, tool, arg); err != nil {
+		return b.fail(err)
+	}
+	if min > max {
+		return b.fail(caveatError(method, "the range %d..%d is empty: min is above max", min, max))
+	}
+	a := biscuit.Variable("a")
+	return b.addCheck(method, argCheck(tool, arg, a, biscuit.Expression{
+		value(a), value(biscuit.Integer(min)), biscuit.BinaryGreaterOrEqual,
+		value(a), value(biscuit.Integer(max)), biscuit.BinaryLessOrEqual,
+		biscuit.BinaryAnd,
+	}))
 }
 
 func (b *Builder) argBound(method, tool, arg string, bound biscuit.Term, op biscuit.BinaryOp) *Builder {
@@ -593,14 +623,30 @@ func (b *Builder) fail(err error) *Builder {
 }
 
 // checkName refuses names that are blank, too long, not UTF-8 or hold
-// control characters (which would let a name forge lines in logs and
-// inspection output).
+// control, format or separator characters (token.UnsafeNameRune), which
+// would let a name forge lines in logs and inspection output or look like
+// another name.
 func checkName(method, what, v string) error {
 	if strings.TrimSpace(v) == "" {
 		return caveatError(method, "%s is empty", what)
 	}
 	if err := checkText(v); err != nil {
 		return wrapError(method, err, "%s", what)
+	}
+	if err := token.CheckNameRunes(v); err != nil {
+		return wrapError(method, err, "%s", what)
+	}
+	return nil
+}
+
+// checkResource is checkName for a resource or resource prefix, which must
+// also pass token.CheckResource (no "." or ".." segment, no "//").
+func checkResource(method, what, v string) error {
+	if err := checkName(method, what, v); err != nil {
+		return err
+	}
+	if err := token.CheckResource(v); err != nil {
+		return wrapError(method, err, "%s %q", what, v)
 	}
 	return nil
 }

@@ -50,6 +50,21 @@ type Config struct {
 	// PruneInterval sets how often expired revocations are dropped from
 	// memory (default DefaultPruneInterval).
 	PruneInterval time.Duration
+	// MaxLongPolls caps the feed long-polls held at once (default
+	// DefaultMaxLongPolls, which Serve lowers to half its connection cap).
+	// A long-poll over the cap is answered at once with what the log holds.
+	MaxLongPolls int
+	// MaxLongPollsPerClient caps the long-polls one client (remote IP
+	// address, IPv6 /64) holds at once (default
+	// DefaultMaxLongPollsPerClient).
+	MaxLongPollsPerClient int
+	// MaxConns caps the connections Serve keeps open at once (default:
+	// the RLIMIT_NOFILE soft limit, raised to the hard limit, minus
+	// FDReserve). MaxConnsPerClient caps them per client (default
+	// DefaultMaxConnsPerClient). At the total cap an idle keep-alive
+	// connection is closed to make room; otherwise a connection over a cap
+	// is answered 503 and closed. Connections in use are not affected.
+	MaxConns, MaxConnsPerClient int
 }
 
 // Option configures collaborators of an Authority.
@@ -109,6 +124,7 @@ type Stats struct {
 	Revocations   atomic.Uint64 // new revocation log entries
 	FeedFollowers atomic.Int64  // feed requests currently waiting
 	Batches       atomic.Uint64 // storage batches committed
+	ConnsRefused  atomic.Uint64 // connections Serve refused over a connection cap
 }
 
 const metaAdminHash = "admin_token_sha256"

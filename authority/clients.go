@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/mandate-dev/mandate/token"
@@ -77,6 +76,11 @@ func (c Ceiling) Validate() error {
 			if err := checkText("ceiling "+l.name, s, token.MaxStringBytes); err != nil {
 				return err
 			}
+			if l.name == "resource_prefixes" {
+				if err := token.CheckResource(s); err != nil {
+					return fmt.Errorf("%w: ceiling resource_prefixes %q: %w", ErrBadRequest, s, err)
+				}
+			}
 		}
 	}
 	if c.MaxTTL <= 0 || c.MaxTTL > token.MaxTTL {
@@ -117,8 +121,9 @@ func fitsWildcard(list []string, v string) bool {
 	return slices.Contains(list, token.Wildcard) || (v != token.Wildcard && slices.Contains(list, v))
 }
 
-// checkText refuses strings that are too long, not UTF-8, or hold control
-// characters (which would let a name forge lines in logs).
+// checkText refuses strings that are too long, not UTF-8, or hold control,
+// format or separator characters (token.UnsafeNameRune), which would let a
+// name forge lines in logs or look like another name.
 func checkText(what, v string, max int) error {
 	if len(v) > max {
 		return fmt.Errorf("%w: %s is over %d bytes", ErrBadRequest, what, max)
@@ -126,8 +131,8 @@ func checkText(what, v string, max int) error {
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%w: %s is not UTF-8", ErrBadRequest, what)
 	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return fmt.Errorf("%w: %s contains control characters", ErrBadRequest, what)
+	if err := token.CheckNameRunes(v); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrBadRequest, what, err)
 	}
 	return nil
 }

@@ -68,6 +68,15 @@
 // holding a credential. Put the authority behind TLS (a reverse proxy) and
 // set Config.Issuer to its public URL.
 //
+// Held long-polls are shared out: at most [Config.MaxLongPollsPerClient]
+// per client (remote IP address, IPv6 /64) and [Config.MaxLongPolls] in
+// total wait; a long-poll over a cap is answered at once with what the log
+// holds, so every follower stays fresh. [Serve] also caps connections per
+// client and in total (to fit RLIMIT_NOFILE, whose soft limit it raises to
+// the hard one): at the total cap it closes an idle keep-alive connection
+// to make room, and otherwise answers 503, so that a flood of connections
+// cannot starve health, keys, mint or revocation.
+//
 // # Revocation
 //
 // Revoking adds block revocation IDs to an append-only log with dense

@@ -242,6 +242,14 @@ func (h *handler) feed(c *gin.Context) {
 		}
 		wait = d
 	}
+	if wait > 0 {
+		// Over a long-poll cap, answer at once (see longpoll.go).
+		if release, ok := h.polls.acquire(c.Request.RemoteAddr); ok {
+			defer release()
+		} else {
+			wait = 0
+		}
+	}
 	f, err := h.a.RevocationsAfter(c.Request.Context(), after, wait)
 	if err != nil {
 		h.writeError(c, err)

@@ -34,6 +34,7 @@ type handler struct {
 	a       *Authority
 	log     zerolog.Logger
 	metrics *httpMetrics
+	polls   *pollGate
 }
 
 var ginModeOnce sync.Once
@@ -42,12 +43,18 @@ var ginModeOnce sync.Once
 // endpoints). Every response carries an X-Request-ID; every error is JSON
 // {"error", "error_description"}.
 func NewHandler(a *Authority) http.Handler {
+	return newHandler(a, newPollGate(a.cfg.MaxLongPolls, a.cfg.MaxLongPollsPerClient))
+}
+
+// newHandler is NewHandler with the long-poll gate Serve sized for the
+// descriptor limit.
+func newHandler(a *Authority, polls *pollGate) http.Handler {
 	ginModeOnce.Do(func() {
 		if os.Getenv(gin.EnvGinMode) == "" {
 			gin.SetMode(gin.ReleaseMode)
 		}
 	})
-	h := &handler{a: a, log: a.log, metrics: newHTTPMetrics()}
+	h := &handler{a: a, log: a.log, metrics: newHTTPMetrics(), polls: polls}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false
@@ -290,13 +297,34 @@ func (h *handler) authenticate(c *gin.Context, vals []string, allowBasic bool) (
 	case allowBasic && strings.EqualFold(scheme, "Basic"):
 		p, err = h.basic(cred)
 	default:
-		err = fmt.Errorf("%w: authorization scheme %q is not supported; use Bearer", ErrUnauthenticated, clip(scheme))
+		err = fmt.Errorf("%w: %s", ErrUnauthenticated, schemeProblem(scheme, cred))
 	}
 	if err != nil {
 		h.writeError(c, err)
 		return Principal{}, false
 	}
 	return p, true
+}
+
+// knownSchemes are HTTP authentication schemes that may be named back to
+// the caller. Anything else in the scheme position may be a credential sent
+// without a scheme, and is never echoed.
+var knownSchemes = []string{"Basic", "Digest", "Negotiate", "NTLM", "DPoP", "HOBA", "Mutual", "Token", "AWS4-HMAC-SHA256"}
+
+// schemeProblem explains an Authorization header that is not "Bearer
+// <credential>" without repeating what it holds: a credential pasted
+// without "Bearer " sits where the scheme should be, and echoing it would
+// put a secret in a response (and in every log that records responses).
+func schemeProblem(scheme, rest string) string {
+	for _, k := range knownSchemes {
+		if strings.EqualFold(scheme, k) {
+			return fmt.Sprintf("authorization scheme %s is not supported; send \"Authorization: Bearer <admin token or client secret>\"", k)
+		}
+	}
+	if rest == "" {
+		return "the Authorization header has no scheme (its value is not echoed); send \"Authorization: Bearer <admin token or client secret>\""
+	}
+	return "the Authorization header's scheme is not Bearer (its value is not echoed); send \"Authorization: Bearer <admin token or client secret>\""
 }
 
 // basic checks HTTP Basic client credentials, form-urlencoded as RFC 6749

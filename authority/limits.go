@@ -82,4 +82,48 @@ const (
 	// KeyRetention is how long a rotated-out key keeps verifying: the
 	// longest a token it signed can live.
 	KeyRetention = token.MaxTTL
+
+	// DefaultMaxLongPolls caps the feed long-polls held at once (see
+	// longpoll.go). Each holds a connection and a goroutine for up to
+	// MaxWait; 2,048 serves a large fleet of verifiers (one follower per
+	// tool-server process) while keeping most descriptors for other routes.
+	// Serve lowers it to half the connections the descriptor limit allows.
+	DefaultMaxLongPolls = 2048
+
+	// DefaultMaxLongPollsPerClient caps the long-polls one client (an IP
+	// address, or an IPv6 /64) holds at once. A host runs one follower per
+	// verifier process: 64 covers a host, or a small fleet behind one NAT.
+	// Followers over the cap are answered at once and stay fresh, at the
+	// cost of asking again every 100ms: raise Config.MaxLongPollsPerClient
+	// (and MaxConnsPerClient) when a large fleet shares one address.
+	DefaultMaxLongPollsPerClient = 64
+
+	// DefaultMaxConnsPerClient caps the connections one client holds open
+	// on the listener of Serve: enough for a backend's mint connection pool
+	// and its followers, small enough that one host cannot take the
+	// descriptors every other client needs.
+	DefaultMaxConnsPerClient = 512
+
+	// FDReserve is the number of file descriptors Serve keeps out of the
+	// connection budget, for storage (Badger's tables and value logs), logs
+	// and the listener: connections get the rest of RLIMIT_NOFILE.
+	FDReserve = 256
+
+	// ReadHeaderTimeout bounds reading a request's headers (a few hundred
+	// bytes): a client that trickles them (slowloris) loses its connection.
+	ReadHeaderTimeout = 5 * time.Second
+
+	// ReadTimeout bounds reading a whole request; bodies are at most
+	// MaxBodyBytes.
+	ReadTimeout = 30 * time.Second
+
+	// IdleTimeout closes keep-alive connections idle this long. An idle
+	// connection holds a file descriptor; followers ask again as soon as a
+	// long-poll returns and mint clients reuse connections within seconds,
+	// so 30 seconds costs them nothing.
+	IdleTimeout = 30 * time.Second
+
+	// RefuseLinger bounds the time a connection refused over a connection
+	// cap is kept to deliver its 503 (see refuse in longpoll.go).
+	RefuseLinger = 250 * time.Millisecond
 )

@@ -76,6 +76,8 @@ func (h *handler) serveMetrics(c *gin.Context) {
 	counter("mandate_revocations_total", "New entries appended to the revocation log.", st.Revocations.Load())
 	counter("mandate_storage_batches_total", "Storage transactions committed by the group-commit writer.", st.Batches.Load())
 	gauge("mandate_feed_followers", "Revocation feed long-polls currently waiting (connected followers).", st.FeedFollowers.Load())
+	counter("mandate_connections_refused_total", "Connections refused (503) over a per-client or total connection cap.", st.ConnsRefused.Load())
+	counter("mandate_feed_long_polls_capped_total", "Feed long-polls answered at once because a per-client or total cap was reached.", h.polls.refused.Load())
 	gauge("mandate_revocation_log_last_seq", "Last sequence number of the revocation log.", int64(min(h.a.LastSeq(), math.MaxInt64)))
 
 	const name = "mandate_http_request_duration_seconds"

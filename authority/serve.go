@@ -54,20 +54,30 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		_ = ln.Close()
 		return err
 	}
+	nofile := raiseFileLimit()
+	maxConns, maxPolls := connBudget(a.cfg, nofile)
+	perClient := a.cfg.MaxConnsPerClient
+	if perClient <= 0 {
+		perClient = DefaultMaxConnsPerClient
+	}
+	limited := newConnLimiter(ln, maxConns, perClient, &a.stats.ConnsRefused)
+	ln = limited
 	srv := &http.Server{
-		Handler:           NewHandler(a),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ConnState:         limited.connState,
+		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient)),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
 		// Long-polls answer after up to MaxWait.
 		WriteTimeout:   a.cfg.MaxWait + 30*time.Second,
-		IdleTimeout:    2 * time.Minute,
+		IdleTimeout:    IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       log.New(zerologWriter{a.log}, "", 0),
 	}
 	srv.RegisterOnShutdown(a.Shutdown)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).Msg("authority listening")
+	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).
+		Uint64("fd_limit", nofile).Int("max_conns", maxConns).Int("max_long_polls", maxPolls).Msg("authority listening")
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
@@ -92,6 +102,27 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return serveErr
 	}
 	return nil
+}
+
+// connBudget returns the connection cap and the long-poll cap for a
+// descriptor limit of nofile (0: unknown). Connections get what FDReserve
+// leaves; by default long-polls get at most half of that, so that other
+// routes always find room. Explicit Config values are kept (within the
+// connection cap).
+func connBudget(cfg Config, nofile uint64) (conns, polls int) {
+	conns = cfg.MaxConns
+	if conns <= 0 {
+		conns = 1 << 20
+		if nofile > 2*FDReserve {
+			conns = int(min(nofile-FDReserve, 1<<20))
+		} else if nofile > 0 {
+			conns = int(nofile / 2)
+		}
+	}
+	if cfg.MaxLongPolls > 0 {
+		return conns, min(cfg.MaxLongPolls, conns)
+	}
+	return conns, max(1, min(DefaultMaxLongPolls, conns/2))
 }
 
 // zerologWriter sends net/http's own error log (TLS handshakes, bad

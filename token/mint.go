@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2"
@@ -67,6 +66,9 @@ func (r *MintRequest) Validate() error {
 		if err := checkName(fmt.Sprintf("right %d: resource", i), rt.Resource, MaxStringBytes); err != nil {
 			return err
 		}
+		if err := CheckResource(rt.Resource); err != nil {
+			return fmt.Errorf("%w: right %d: resource %q: %w", ErrBadRequest, i, rt.Resource, err)
+		}
 	}
 	if r.TTL <= 0 {
 		return fmt.Errorf("%w: ttl must be positive", ErrBadRequest)
@@ -77,8 +79,9 @@ func (r *MintRequest) Validate() error {
 	return nil
 }
 
-// checkName refuses strings that are too long, not UTF-8, or hold control
-// characters (which would let a name forge lines in logs and inspection).
+// checkName refuses strings that are too long, not UTF-8, or hold control,
+// format or separator characters (UnsafeNameRune), which would let a name
+// forge lines in logs or look like another name.
 func checkName(what, v string, max int) error {
 	if len(v) > max {
 		return fmt.Errorf("%w: %s is over %d bytes", ErrBadRequest, what, max)
@@ -86,8 +89,8 @@ func checkName(what, v string, max int) error {
 	if !utf8.ValidString(v) {
 		return fmt.Errorf("%w: %s is not UTF-8", ErrBadRequest, what)
 	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return fmt.Errorf("%w: %s contains control characters", ErrBadRequest, what)
+	if err := CheckNameRunes(v); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrBadRequest, what, err)
 	}
 	return nil
 }

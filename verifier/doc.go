@@ -60,6 +60,16 @@
 //   - Prefixes are plain string prefixes: a right on "account:acme/42"
 //     covers "account:acme/420". Grant "account:acme/42/" to mean one
 //     subtree, or attenuate with a segment-aware prefix.
+//   - A resource is compared as a string, never resolved: one with a "." or
+//     ".." segment, an empty segment ("a//b"), or either once
+//     percent-decoded ("%2e%2e") is a bad request (see token.CheckResource).
+//     Build the resource from what the handler will actually touch.
+//   - Argument names are compared exactly, but encoding/json matches field
+//     names case-insensitively: names that differ only in case
+//     ("amount", "Amount") are a bad request. Decode JSON arguments with
+//     [ArgsFromJSON], which also refuses repeated keys.
+//   - Names (service, tool, operation, argument) with control, format or
+//     separator characters (U+202E, U+200B, U+2028, …) are a bad request.
 //   - [Config.InsecureNoRevocation] turns revocation off. It is for tests
 //     and offline tools only.
 package verifier

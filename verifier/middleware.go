@@ -50,9 +50,14 @@ func BearerToken(r *http.Request) (string, error) {
 	if len(h) > 1 {
 		return "", errors.New("more than one Authorization header")
 	}
+	// Never echo the header: a token sent without "Bearer " sits where
+	// the scheme should be.
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(h[0]), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", errors.New("authorization scheme is not Bearer")
+	if !ok {
+		return "", errors.New(`the Authorization header has no scheme (its value is not echoed): send "Authorization: Bearer <token>"`)
+	}
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", errors.New(`authorization scheme is not Bearer (the header is not echoed): send "Authorization: Bearer <token>"`)
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {

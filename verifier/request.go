@@ -1,14 +1,17 @@
 package verifier
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"slices"
 	"time"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
+	"github.com/mandate-dev/mandate/internal/strictjson"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -39,6 +42,39 @@ type Request struct {
 // MaxArgs bounds the arguments of one request.
 const MaxArgs = 64
 
+// MaxArgsJSONDepth bounds the nesting of a JSON document ArgsFromJSON
+// reads. Arguments the verifier can use are flat (scalars and lists of
+// scalars); the bound keeps the duplicate-key scan cheap.
+const MaxArgsJSONDepth = 64
+
+// ArgsFromJSON decodes a JSON object into Request.Args for a tool server
+// whose arguments arrive as JSON (a request body, MCP tool arguments).
+// Numbers stay exact (json.Number). It refuses, with an error matching
+// ErrBadRequest, a document that is not one object, is not UTF-8, is
+// nested deeper than MaxArgsJSONDepth, or has an object (at any level) with
+// a repeated key or two keys that differ only in case: encoding/json
+// decodes {"amount":300,"Amount":900} into a struct field "amount" as 900
+// while a map lookup sees 300, so the verifier would authorize one call and
+// the handler run another.
+func ArgsFromJSON(body []byte) (map[string]any, error) {
+	if err := strictjson.Check(body, MaxArgsJSONDepth); err != nil {
+		return nil, fmt.Errorf("%w: arguments: %w", ErrBadRequest, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var args map[string]any
+	if err := dec.Decode(&args); err != nil {
+		return nil, fmt.Errorf("%w: arguments must be one JSON object: %v", ErrBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: arguments must be one JSON object: data after it", ErrBadRequest)
+	}
+	if args == nil {
+		return nil, fmt.Errorf("%w: arguments must be a JSON object, not null", ErrBadRequest)
+	}
+	return args, nil
+}
+
 func (r *Request) validate() error {
 	switch {
 	case r.Service == "":
@@ -49,6 +85,42 @@ func (r *Request) validate() error {
 		return fmt.Errorf("%w: request has no operation", ErrBadRequest)
 	case len(r.Args) > MaxArgs:
 		return fmt.Errorf("%w: %d arguments is over the limit of %d", ErrBadRequest, len(r.Args), MaxArgs)
+	}
+	for _, f := range [...]struct{ what, v string }{{"service", r.Service}, {"tool", r.Tool}, {"operation", r.Operation}} {
+		if err := token.CheckNameRunes(f.v); err != nil {
+			return fmt.Errorf("%w: %s %q %w", ErrBadRequest, f.what, f.v, err)
+		}
+	}
+	// The resource is what a right's prefix is compared with: one that a
+	// tool server could resolve elsewhere ("account:acme/../globex/1")
+	// is refused, never compared.
+	if err := token.CheckResource(r.Resource); err != nil {
+		return fmt.Errorf("%w: resource %q: %w", ErrBadRequest, r.Resource, err)
+	}
+	return checkArgNames(r.Args)
+}
+
+// checkArgNames refuses argument names that differ only in case: a
+// handler decoding the same JSON with encoding/json reads "Amount" into
+// its field "amount", so a check on arg("amount", …) would judge a value
+// the handler never uses.
+func checkArgNames(args map[string]any) error {
+	for name := range args {
+		if err := token.CheckNameRunes(name); err != nil {
+			return fmt.Errorf("%w: argument name %q %w", ErrBadRequest, name, err)
+		}
+	}
+	if len(args) < 2 {
+		return nil
+	}
+	seen := make(map[string]string, len(args))
+	for name := range args {
+		f := strictjson.Fold(name)
+		if prev, dup := seen[f]; dup {
+			a, b := min(prev, name), max(prev, name)
+			return fmt.Errorf("%w: arguments %q and %q differ only in case; a handler may read either, so send one", ErrBadRequest, a, b)
+		}
+		seen[f] = name
 	}
 	return nil
 }

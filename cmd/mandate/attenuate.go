@@ -18,13 +18,14 @@ func newAttenuateCmd(a *app) *cobra.Command {
 		tools, ops, services     []string
 		resource, resourcePrefix string
 		maxes, mins, oneOfs      []string
+		ranges                   []string
 		ttl                      time.Duration
 		expires, delegateTo      string
 		checks                   []string
 		seal                     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "attenuate [--tool T]... [--op O]... [--service S]... [--resource R] [--resource-prefix P] [--max TOOL:ARG=N]... [--min TOOL:ARG=N]... [--one-of TOOL:ARG=V,...]... [--ttl D | --expires RFC3339] [--delegate-to NAME] [--check DATALOG]... [--seal] [TOKEN|-]",
+		Use:   "attenuate [--tool T]... [--op O]... [--service S]... [--resource R] [--resource-prefix P] [--range TOOL:ARG=MIN..MAX]... [--max TOOL:ARG=N]... [--min TOOL:ARG=N]... [--one-of TOOL:ARG=V,...]... [--ttl D | --expires RFC3339] [--delegate-to NAME] [--check DATALOG]... [--seal] [TOKEN|-]",
 		Short: "Narrow a token offline before handing it to a sub-agent",
 		Long: `Append a block of checks to a token and print the new token on stdout. The
 new token can only do less than the one it came from: every flag narrows it,
@@ -37,7 +38,11 @@ absent.
   --resource-prefix P        allow P and what is below it, ending at "/":
                              "repo:acme/web" covers "repo:acme/web" and
                              "repo:acme/web/README.md", not "repo:acme/website"
-  --max TOOL:ARG=N           calls of TOOL need the integer argument ARG <= N
+  --range TOOL:ARG=MIN..MAX  calls of TOOL need the integer argument ARG
+                             between MIN and MAX (both included)
+  --max TOOL:ARG=N           calls of TOOL need the integer argument ARG <= N;
+                             one-sided: --max refund:amount=500 allows an
+                             amount of -1000000 (use --range refund:amount=0..500)
   --min TOOL:ARG=N           calls of TOOL need the integer argument ARG >= N
   --one-of TOOL:ARG=V,V...   calls of TOOL need ARG among the values (a list
                              argument must be a subset); values are typed as
@@ -58,8 +63,8 @@ everything attenuated from it, not the token it came from.`,
   mandate attenuate --op read --resource-prefix repo:acme/web --ttl 5m \
       --delegate-to reader < session.tok > reader.tok
 
-  # One tool, refunds of at most 500
-  mandate attenuate --tool refund --max refund:amount=500 --delegate-to refunder "$(cat session.tok)"
+  # One tool, refunds of 0 to 500
+  mandate attenuate --tool refund --range refund:amount=0..500 --delegate-to refunder "$(cat session.tok)"
 
   # Mails only to two addresses, then seal
   mandate attenuate --tool send_email --one-of 'send_email:to=bob@acme.test,carol@acme.test' --seal - < session.tok
@@ -85,7 +90,7 @@ everything attenuated from it, not the token it came from.`,
 			}
 			type bound struct {
 				flag, tool, arg string
-				n               int64
+				n, hi           int64 // hi: the upper end of a --range
 			}
 			var bounds []bound
 			for _, spec := range []struct {
@@ -101,8 +106,21 @@ everything attenuated from it, not the token it came from.`,
 					if err != nil {
 						return usagef(cmd, "%s %q: %q is not an integer", spec.flag, s, v)
 					}
-					bounds = append(bounds, bound{spec.flag, tool, arg, n})
+					bounds = append(bounds, bound{flag: spec.flag, tool: tool, arg: arg, n: n})
 				}
+			}
+			for _, s := range ranges {
+				tool, arg, v, err := splitToolArg(s)
+				if err != nil {
+					return usagef(cmd, "--range %q: %v (want TOOL:ARG=MIN..MAX)", s, err)
+				}
+				lo, hi, ok := strings.Cut(v, "..")
+				nlo, errLo := strconv.ParseInt(lo, 10, 64)
+				nhi, errHi := strconv.ParseInt(hi, 10, 64)
+				if !ok || errLo != nil || errHi != nil {
+					return usagef(cmd, "--range %q: %q is not MIN..MAX with integers, such as 0..500", s, v)
+				}
+				bounds = append(bounds, bound{flag: "--range", tool: tool, arg: arg, n: nlo, hi: nhi})
 			}
 			type oneOf struct {
 				tool, arg string
@@ -131,7 +149,7 @@ everything attenuated from it, not the token it came from.`,
 				caveats++
 			}
 			if caveats == 0 && !seal {
-				return usagef(cmd, "nothing to narrow: give at least one of --tool, --op, --service, --resource, --resource-prefix, --max, --min, --one-of, --ttl, --expires, --delegate-to, --check or --seal")
+				return usagef(cmd, "nothing to narrow: give at least one of --tool, --op, --service, --resource, --resource-prefix, --range, --max, --min, --one-of, --ttl, --expires, --delegate-to, --check or --seal")
 			}
 
 			tok, err := readToken(cmd, args)
@@ -182,8 +200,11 @@ everything attenuated from it, not the token it came from.`,
 			}
 			for _, bd := range bounds {
 				add := func() { b.ArgMax(bd.tool, bd.arg, bd.n) }
-				if bd.flag == "--min" {
+				switch bd.flag {
+				case "--min":
 					add = func() { b.ArgMin(bd.tool, bd.arg, bd.n) }
+				case "--range":
+					add = func() { b.ArgRange(bd.tool, bd.arg, bd.n, bd.hi) }
 				}
 				if err := step(bd.flag, add); err != nil {
 					return err
@@ -221,8 +242,9 @@ everything attenuated from it, not the token it came from.`,
 	f.StringSliceVar(&services, "service", nil, "allow only these `SERVICES` (repeatable)")
 	f.StringVar(&resource, "resource", "", "allow only this exact `RESOURCE`")
 	f.StringVar(&resourcePrefix, "resource-prefix", "", "allow `PREFIX` and the resources below it (ends at \"/\")")
-	f.StringArrayVar(&maxes, "max", nil, "require ARG <= N in calls of TOOL, given as `TOOL:ARG=N` (repeatable)")
-	f.StringArrayVar(&mins, "min", nil, "require ARG >= N in calls of TOOL, given as `TOOL:ARG=N` (repeatable)")
+	f.StringArrayVar(&ranges, "range", nil, "require MIN <= ARG <= MAX in calls of TOOL, given as `TOOL:ARG=MIN..MAX` (repeatable)")
+	f.StringArrayVar(&maxes, "max", nil, "require ARG <= N in calls of TOOL, given as `TOOL:ARG=N` (one-sided: see --range; repeatable)")
+	f.StringArrayVar(&mins, "min", nil, "require ARG >= N in calls of TOOL, given as `TOOL:ARG=N` (one-sided: see --range; repeatable)")
 	f.StringArrayVar(&oneOfs, "one-of", nil, "require ARG among the values in calls of TOOL, given as `TOOL:ARG=V[,V...]` (repeatable)")
 	f.DurationVar(&ttl, "ttl", 0, "expire this `DURATION` from now")
 	f.StringVar(&expires, "expires", "", "expire at this RFC 3339 `TIME`")

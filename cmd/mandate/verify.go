@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mandate-dev/mandate/internal/strictjson"
 	"github.com/mandate-dev/mandate/verifier"
 )
 
@@ -208,6 +209,12 @@ func parseArgsJSON(s string) (map[string]any, error) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("unexpected data after the JSON object")
+	}
+	// Refuse repeated keys and keys that differ only in case, as a tool
+	// server must (verifier.ArgsFromJSON): {"amount":300,"Amount":900} is
+	// 900 to a handler decoding with encoding/json.
+	if err := strictjson.Check([]byte(s), verifier.MaxArgsJSONDepth); err != nil {
+		return nil, err
 	}
 	out := make(map[string]any, len(raw))
 	for name, v := range raw {

@@ -221,3 +221,74 @@ func TestMiddleware(t *testing.T) {
 		}
 	})
 }
+
+// TestCredentialNotEchoed: a token sent without "Bearer " is not repeated in
+// the challenge or the body.
+func TestCredentialNotEchoed(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revocation.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	r.GET("/x", ginmw.Middleware(v, func(*http.Request) (verifier.Request, error) {
+		return verifier.Request{Service: "github", Tool: "get_file", Operation: "read", Resource: "repo:acme/api"}, nil
+	}, verifier.HTTPOptions{}), func(c *gin.Context) { c.String(200, "ran") })
+	tok := mint(t, key, time.Now(), time.Hour).Token
+	for _, auth := range []string{tok, tok + " x", "Bearer" + tok} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.Header.Set("Authorization", auth)
+		r.ServeHTTP(w, req)
+		all := w.Header().Get("WWW-Authenticate") + w.Body.String()
+		if w.Code != http.StatusBadRequest || strings.Contains(all, tok[:16]) {
+			t.Errorf("status %d, response %s; want 400 without the credential", w.Code, all)
+		}
+	}
+}
+
+// TestRelativeResourceFromURL: a path parameter of "%2e%2e" reaches the
+// request function decoded as "..": the resource "repo:acme/.." would pass
+// the prefix "repo:acme/" but name something else, so it is refused (400)
+// and the handler does not run.
+func TestRelativeResourceFromURL(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revocation.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := gin.New()
+	ran := 0
+	r.GET("/repos/:owner/:repo/file", ginmw.Middleware(v, func(r *http.Request) (verifier.Request, error) {
+		return verifier.Request{Service: "github", Tool: "get_file", Operation: "read", Resource: "repo:" + r.PathValue("owner") + "/" + r.PathValue("repo")}, nil
+	}, verifier.HTTPOptions{}), func(c *gin.Context) { ran++; c.String(200, "ran") })
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	tok := mint(t, key, time.Now(), time.Hour).Token
+	for _, path := range []string{"/repos/acme/%2e%2e/file", "/repos/acme/%252e%252e/file", "/repos/acme/./file"} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b body
+		_ = json.NewDecoder(resp.Body).Decode(&b)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(b.Description, "segment") {
+			t.Errorf("%s: status %d, body %+v; want 400 naming the segment", path, resp.StatusCode, b)
+		}
+	}
+	if ran != 0 {
+		t.Errorf("the handler ran %d times", ran)
+	}
+}

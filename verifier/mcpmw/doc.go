@@ -48,7 +48,9 @@
 // error="insufficient_scope". MCP clients act on those statuses (the SDK's
 // client hands them to its OAuth handler), not on tool results, so the
 // decision must be made before the SDK handler answers. [Guard.Middleware]
-// therefore reads the JSON-RPC body (up to Options.MaxBodyBytes, then
+// therefore checks the bearer token first (before a byte of the body is
+// read, so that only a token holder can make it parse anything), then
+// reads the JSON-RPC body (up to Options.MaxBodyBytes, 413 beyond; then
 // restores it), authorizes every tools/call in it — every call of a batch;
 // one denial refuses the batch — and answers:
 //
@@ -68,8 +70,12 @@
 // The middleware reads the body with encoding/json; the SDK parses it again
 // with its own JSON library. If the two could disagree on a body, an agent
 // could have one call authorized and another one run. The middleware
-// refuses what parsers disagree on (repeated keys, invalid UTF-8, deep
-// nesting), and the handlers registered through AddTool decide each call
+// refuses what parsers disagree on (repeated keys, keys that differ only in
+// case — encoding/json matches "Amount" to a field "amount" — invalid
+// UTF-8, deep nesting), reads envelope fields ("method", "params", "name",
+// "arguments") case-insensitively, so that a call spelled "Method" or
+// "Arguments" is authorized rather than skipped whatever a decoder makes of
+// it, and the handlers registered through AddTool decide each call
 // again from the SDK's own parse of it (name, raw arguments and the
 // Authorization header of the HTTP request) before the tool runs. That
 // second decision is a warm cache hit (microseconds); a denial there is a

@@ -22,7 +22,8 @@ var ErrUndeclaredTool = fmt.Errorf("%w: tool has no mandate policy on this serve
 
 // Middleware returns HTTP middleware for the SDK's streamable HTTP handler
 // (mcp.NewStreamableHTTPHandler). Every request must carry a valid bearer
-// token; every tools/call in a POST body is authorized before next runs.
+// token, checked (signature, expiry, revocation) before the body is read;
+// every tools/call in a POST body is authorized before next runs.
 // It answers as the MCP authorization specification describes:
 //
 //   - 401 with a bare Bearer challenge and resource_metadata when no token
@@ -51,10 +52,18 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			verifier.WriteChallenge(w, status, d, g.httpOptions())
 			return
 		}
+		// The token is checked before a byte of the body is read: parsing
+		// a body costs far more than a signature check, and only a caller
+		// holding a valid token may make the server do that work.
+		if !g.authenticate(w, r, tok) {
+			return
+		}
 		if r.Method != http.MethodPost || r.Body == nil {
-			if g.authenticate(w, r, tok) {
-				next.ServeHTTP(w, r)
-			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > g.opts.MaxBodyBytes {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, over the limit of %d; send smaller tool calls", r.ContentLength, g.opts.MaxBodyBytes))
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBodyBytes))
@@ -64,7 +73,7 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				status = http.StatusRequestEntityTooLarge
-				err = fmt.Errorf("the body is over %d bytes", g.opts.MaxBodyBytes)
+				err = fmt.Errorf("the body is over the limit of %d bytes; send smaller tool calls", g.opts.MaxBodyBytes)
 			}
 			writeJSONError(w, status, err.Error())
 			return
@@ -74,13 +83,9 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 
 		msgs, batch, err := parseBody(body)
 		if err != nil {
-			if !g.authenticate(w, r, tok) {
-				return
-			}
 			g.writeRPCDenial(w, http.StatusBadRequest, nil, &verifier.Decision{Reason: err.Error()}, msgs, batch)
 			return
 		}
-		authenticated := false
 		for _, m := range msgs {
 			if m.call == nil {
 				continue
@@ -94,10 +99,6 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 				g.writeRPCDenial(w, status, m.call, d, msgs, batch)
 				return
 			}
-			authenticated = true
-		}
-		if !authenticated && !g.authenticate(w, r, tok) {
-			return
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 )
 
@@ -43,6 +44,13 @@ func (p ToolPolicy) validate(tool string) error {
 		return fmt.Errorf("mcpmw: tool %q: ToolPolicy.Service is required", tool)
 	case p.Operation == "":
 		return fmt.Errorf("mcpmw: tool %q: ToolPolicy.Operation is required", tool)
+	}
+	// The verifier refuses such names in every request: fail at
+	// declaration instead of denying every call.
+	for _, f := range [...]struct{ what, v string }{{"the tool name", tool}, {"ToolPolicy.Service", p.Service}, {"ToolPolicy.Operation", p.Operation}} {
+		if err := token.CheckNameRunes(f.v); err != nil {
+			return fmt.Errorf("mcpmw: tool %q: %s %w", tool, f.what, err)
+		}
 	}
 	return nil
 }

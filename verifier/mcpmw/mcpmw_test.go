@@ -581,6 +581,9 @@ func TestPolicyValidation(t *testing.T) {
 		{name: "nil tool", p: mcpmw.ToolPolicy{Service: "s", Operation: "o"}},
 		{name: "no service", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Operation: "o"}},
 		{name: "no operation", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s"}},
+		{name: "invisible character in the tool name", tool: &mcp.Tool{Name: "read​file"}, p: mcpmw.ToolPolicy{Service: "s", Operation: "o"}},
+		{name: "bidi override in the service", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s‮", Operation: "o"}},
+		{name: "line separator in the operation", tool: &mcp.Tool{Name: "t"}, p: mcpmw.ToolPolicy{Service: "s", Operation: "o "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -591,5 +594,234 @@ func TestPolicyValidation(t *testing.T) {
 	}
 	if _, err := mcpmw.New(nil, mcpmw.Options{}); err == nil {
 		t.Error("New accepted a nil verifier")
+	}
+}
+
+// TestCaseVariantKeys: the SDK decodes arguments (and the JSON-RPC
+// envelope) with encoding/json, which matches field names
+// case-insensitively, so {"amount":300,"Amount":900} runs the handler with
+// 900. Keys that differ only in case are refused like repeated keys, on the
+// HTTP path and in the SDK path, and the handler never runs.
+func TestCaseVariantKeys(t *testing.T) {
+	refund := token.Right{Service: "payments", Tool: "create_refund", Operation: "write", Resource: "order:"}
+	t.Run("middleware", func(t *testing.T) {
+		f := newFixture(t, true)
+		tok := f.mint(t, refund, token.Right{Service: "github", Tool: "*", Operation: "read", Resource: "repo:acme/"}).Token
+		// Only amounts up to 500 are allowed.
+		b, err := attenuate.New(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capped, err := b.ArgMax("create_refund", "amount", 500).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct{ name, body string }{
+			{"argument", callBody(1, "create_refund", `{"order":"o1","amount":300,"Amount":900}`)},
+			{"argument, other order", callBody(1, "create_refund", `{"order":"o1","AMOUNT":900,"amount":300}`)},
+			{"argument, Unicode folding", callBody(1, "create_refund", `{"order":"o1","amount":300,"task":1,"ta\u017fk":2}`)},
+			{"nested", callBody(1, "create_refund", `{"order":"o1","amount":300,"meta":{"note":"a","Note":"b"}}`)},
+			{"params", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_refund","arguments":{"order":"o1","amount":300},"Arguments":{"order":"o1","amount":900}}}`},
+			{"envelope", `{"jsonrpc":"2.0","id":1,"method":"initialize","Method":"tools/call","params":{"name":"undeclared","arguments":{}}}`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				before := f.runs("create_refund") + f.runs("undeclared")
+				resp, body := f.post(t, "Bearer "+capped, tt.body)
+				if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("differ only in case")) {
+					t.Errorf("status %d, body %s; want 400 naming keys that differ only in case", resp.StatusCode, body)
+				}
+				if f.runs("create_refund")+f.runs("undeclared") != before {
+					t.Error("a tool ran")
+				}
+			})
+		}
+		// A method name in another case is authorized, never skipped: a
+		// decoder downstream may read it as the method (this SDK version
+		// does not, and answers 202).
+		before := f.runs("undeclared")
+		resp, body := f.post(t, "Bearer "+capped, `{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"undeclared","arguments":{}}}`)
+		if resp.StatusCode != http.StatusForbidden || f.runs("undeclared") != before {
+			t.Errorf("\"Method\": status %d, runs %d→%d, body %s; want 403 and no run", resp.StatusCode, before, f.runs("undeclared"), body)
+		}
+	})
+	t.Run("in SDK", func(t *testing.T) {
+		// A raw tool (no input schema beyond "object"): the SDK passes the
+		// arguments through unvalidated, and the handler decodes them with
+		// encoding/json.
+		key, err := token.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revocation.NewMemory()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		guard, err := mcpmw.New(v, mcpmw.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		server := mcp.NewServer(&mcp.Implementation{Name: "pay", Version: "v0"}, nil)
+		var ran []int64
+		err = guard.AddTool(server, &mcp.Tool{Name: "create_refund", InputSchema: json.RawMessage(`{"type":"object"}`)},
+			mcpmw.ToolPolicy{Service: "payments", Operation: "write", Resource: mcpmw.ArgResource("order:", "order")},
+			func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				var in refundIn
+				if err := json.Unmarshal(req.Params.Arguments, &in); err != nil {
+					return nil, err
+				}
+				ran = append(ran, in.Amount)
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true}))
+		defer srv.Close()
+		m, err := token.Mint(key, token.MintRequest{Subject: token.Subject{Agent: "a"}, Rights: []token.Right{refund}, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := attenuate.New(m.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		capped, err := b.ArgMax("create_refund", "amount", 500).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Transport: bearer{tok: capped, base: srv.Client().Transport}}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "v0"}, nil).Connect(ctx,
+			&mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: hc, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := callTool(t, cs, "create_refund", map[string]any{"order": "o1", "amount": 300, "Amount": 900})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.IsError || !strings.Contains(text(res), "differ only in case") || len(ran) != 0 {
+			t.Errorf("result %q (error %v), handler ran with %v; want a tool error naming the keys and no run", text(res), res.IsError, ran)
+		}
+		res, err = callTool(t, cs, "create_refund", map[string]any{"order": "o1", "amount": 300})
+		if err != nil || res.IsError || len(ran) != 1 || ran[0] != 300 {
+			t.Fatalf("allowed call: %v %q, ran %v", err, text(res), ran)
+		}
+	})
+}
+
+// TestCredentialNotEchoed: a token sent without "Bearer " is not repeated in
+// the challenge or the body.
+func TestCredentialNotEchoed(t *testing.T) {
+	f := newFixture(t, true)
+	tok := f.mint(t, token.Right{Service: "github", Tool: "*", Operation: "read", Resource: "repo:acme/"}).Token
+	for _, auth := range []string{tok, tok + " x", "Bearer" + tok} {
+		resp, body := f.post(t, auth, initialize)
+		all := resp.Header.Get("WWW-Authenticate") + string(body)
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(all, tok[:16]) {
+			t.Errorf("status %d, response %s; want 400 without the credential", resp.StatusCode, all)
+		}
+	}
+}
+
+// countingBody is a request body that records whether anyone read it.
+type countingBody struct {
+	r     io.Reader
+	reads atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	b.reads.Add(1)
+	return b.r.Read(p)
+}
+
+func (b *countingBody) Close() error { return nil }
+
+// TestTokenBeforeBody: the middleware checks the bearer token (presence,
+// form, signature, revocation) before it reads a byte of the body, so an
+// unauthenticated caller cannot make it parse megabytes; and a body over
+// the limit is refused with a JSON 413.
+func TestTokenBeforeBody(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := revocation.NewMemory()
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, err := mcpmw.New(v, mcpmw.Options{MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextRan := false
+	h := guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { nextRan = true }))
+	mint := func(k token.SigningKey) *token.Minted {
+		m, err := token.Mint(k, token.MintRequest{Subject: token.Subject{Agent: "a"}, Rights: []token.Right{{Service: "github", Tool: "*", Operation: "*"}}, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	other, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, gone := mint(key), mint(key)
+	if err := revoked.Add(context.Background(), revocation.Entry{ID: gone.RevocationIDs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	// A few MB of JSON that is expensive to scan.
+	heavy := callBody(1, "read_file", `{"repo":"acme/api","path":[`+strings.TrimSuffix(strings.Repeat(`{"a":1},`, 400_000), ",")+`]}`)
+	tests := []struct {
+		name       string
+		auth       string
+		body       string
+		length     int64 // Content-Length; -1 for chunked
+		wantStatus int
+		wantRead   bool
+	}{
+		{name: "no token", body: heavy, length: -1, wantStatus: 401},
+		{name: "not bearer", auth: "Basic YTpi", body: heavy, length: -1, wantStatus: 400},
+		{name: "garbage token", auth: "Bearer garbage", body: heavy, length: -1, wantStatus: 401},
+		{name: "foreign signature", auth: "Bearer " + mint(other).Token, body: heavy, length: -1, wantStatus: 401},
+		{name: "revoked token", auth: "Bearer " + gone.Token, body: heavy, length: -1, wantStatus: 401},
+		{name: "declared length over the limit", auth: "Bearer " + good.Token, body: heavy, length: int64(len(heavy)), wantStatus: 413},
+		{name: "chunked body over the limit", auth: "Bearer " + good.Token, body: heavy, length: -1, wantStatus: 413, wantRead: true},
+		{name: "initialize", auth: "Bearer " + good.Token, body: initialize, length: int64(len(initialize)), wantStatus: 200, wantRead: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nextRan = false
+			body := &countingBody{r: strings.NewReader(tt.body)}
+			req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+			req.Body, req.ContentLength = body, tt.length
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			if read := body.reads.Load() > 0; read != tt.wantRead {
+				t.Errorf("body read: %v, want %v", read, tt.wantRead)
+			}
+			if tt.wantStatus != 200 {
+				if nextRan {
+					t.Error("the MCP handler ran")
+				}
+				var e struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
+					t.Errorf("body %s is not a JSON error", w.Body)
+				}
+			}
+		})
 	}
 }

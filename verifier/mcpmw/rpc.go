@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"unicode/utf8"
+
+	"github.com/mandate-dev/mandate/internal/strictjson"
 )
 
 // methodCallTool is the JSON-RPC method of an MCP tool call.
@@ -31,13 +31,15 @@ var errBody = errors.New("malformed JSON-RPC body")
 
 // parseBody reads a JSON-RPC message or batch. It is strict where the SDK
 // is lenient, so that what it authorizes is what the SDK dispatches: the
-// body must be UTF-8, objects must not repeat a key, and nesting is bounded.
+// body must be UTF-8, no object may hold two keys that are equal or differ
+// only in case (the SDK decodes with encoding/json, which matches field
+// names case-insensitively), and nesting is bounded. Envelope fields are
+// looked up case-insensitively, so that a variant spelling ("Method",
+// "Arguments") is authorized rather than skipped, whatever a decoder
+// downstream makes of it.
 func parseBody(body []byte) (msgs []message, batch bool, err error) {
-	if !utf8.Valid(body) {
-		return nil, false, fmt.Errorf("%w: the body is not UTF-8", errBody)
-	}
-	if err := checkKeys(body); err != nil {
-		return nil, false, err
+	if err := strictjson.Check(body, MaxJSONDepth); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", errBody, err)
 	}
 	body = bytes.TrimSpace(body)
 	var raws []json.RawMessage
@@ -74,8 +76,9 @@ func parseMessage(raw json.RawMessage) (message, error) {
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return message{}, fmt.Errorf("%w: a message is not a JSON object: %v", errBody, err)
 	}
-	m := message{id: obj["id"]}
-	rawMethod, ok := obj["method"]
+	id, _ := strictjson.Lookup(obj, "id")
+	m := message{id: id}
+	rawMethod, ok := strictjson.Lookup(obj, "method")
 	if !ok {
 		return m, nil // a response from the client
 	}
@@ -87,14 +90,17 @@ func parseMessage(raw json.RawMessage) (message, error) {
 		return m, nil
 	}
 	var params map[string]json.RawMessage
-	if err := json.Unmarshal(obj["params"], &params); err != nil || params == nil {
+	rawParams, _ := strictjson.Lookup(obj, "params")
+	if err := json.Unmarshal(rawParams, &params); err != nil || params == nil {
 		return m, fmt.Errorf("%w: tools/call params must be an object", errBody)
 	}
 	c := &call{id: m.id}
-	if err := json.Unmarshal(params["name"], &c.name); err != nil || c.name == "" {
+	rawName, _ := strictjson.Lookup(params, "name")
+	if err := json.Unmarshal(rawName, &c.name); err != nil || c.name == "" {
 		return m, fmt.Errorf("%w: tools/call params.name must be a non-empty string", errBody)
 	}
-	args, err := decodeArgs(params["arguments"])
+	rawArgs, _ := strictjson.Lookup(params, "arguments")
+	args, err := decodeArgs(rawArgs)
 	if err != nil {
 		return m, err
 	}
@@ -104,7 +110,9 @@ func parseMessage(raw json.RawMessage) (message, error) {
 }
 
 // decodeArgs decodes tool arguments: absent or null is no argument, an
-// object is decoded with numbers as json.Number (integers stay exact).
+// object is decoded with numbers as json.Number (integers stay exact). It
+// refuses arguments that strictjson.Check refuses, so that the SDK path
+// (which sees only the arguments) is as strict as the HTTP one.
 func decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -113,6 +121,9 @@ func decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	if raw[0] != '{' {
 		return nil, fmt.Errorf("%w: tools/call arguments must be an object", errBody)
 	}
+	if err := strictjson.Check(raw, MaxJSONDepth); err != nil {
+		return nil, fmt.Errorf("%w: tools/call arguments: %w", errBody, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var args map[string]any
@@ -120,69 +131,4 @@ func decodeArgs(raw json.RawMessage) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: tools/call arguments: %v", errBody, err)
 	}
 	return args, nil
-}
-
-// checkKeys refuses a document with a repeated object key or nested deeper
-// than MaxJSONDepth. JSON parsers disagree on repeated keys (first or last
-// wins), and an authorization layer must never read a different call than
-// the handler that runs it.
-func checkKeys(doc []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]struct{}
-		key    bool // the next string token is a key
-	}
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", errBody, err)
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = &stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if top != nil && top.object {
-					top.key = true
-				}
-				if len(stack) >= MaxJSONDepth {
-					return fmt.Errorf("%w: nested deeper than %d levels", errBody, MaxJSONDepth)
-				}
-				stack = append(stack, frame{object: t == '{', key: t == '{'})
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].object {
-					stack[len(stack)-1].key = true
-				}
-			}
-		case string:
-			if top != nil && top.object && top.key {
-				if top.keys == nil {
-					top.keys = make(map[string]struct{})
-				}
-				if _, dup := top.keys[t]; dup {
-					return fmt.Errorf("%w: key %q appears twice in one object", errBody, t)
-				}
-				top.keys[t] = struct{}{}
-				top.key = false
-				continue
-			}
-			if top != nil && top.object {
-				top.key = true
-			}
-		default:
-			if top != nil && top.object {
-				top.key = true
-			}
-		}
-	}
 }
