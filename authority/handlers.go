@@ -55,9 +55,29 @@ type revokeResponseJSON struct {
 	Expired bool           `json:"already_expired,omitempty"`
 }
 
+// feedJSON is a /v1/revocations answer. The "_v1" fields are the
+// tamper-evidence added in version 1 of the chained feed: each entry's
+// chain hash (and the previous one where the follower cannot know it), and
+// the page signature. A newer format adds fields with a new suffix.
 type feedJSON struct {
-	Entries []entryJSONOut `json:"entries"`
-	Next    uint64         `json:"next"`
+	Entries []feedEntryJSON `json:"entries"`
+	Next    uint64          `json:"next"`
+	Chain   feedChainJSON   `json:"chain_v1"`
+}
+
+type feedEntryJSON struct {
+	Seq          uint64 `json:"seq"`
+	RevocationID string `json:"revocation_id"`
+	ExpiresAt    string `json:"expires_at"`
+	Hash         string `json:"hash_v1"`
+	PrevHash     string `json:"prev_hash_v1,omitempty"`
+}
+
+type feedChainJSON struct {
+	HeadSeq   uint64 `json:"head_seq"`
+	HeadHash  string `json:"head_hash"`
+	KeyID     uint32 `json:"key_id"`
+	Signature string `json:"signature"`
 }
 
 type keyJSON struct {
@@ -248,7 +268,25 @@ func (h *handler) feed(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, feedJSON{Entries: entriesOut(f.Entries), Next: f.Next})
+	c.JSON(http.StatusOK, feedOut(after, f))
+}
+
+// feedOut is the wire form of a feed page. An entry carries the previous
+// chain hash when the follower cannot have it: the first entry of the page
+// unless it directly follows after, and any entry after a gap (entries
+// that expired).
+func feedOut(after uint64, f Feed) feedJSON {
+	out := feedJSON{Entries: make([]feedEntryJSON, len(f.Entries)), Next: f.Next, Chain: feedChainJSON{
+		HeadSeq: f.HeadSeq, HeadHash: hex.EncodeToString(f.HeadHash), KeyID: f.KeyID, Signature: hex.EncodeToString(f.Signature)}}
+	prev := after
+	for i, e := range f.Entries {
+		out.Entries[i] = feedEntryJSON{Seq: e.Seq, RevocationID: hex.EncodeToString(e.ID), ExpiresAt: rfc3339(e.ExpiresAt), Hash: hex.EncodeToString(e.Hash)}
+		if i == 0 || e.Seq != prev+1 {
+			out.Entries[i].PrevHash = hex.EncodeToString(e.PrevHash)
+		}
+		prev = e.Seq
+	}
+	return out
 }
 
 // parseWait reads a Go duration ("25s", "1m") or a number of seconds.
@@ -534,6 +572,10 @@ func (h *handler) healthz(c *gin.Context) {
 
 func (h *handler) readyz(c *gin.Context) {
 	if !h.a.Ready() {
+		if err := h.a.Corrupt(); err != nil {
+			h.writeError(c, err)
+			return
+		}
 		h.writeError(c, fmt.Errorf("%w: shutting down", ErrUnavailable))
 		return
 	}

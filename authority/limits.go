@@ -82,4 +82,8 @@ const (
 	// KeyRetention is how long a rotated-out key keeps verifying: the
 	// longest a token it signed can live.
 	KeyRetention = token.MaxTTL
+
+	// FeedSignatureCache bounds how many signed feed pages are remembered:
+	// followers at the same position share one signature.
+	FeedSignatureCache = 1024
 )
