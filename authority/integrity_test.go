@@ -1,0 +1,198 @@
+package authority_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
+)
+
+// openAuthority opens an authority on dir with its Badger store.
+func openAuthority(t *testing.T, dir string) (*authority.Authority, error) {
+	t.Helper()
+	return authority.Open(context.Background(), authority.Config{DataDir: dir, AdminToken: adminToken, AdminTokenOutput: io.Discard})
+}
+
+// revokeIDs revokes n random IDs as the admin and returns them.
+func revokeIDs(t *testing.T, a *authority.Authority, n int) [][]byte {
+	t.Helper()
+	var ids [][]byte
+	for range n {
+		id := make([]byte, 64)
+		_, _ = rand.Read(id)
+		if _, err := a.RevokeID(context.Background(), authority.Principal{Admin: true}, id); err != nil {
+			t.Fatalf("RevokeID: %v", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// alterInTables finds needle in one of the Badger table files (*.sst) under
+// dir and changes one of its bytes to another that keeps it well-formed
+// (a base64 character for a base64 one), as a bit flip on the disk would.
+// It fails the test if no table holds needle.
+func alterInTables(t *testing.T, dir string, needle []byte) string {
+	t.Helper()
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	for _, p := range tables {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(b, needle)
+		if i < 0 {
+			continue
+		}
+		j := i + len(needle)/2
+		if b[j] == 'A' {
+			b[j] = 'B'
+		} else {
+			b[j] = 'A'
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Fatalf("no table file in %s holds the bytes to alter (tables: %v)", dir, tables)
+	return ""
+}
+
+// A byte flipped in a Badger table file of the authority's store (here: in
+// the stored form of a revocation ID) makes the authority refuse to start
+// with a clear error, where it used to start, report ready and serve the
+// altered ID on its feed.
+func TestCorruptTableRefused(t *testing.T) {
+	dir := t.TempDir()
+	a, err := openAuthority(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := revokeIDs(t, a, 3)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "db")
+	// Blocks are snappy-compressed: the start of the base64 form of the
+	// ID is stored literally.
+	alterInTables(t, db, []byte(base64.StdEncoding.EncodeToString(ids[1])[:20]))
+
+	a, err = openAuthority(t, dir)
+	if err == nil {
+		defer a.Close()
+		f, _ := a.RevocationsAfter(context.Background(), 0, 0)
+		served := 0
+		for _, e := range f.Entries {
+			for _, id := range ids {
+				if bytes.Equal(e.ID, id) {
+					served++
+				}
+			}
+		}
+		t.Fatalf("the authority started on a corrupted store (ready %v) and serves %d of the 3 revoked IDs unaltered", a.Ready(), served)
+	}
+	if !errors.Is(err, authority.ErrCorrupt) {
+		t.Fatalf("Open on a corrupted store: %v, want an error wrapping ErrCorrupt", err)
+	}
+	if !strings.Contains(err.Error(), "backup") {
+		t.Errorf("the error does not say what to do next: %v", err)
+	}
+}
+
+// The chain check stands behind Badger's checksums: a store that hands back
+// an altered log entry (a store without checksums, or a bug) is refused at
+// start, and so is one whose chain does not link.
+func TestBrokenChainRefused(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	for _, tt := range []struct {
+		name  string
+		alter func(e *authority.LogEntry)
+	}{
+		{"altered ID", func(e *authority.LogEntry) { e.ID[0] ^= 1 }},
+		{"altered expiry", func(e *authority.LogEntry) { e.ExpiresAt = e.ExpiresAt.Add(-time.Hour) }},
+		{"relinked", func(e *authority.LogEntry) {
+			e.PrevHash = token.GenesisHash()
+			e.Hash = token.ChainHash(e.PrevHash, e.Seq, e.ID, e.ExpiresAt)
+		}},
+		{"no hash", func(e *authority.LogEntry) { e.Hash, e.PrevHash = nil, nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := authority.NewMemoryStore()
+			b := &authority.Batch{Now: now, Revocations: []authority.RevokeOp{
+				{ID: bytes.Repeat([]byte{1}, 64), ExpiresAt: now.Add(time.Hour)},
+				{ID: bytes.Repeat([]byte{2}, 64), ExpiresAt: now.Add(time.Hour)},
+				{ID: bytes.Repeat([]byte{3}, 64), ExpiresAt: now.Add(time.Hour)},
+			}}
+			if err := mem.Apply(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			s := &alteringStore{MemoryStore: mem, seq: 2, alter: tt.alter}
+			a, err := authority.Open(ctx, authority.Config{DataDir: t.TempDir(), AdminToken: adminToken}, authority.WithStore(s))
+			if err == nil {
+				a.Close()
+				t.Fatal("the authority started on a log whose chain is broken")
+			}
+			if !errors.Is(err, authority.ErrCorrupt) {
+				t.Fatalf("Open: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+// alteringStore hands back log entry seq altered.
+type alteringStore struct {
+	*authority.MemoryStore
+	seq   uint64
+	alter func(*authority.LogEntry)
+}
+
+func (s *alteringStore) Revocations(ctx context.Context, after uint64, fn func(authority.LogEntry) bool) error {
+	return s.MemoryStore.Revocations(ctx, after, func(e authority.LogEntry) bool {
+		if e.Seq == s.seq {
+			s.alter(&e)
+		}
+		return fn(e)
+	})
+}
+
+// Badger's files and folder are private to the authority's user, whatever
+// the umask: Badger itself creates its tables, value log and lock file
+// world-readable.
+func TestBadgerFilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	a, err := openAuthority(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeIDs(t, a, 2)
+	checkPrivate(t, filepath.Join(dir, "db"))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkPrivate(t, filepath.Join(dir, "db"))
+}
+
+func checkPrivate(t *testing.T, dir string) {
+	t.Helper()
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %o, want no access for group and others", p, fi.Mode().Perm())
+		}
+		return nil
+	})
+}
