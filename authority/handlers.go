@@ -308,7 +308,22 @@ func (h *handler) keys(c *gin.Context) {
 	for i, k := range keys {
 		out[i] = keyJSON{KeyID: k.ID, Algorithm: "ed25519", PublicKey: hex.EncodeToString(k.PublicKey), Status: k.Status, NotAfter: rfc3339(k.NotAfter)}
 	}
-	c.JSON(http.StatusOK, gin.H{"keys": out})
+	ends := h.a.Endorsements()
+	endOut := make([]endorsementJSON, len(ends))
+	for i, e := range ends {
+		endOut[i] = endorsementJSON{KeyID: e.Key.ID, PublicKey: hex.EncodeToString(e.Key.Key), SignerKeyID: e.SignerID, Signature: hex.EncodeToString(e.Signature)}
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": out, "endorsements_v1": endOut})
+}
+
+// endorsementJSON is one key endorsement in GET /v1/keys: the key
+// signer_key_id signed key_id / public_key (token.Endorse) when the authority
+// rotated to it. Followers pinned to an earlier key follow these.
+type endorsementJSON struct {
+	KeyID       uint32 `json:"key_id"`
+	PublicKey   string `json:"public_key"`
+	SignerKeyID uint32 `json:"signer_key_id"`
+	Signature   string `json:"signature"`
 }
 
 // GET /.well-known/biscuit-web-keys (public): the Biscuit web key set, a
