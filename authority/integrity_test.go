@@ -15,6 +15,9 @@ import (
 
 	"github.com/mandate-dev/mandate/authority"
 	"github.com/mandate-dev/mandate/token"
+	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/follow"
+	"github.com/mandate-dev/mandate/verifier/revocation"
 )
 
 // openAuthority opens an authority on dir with its Badger store.
@@ -195,4 +198,135 @@ func checkPrivate(t *testing.T, dir string) {
 		}
 		return nil
 	})
+}
+
+// End to end over HTTP: a follower pinned to the authority's first root key
+// follows two rotations (each new key endorsed by the one before it), keeps
+// applying the signed feed, and its verifier accepts tokens of the newest
+// key; a follower pinned to another key refuses the authority's keys.
+func TestRotationVerifiableFromThePin(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pin := e.a.Keys()[0]
+	keys := token.NewKeySet()
+	store := revocation.NewMemory()
+	f, err := follow.New(follow.Config{Authority: e.srv.URL, Store: store, Keys: keys,
+		TrustAnchors: []token.PublicKey{{ID: pin.ID, Key: pin.PublicKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := authority.Principal{Admin: true}
+	for range 2 {
+		if _, err := e.a.Rotate(ctx, admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := e.a.Mint(ctx, admin, authority.MintRequest{Agent: "bot", Org: "acme", TTL: time.Hour,
+		Rights: []token.Right{{Service: "crm", Tool: "*", Operation: "*", Resource: "account:acme/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.KeyID == pin.ID {
+		t.Fatal("the token was minted with the pinned key, not a rotated one")
+	}
+	if _, err := e.a.RevokeID(ctx, admin, bytes.Repeat([]byte{7}, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SyncOnce(ctx); err != nil {
+		t.Fatalf("SyncOnce after two rotations: %v", err)
+	}
+	req := verifier.Request{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/1"}
+	if d := v.Authorize(ctx, m.Token, req); !d.Allowed {
+		t.Fatalf("a token of the rotated key: %v", d.Err)
+	}
+	if store.Revoked([][]byte{bytes.Repeat([]byte{7}, 64)}) != 0 {
+		t.Error("the revocation signed by the rotated key was not applied")
+	}
+
+	other, _ := token.GenerateKey()
+	f2, err := follow.New(follow.Config{Authority: e.srv.URL, Store: revocation.NewMemory(), Keys: token.NewKeySet(),
+		TrustAnchors: []token.PublicKey{other.Public()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f2.SyncOnce(ctx); !errors.Is(err, follow.ErrTampered) {
+		t.Fatalf("a follower pinned to another key: SyncOnce = %v, want ErrTampered", err)
+	}
+}
+
+// Keys at rest: a key file or manifest altered on disk is refused with a
+// clear error, never used.
+func TestCorruptKeysRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		alter func(t *testing.T, keysDir string)
+	}{
+		{"key file", func(t *testing.T, dir string) {
+			files, _ := filepath.Glob(filepath.Join(dir, "key-*.pem"))
+			flipByte(t, files[0], 40)
+		}},
+		{"manifest not_after", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "keys.json")
+			b, _ := os.ReadFile(p)
+			// The retiring key would verify for nine more centuries.
+			i := bytes.Index(b, []byte(`"not_after": "2`)) + len(`"not_after": "2`)
+			b[i] = '9'
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"manifest endorsement", func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "keys.json")
+			b, _ := os.ReadFile(p)
+			i := bytes.Index(b, []byte(`"signature": "`)) + len(`"signature": "`)
+			if b[i] == 'a' {
+				b[i] = 'b'
+			} else {
+				b[i] = 'a'
+			}
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			a, err := openAuthority(t, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Rotate(context.Background(), authority.Principal{Admin: true}); err != nil {
+				t.Fatal(err)
+			}
+			a.Close()
+			tt.alter(t, filepath.Join(dir, "keys"))
+			a, err = openAuthority(t, dir)
+			if err == nil {
+				a.Close()
+				t.Fatal("the authority started on altered keys")
+			}
+			if !errors.Is(err, authority.ErrCorrupt) || !strings.Contains(err.Error(), "backup") {
+				t.Fatalf("Open = %v, want ErrCorrupt saying to restore from a backup", err)
+			}
+		})
+	}
+}
+
+func flipByte(t *testing.T, path string, i int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[i] ^= 0x01
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
