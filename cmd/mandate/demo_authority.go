@@ -20,7 +20,7 @@ type embeddedAuthority struct {
 	// RootKey is the authority's root public key at start: the key its
 	// verifiers pin (follow.Config.TrustAnchors, --trust-key).
 	RootKey token.PublicKey
-	stop       func() error
+	stop    func() error
 }
 
 // Close shuts the authority down gracefully and closes its storage.
