@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -329,4 +331,52 @@ func flipByte(t *testing.T, path string, i int) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A log entry that does not chain to the head the authority serves (a
+// store that went bad while running) is never published: the authority
+// reports not ready with the reason, and the feed refuses to answer, so
+// followers go stale and deny rather than follow a broken log.
+func TestCorruptionWhileServing(t *testing.T) {
+	mem := authority.NewMemoryStore()
+	bad := &corruptingStore{MemoryStore: mem}
+	e := newEnv(t, func(cfg *authority.Config, opts *[]authority.Option) {
+		*opts = append(*opts, authority.WithStore(bad))
+	})
+	ctx := context.Background()
+	if _, err := e.a.RevokeID(ctx, authority.Principal{Admin: true}, bytes.Repeat([]byte{1}, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(http.MethodGet, "/readyz", "", nil); r.status != http.StatusOK {
+		t.Fatalf("readyz before: %d %s", r.status, r.body)
+	}
+	bad.corrupt.Store(true)
+	_, _ = e.a.RevokeID(ctx, authority.Principal{Admin: true}, bytes.Repeat([]byte{2}, 64))
+	if e.a.Ready() {
+		t.Fatal("the authority is ready after publishing a broken chain")
+	}
+	r := e.do(http.MethodGet, "/readyz", "", nil)
+	if r.status != http.StatusServiceUnavailable || !strings.Contains(string(r.body), "corrupt") {
+		t.Errorf("readyz = %d %s, want 503 naming the corruption", r.status, r.body)
+	}
+	if r := e.do(http.MethodGet, "/v1/revocations?after=0", "", nil); r.status != http.StatusServiceUnavailable {
+		t.Errorf("feed = %d %s, want 503", r.status, r.body)
+	}
+}
+
+// corruptingStore hands back new log entries with a wrong hash once
+// corrupt is set.
+type corruptingStore struct {
+	*authority.MemoryStore
+	corrupt atomic.Bool
+}
+
+func (s *corruptingStore) Apply(ctx context.Context, b *authority.Batch) error {
+	err := s.MemoryStore.Apply(ctx, b)
+	if s.corrupt.Load() {
+		for i := range b.Revocations {
+			b.Revocations[i].Entry.Hash = bytes.Repeat([]byte{9}, 32)
+		}
+	}
+	return err
 }
