@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -379,4 +380,37 @@ func (s *corruptingStore) Apply(ctx context.Context, b *authority.Batch) error {
 		}
 	}
 	return err
+}
+
+// A key manifest written before checksums opens, and is sealed with them.
+func TestKeyManifestUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	a, err := openAuthority(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	p := filepath.Join(dir, "keys", "keys.json")
+	b, _ := os.ReadFile(p)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "checksum")
+	for _, k := range m["keys"].([]any) {
+		delete(k.(map[string]any), "sha256")
+	}
+	b, _ = json.Marshal(m)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err = openAuthority(t, dir)
+	if err != nil {
+		t.Fatalf("Open with a manifest from before checksums: %v", err)
+	}
+	a.Close()
+	b, _ = os.ReadFile(p)
+	if !bytes.Contains(b, []byte(`"checksum"`)) || !bytes.Contains(b, []byte(`"sha256"`)) {
+		t.Errorf("the manifest was not sealed: %s", b)
+	}
 }
