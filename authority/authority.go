@@ -363,6 +363,12 @@ func (a *Authority) prune() {
 			return
 		case <-t.C:
 			a.Prune()
+			if bs, ok := a.store.(*BadgerStore); ok {
+				// Badger creates files world-readable (less the
+				// umask); its folder is 0700, and this keeps the
+				// files 0600 too.
+				restrictFiles(bs.dir)
+			}
 		}
 	}
 }

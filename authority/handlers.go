@@ -272,9 +272,10 @@ func (h *handler) feed(c *gin.Context) {
 }
 
 // feedOut is the wire form of a feed page. An entry carries the previous
-// chain hash when the follower cannot have it: the first entry of the page
-// unless it directly follows after, and any entry after a gap (entries
-// that expired).
+// chain hash where a follower may not have it: on the first entry of the
+// page (a follower that starts after the first entries expired) and on any
+// entry after a gap (entries that expired). A follower that holds the hash
+// at after checks the first one against it.
 func feedOut(after uint64, f Feed) feedJSON {
 	out := feedJSON{Entries: make([]feedEntryJSON, len(f.Entries)), Next: f.Next, Chain: feedChainJSON{
 		HeadSeq: f.HeadSeq, HeadHash: hex.EncodeToString(f.HeadHash), KeyID: f.KeyID, Signature: hex.EncodeToString(f.Signature)}}
