@@ -295,3 +295,33 @@ func TestTrustAnchorRequired(t *testing.T) {
 		t.Errorf("an insecure follower accepted an altered entry: %v", err)
 	}
 }
+
+// A follower that was in sync and then only gets tampered answers applies
+// none of them and goes stale at its bound: the verifier denies (fail
+// closed) rather than decide on an altered list.
+func TestTamperedFeedGoesStale(t *testing.T) {
+	a := newFakeAuthority(t)
+	a.addN(1, 2, farFuture)
+	clk := newFakeClock()
+	cfg := testConfig(a)
+	cfg.Now = clk.Now
+	f := newFollower(t, cfg)
+	mustSync(t, f)
+	tamper(a, func(b map[string]any) {
+		if es := entriesOf(b); len(es) > 0 {
+			es[0].(map[string]any)["revocation_id"] = hex.EncodeToString(revocationtest.ID(999))
+		}
+	}, nil)
+	a.addN(3, 1, farFuture)
+	clk.Advance(cfg.MaxStaleness / 2)
+	if err := f.SyncOnce(context.Background()); !errors.Is(err, follow.ErrTampered) {
+		t.Fatalf("SyncOnce = %v, want ErrTampered", err)
+	}
+	if cfg.Store.Revoked(ids(999)) != -1 || cfg.Store.LastSeq() != 2 {
+		t.Fatal("the tampered entry was applied")
+	}
+	clk.Advance(cfg.MaxStaleness)
+	if err := f.Fresh(); !errors.Is(err, follow.ErrStale) || !strings.Contains(err.Error(), "integrity") {
+		t.Errorf("Fresh = %v, want ErrStale naming the integrity failure", err)
+	}
+}
