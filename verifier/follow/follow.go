@@ -476,11 +476,15 @@ func (f *Follower) Status() Status {
 	return s
 }
 
-// RefreshKeys fetches /v1/keys and, if the whole response is valid,
-// installs its keys with Config.Keys.Set; otherwise the installed keys are
-// kept and the error is returned (and kept in Status). Run and SyncOnce
-// call it; call it yourself to pick up a rotation at once, but not once
-// per failed token: it is not rate-limited.
+// RefreshKeys fetches /v1/keys and, if the whole response is valid and
+// at least one published key is a trust anchor or endorsed through one,
+// installs those keys with Config.Keys.Set (when set) and trusts them to
+// sign the feed; otherwise the installed keys are kept and the error is
+// returned (and kept in Status; ErrTampered when no published key is
+// reachable from the anchors). Run, Start and SyncOnce call it, and so does
+// a feed page signed by a key not yet trusted; call it yourself to pick up
+// a rotation at once, but not once per failed token: it is not
+// rate-limited.
 func (f *Follower) RefreshKeys(ctx context.Context) error {
 	f.keysMu.Lock()
 	defer f.keysMu.Unlock()
