@@ -414,3 +414,56 @@ func TestKeyManifestUpgrade(t *testing.T) {
 		t.Errorf("the manifest was not sealed: %s", b)
 	}
 }
+
+// Against the real authority: after entries expired and were pruned (gaps
+// in the log), a new follower starts mid-chain and checks what it gets, and
+// a follower that held the chain continues it.
+func TestFollowerAcrossPrunedEntries(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, withClock(clk))
+	ctx := context.Background()
+	admin := authority.Principal{Admin: true}
+	root := e.a.Keys()[0]
+	newFollower := func() (*follow.Follower, *revocation.Memory) {
+		store := revocation.NewMemory(revocation.WithNow(clk.Now))
+		f, err := follow.New(follow.Config{Authority: e.srv.URL, Store: store, Now: clk.Now,
+			TrustAnchors: []token.PublicKey{{ID: root.ID, Key: root.PublicKey}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f, store
+	}
+	early, earlyStore := newFollower()
+	for i, ttl := range []time.Duration{time.Minute, time.Hour, time.Minute, time.Hour} {
+		m, err := e.a.Mint(ctx, admin, authority.MintRequest{Agent: "bot", Org: "acme", TTL: ttl,
+			Rights: []token.Right{{Service: "crm", Tool: "*", Operation: "*", Resource: "account:acme/"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.a.RevokeToken(ctx, m.Token); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			if err := early.SyncOnce(ctx); err != nil { // holds the chain at seq 2
+				t.Fatal(err)
+			}
+		}
+	}
+	clk.Advance(time.Minute + authority.RetentionGrace + time.Second)
+	if n := e.a.Prune(); n != 2 {
+		t.Fatalf("Prune dropped %d entries, want 2 (seq 1 and 3)", n)
+	}
+	late, lateStore := newFollower()
+	if err := late.SyncOnce(ctx); err != nil {
+		t.Fatalf("a follower starting mid-chain: %v", err)
+	}
+	if lateStore.LastSeq() != 4 || lateStore.Len() != 2 {
+		t.Errorf("mid-chain follower: LastSeq %d, Len %d; want 4 and 2", lateStore.LastSeq(), lateStore.Len())
+	}
+	if err := early.SyncOnce(ctx); err != nil {
+		t.Fatalf("a follower continuing its chain across a gap: %v", err)
+	}
+	if earlyStore.LastSeq() != 4 {
+		t.Errorf("LastSeq = %d, want 4", earlyStore.LastSeq())
+	}
+}
