@@ -216,7 +216,7 @@ func writeError(w http.ResponseWriter, status int, code, desc string) {
 
 func (a *fakeAuthority) handleKeys(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	body, fail, keys, ends := a.keysBody, a.keysFail, a.keys, a.ends
+	body, fail, keys, ends, key := a.keysBody, a.keysFail, a.keys, a.ends, a.key
 	a.mu.Unlock()
 	switch {
 	case fail:
@@ -226,7 +226,7 @@ func (a *fakeAuthority) handleKeys(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(body))
 	default:
 		if keys == nil {
-			keys = []wireKey{keyOf(a.key, "active")}
+			keys = []wireKey{keyOf(key, "active")}
 		}
 		if ends == nil {
 			ends = []map[string]any{}
