@@ -42,7 +42,8 @@
 //	POST /v1/revocations                     {"token"}: anyone holding it
 //	     {"revocation_id"|"session"|"agent"|"user"}: admin or the minting client
 //	     → 200 {"entries":[{"seq","revocation_id","expires_at"}],"total","created"}
-//	GET  /v1/revocations?after=SEQ&wait=DUR  public: the log after SEQ, long-polled
+//	GET  /v1/revocations?after=SEQ&wait=DUR[&nonce=HEX]  public: the log after SEQ, long-polled;
+//	     the signature covers the follower's nonce (at most 32 bytes) when it sends one
 //	     → 200 {"entries":[{…,"hash_v1","prev_hash_v1"?}],"next":SEQ,
 //	            "chain_v1":{"head_seq","head_hash","key_id","signature"}}
 //	       (409 sequence_ahead: SEQ was never issued; see "Integrity")

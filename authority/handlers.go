@@ -241,7 +241,7 @@ func (h *handler) revoke(c *gin.Context) {
 	c.JSON(http.StatusOK, revokeResponseJSON{Entries: entriesOut(res.Entries), Total: res.Total, Created: res.Created, Expired: res.Expired})
 }
 
-// GET /v1/revocations?after=SEQ&wait=DURATION (public: revocation IDs are
+// GET /v1/revocations?after=SEQ&wait=DURATION&nonce=HEX (public: revocation IDs are
 // not secrets, and verifiers need the feed without a credential).
 func (h *handler) feed(c *gin.Context) {
 	var after uint64
@@ -262,7 +262,19 @@ func (h *handler) feed(c *gin.Context) {
 		}
 		wait = d
 	}
+	var nonce []byte
+	if s := c.Query("nonce"); s != "" {
+		n, err := hex.DecodeString(s)
+		if err != nil || len(n) > token.MaxFeedNonce {
+			h.writeError(c, fmt.Errorf("%w: nonce must be hex of at most %d bytes", ErrBadRequest, token.MaxFeedNonce))
+			return
+		}
+		nonce = n
+	}
 	f, err := h.a.RevocationsAfter(c.Request.Context(), after, wait)
+	if err == nil && nonce != nil {
+		f, err = h.a.SignFeed(after, f, nonce)
+	}
 	if err != nil {
 		h.writeError(c, err)
 		return

@@ -347,15 +347,35 @@ func (a *Authority) pageLocked(after uint64) Feed {
 	return f
 }
 
-// signFeed signs a page with the active root key. Signatures of recent
-// pages are cached: every follower at the same position gets the same page.
-func (a *Authority) signFeed(after uint64, f Feed) Feed {
-	p := token.FeedPage{After: after, Next: f.Next, HeadSeq: f.HeadSeq, HeadHash: f.HeadHash, Entries: make([]token.FeedPageEntry, len(f.Entries))}
+// SignFeed signs a page for the request "after" (and the follower's
+// nonce, when it sent one) with the active root key. RevocationsAfter
+// returns pages signed without a nonce; the feed handler re-signs a page
+// for a request that carries one, so that the answer proves it was made for
+// that request (token.FeedPage.Nonce). A nonce over token.MaxFeedNonce
+// bytes wraps ErrBadRequest.
+func (a *Authority) SignFeed(after uint64, f Feed, nonce []byte) (Feed, error) {
+	if len(nonce) > token.MaxFeedNonce {
+		return f, fmt.Errorf("%w: nonce is %d bytes, at most %d", ErrBadRequest, len(nonce), token.MaxFeedNonce)
+	}
+	return a.signFeedNonce(after, f, nonce), nil
+}
+
+func (a *Authority) signFeed(after uint64, f Feed) Feed { return a.signFeedNonce(after, f, nil) }
+
+// signFeedNonce signs a page with the active root key. Signatures of
+// recent pages without a nonce are cached: every follower at the same
+// position gets the same page.
+func (a *Authority) signFeedNonce(after uint64, f Feed, nonce []byte) Feed {
+	p := token.FeedPage{After: after, Next: f.Next, HeadSeq: f.HeadSeq, HeadHash: f.HeadHash, Entries: make([]token.FeedPageEntry, len(f.Entries)), Nonce: nonce}
 	for i, e := range f.Entries {
 		p.Entries[i] = token.FeedPageEntry{Seq: e.Seq, Hash: e.Hash}
 	}
 	key := a.keys.current().active
 	msg := p.SigningBytes()
+	if len(nonce) > 0 {
+		f.KeyID, f.Signature = key.ID, ed25519.Sign(key.Private, msg)
+		return f
+	}
 	id := sha256.Sum256(binary.BigEndian.AppendUint32(msg, key.ID))
 	a.feedSigMu.Lock()
 	sig, ok := a.feedSigs[id]

@@ -71,7 +71,16 @@ type FeedPage struct {
 	HeadSeq  uint64
 	HeadHash []byte
 	Entries  []FeedPageEntry
+	// Nonce is the follower's request nonce (at most MaxFeedNonce
+	// bytes), echoed under the signature: a signed page then answers
+	// that request only, so a man in the middle cannot keep a follower
+	// "fresh" by replaying an old answer while withholding new
+	// revocations. Empty when the request carried none.
+	Nonce []byte
 }
+
+// MaxFeedNonce bounds FeedPage.Nonce.
+const MaxFeedNonce = 32
 
 // FeedPageEntry is one entry of a signed page: its sequence number and
 // chain hash.
@@ -84,9 +93,10 @@ var feedDomain = []byte("mandate/revocation-feed/v1\x00")
 
 // SigningBytes returns the bytes that are signed: a domain separator, then
 // After, Next, HeadSeq, HeadHash, the number of entries and each entry's
-// sequence number and hash.
+// sequence number and hash, then the nonce's length (1 byte) and the
+// nonce.
 func (p *FeedPage) SigningBytes() []byte {
-	b := make([]byte, 0, len(feedDomain)+3*8+ChainHashSize+4+len(p.Entries)*(8+ChainHashSize))
+	b := make([]byte, 0, len(feedDomain)+3*8+ChainHashSize+4+len(p.Entries)*(8+ChainHashSize)+1+len(p.Nonce))
 	b = append(b, feedDomain...)
 	b = binary.BigEndian.AppendUint64(b, p.After)
 	b = binary.BigEndian.AppendUint64(b, p.Next)
@@ -97,7 +107,9 @@ func (p *FeedPage) SigningBytes() []byte {
 		b = binary.BigEndian.AppendUint64(b, e.Seq)
 		b = append(b, fixedHash(e.Hash)...)
 	}
-	return b
+	n := p.Nonce[:min(len(p.Nonce), MaxFeedNonce)]
+	b = append(b, byte(len(n)))
+	return append(b, n...)
 }
 
 // fixedHash returns h if it is ChainHashSize bytes, else that many zero
@@ -127,7 +139,7 @@ func (p *FeedPage) Verify(pub ed25519.PublicKey, sig []byte) bool {
 			return false
 		}
 	}
-	if len(p.HeadHash) != ChainHashSize {
+	if len(p.HeadHash) != ChainHashSize || len(p.Nonce) > MaxFeedNonce {
 		return false
 	}
 	return ed25519.Verify(pub, p.SigningBytes(), sig)

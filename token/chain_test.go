@@ -63,6 +63,7 @@ func TestFeedPageSignature(t *testing.T) {
 		"head":    {After: 4, Next: 5, HeadSeq: 8, HeadHash: p.HeadHash, Entries: p.Entries},
 		"dropped": {After: 4, Next: 5, HeadSeq: 9, HeadHash: p.HeadHash},
 		"short":   {After: 4, Next: 5, HeadSeq: 9, HeadHash: p.HeadHash[:31], Entries: p.Entries},
+		"nonce":   {After: 4, Next: 5, HeadSeq: 9, HeadHash: p.HeadHash, Entries: p.Entries, Nonce: []byte{1}},
 	} {
 		if q.Verify(k.Public().Key, sig) {
 			t.Errorf("a page with another %s verifies", name)

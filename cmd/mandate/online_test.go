@@ -139,7 +139,8 @@ func newFakeAuthority(t *testing.T) *fakeAuthority {
 		f.mu.Lock()
 		entries := []map[string]any{}
 		next := after
-		page := token.FeedPage{After: after}
+		nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
+		page := token.FeedPage{After: after, Nonce: nonce}
 		head := token.GenesisHash()
 		for i, idHex := range f.log {
 			seq := uint64(i + 1)

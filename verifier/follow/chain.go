@@ -25,13 +25,15 @@ var errUnknownKey = errors.New("signed by a key the follower does not trust")
 //     not rewritten under it;
 //   - the last entry's hash is the signed head's when it is the head, and
 //     an empty page at the follower's position names the hash it holds;
-//   - the signature covers after, next, the head and every entry's
-//     sequence number and hash, with a key reachable from the trust anchor
-//     (key returns it), so no entry can be dropped, altered or added.
+//   - the signature covers after, next, the head, every entry's sequence
+//     number and hash, and the request's nonce, with a key reachable from
+//     the trust anchor (key returns it), so no entry can be dropped,
+//     altered or added, and an old answer cannot be replayed to keep the
+//     follower "fresh".
 //
 // Errors wrap ErrTampered, or errUnknownKey when only the signer is
 // unknown.
-func verifyPage(after uint64, b *batch, held []byte, key func(uint32) (ed25519.PublicKey, bool)) error {
+func verifyPage(after uint64, nonce []byte, b *batch, held []byte, key func(uint32) (ed25519.PublicKey, bool)) error {
 	c := &b.chain
 	headSeq := *c.HeadSeq
 	if headSeq < b.next {
@@ -77,7 +79,7 @@ func verifyPage(after uint64, b *batch, held []byte, key func(uint32) (ed25519.P
 	if !ok {
 		return fmt.Errorf("%w: the feed is %w (key %d)", ErrTampered, errUnknownKey, *c.KeyID)
 	}
-	p := token.FeedPage{After: after, Next: b.next, HeadSeq: headSeq, HeadHash: c.headHash, Entries: make([]token.FeedPageEntry, len(b.entries))}
+	p := token.FeedPage{After: after, Next: b.next, HeadSeq: headSeq, HeadHash: c.headHash, Entries: make([]token.FeedPageEntry, len(b.entries)), Nonce: nonce}
 	for i, e := range b.entries {
 		p.Entries[i] = token.FeedPageEntry{Seq: e.Seq, Hash: e.Hash}
 	}

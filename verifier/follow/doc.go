@@ -61,7 +61,7 @@
 //
 // # How the log is followed
 //
-// The follower asks GET {Authority}/v1/revocations?after=SEQ&wait=WAIT
+// The follower asks GET {Authority}/v1/revocations?after=SEQ&wait=WAIT&nonce=N
 // for the entries after SEQ; the authority answers at once when it has
 // some and otherwise holds the request for up to WAIT (a long poll), so a
 // new revocation reaches a connected follower in about one round trip. The
@@ -108,9 +108,12 @@
 // the verifier denies. A follower pointed at an authority that predates
 // the signed feed refuses every answer and says so.
 //
-// The signature proves origin and integrity, not freshness: a man in the
-// middle can withhold answers (the follower then goes stale at the bound)
-// but cannot make it accept a forged or truncated log.
+// Every request carries a random nonce (&nonce=HEX) that the signature
+// covers too, so an answer proves it was made for this request: a man in
+// the middle can withhold answers, and can replay old ones, but the
+// follower refuses them and goes stale at its bound (fail closed); it can
+// never make the follower accept a forged or truncated log, nor keep it
+// "fresh" while hiding new revocations.
 //
 // Gaps between sequence numbers are normal (the authority drops entries
 // once every token they could match has expired) and are not errors. An

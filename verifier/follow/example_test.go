@@ -32,7 +32,8 @@ func exampleAuthority(key token.SigningKey, revoked []byte, exp time.Time) *http
 		// The log is hash-chained and every page is signed with the
 		// root key: followers refuse anything else.
 		h1 := token.ChainHash(token.GenesisHash(), 1, revoked, exp)
-		page := token.FeedPage{After: after, Next: 1, HeadSeq: 1, HeadHash: h1}
+		nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce")) // the follower's, signed with the page
+		page := token.FeedPage{After: after, Next: 1, HeadSeq: 1, HeadHash: h1, Nonce: nonce}
 		entries := []map[string]any{}
 		if after < 1 {
 			entries = append(entries, map[string]any{

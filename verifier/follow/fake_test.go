@@ -308,7 +308,8 @@ func (a *fakeAuthority) handleRevocations(w http.ResponseWriter, r *http.Request
 			if len(page) > 0 {
 				next = page[len(page)-1].Seq
 			}
-			body := a.signedPageLocked(after, next, page)
+			nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
+			body := a.signedPageLocked(after, next, page, nonce)
 			a.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(body)
@@ -343,10 +344,10 @@ func (a *fakeAuthority) handleRevocations(w http.ResponseWriter, r *http.Request
 
 // signedPageLocked is the answer for a page, as package authority writes
 // it: prev_hash_v1 on the first entry and after gaps, and chain_v1 signed
-// with a.key.
-func (a *fakeAuthority) signedPageLocked(after, next uint64, page []wireEntry) map[string]any {
+// with a.key over the page and the request's nonce.
+func (a *fakeAuthority) signedPageLocked(after, next uint64, page []wireEntry, nonce []byte) map[string]any {
 	out := make([]wireEntry, len(page))
-	p := token.FeedPage{After: after, Next: next, HeadSeq: a.head, HeadHash: a.headHash}
+	p := token.FeedPage{After: after, Next: next, HeadSeq: a.head, HeadHash: a.headHash, Nonce: nonce}
 	prev := after
 	for i, e := range page {
 		if i > 0 && e.Seq == prev+1 {

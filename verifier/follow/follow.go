@@ -3,6 +3,8 @@ package follow
 import (
 	"context"
 	"crypto/ed25519"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -631,7 +633,11 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 	defer cancel(nil)
 	noAnswer := fmt.Errorf("no answer within Wait+Grace (%v): %w", wait+f.cfg.Grace, context.DeadlineExceeded)
 	timer := time.AfterFunc(wait+f.cfg.Grace, func() { cancel(noAnswer) })
-	u := f.revURL + "?after=" + strconv.FormatUint(after, 10) + "&wait=" + wait.String()
+	// A fresh nonce per request: the signed answer must cover it, so a
+	// replayed answer cannot pass for a new one (freshness).
+	var nonce [16]byte
+	_, _ = crand.Read(nonce[:])
+	u := f.revURL + "?after=" + strconv.FormatUint(after, 10) + "&wait=" + wait.String() + "&nonce=" + hex.EncodeToString(nonce[:])
 	resp, err := f.get(rctx, u)
 	timer.Stop()
 	if err != nil {
@@ -657,11 +663,11 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 		f.restart(after, fmt.Sprintf("it answered next=%d", b.next))
 		return roundResult{reset: true}, nil
 	}
-	err = verifyPage(after, &b, f.cursorHash, f.trustedKey)
+	err = verifyPage(after, nonce[:], &b, f.cursorHash, f.trustedKey)
 	if errors.Is(err, errUnknownKey) {
 		// The authority may have rotated since our last key refresh.
 		if kerr := f.RefreshKeys(ctx); kerr == nil {
-			err = verifyPage(after, &b, f.cursorHash, f.trustedKey)
+			err = verifyPage(after, nonce[:], &b, f.cursorHash, f.trustedKey)
 		}
 	}
 	if err != nil {

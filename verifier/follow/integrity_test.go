@@ -325,3 +325,45 @@ func TestTamperedFeedGoesStale(t *testing.T) {
 		t.Errorf("Fresh = %v, want ErrStale naming the integrity failure", err)
 	}
 }
+
+// A man in the middle that replays an earlier, genuinely signed answer
+// (withholding a new revocation) does not keep the follower fresh: every
+// answer must be signed over the request's nonce.
+func TestReplayedAnswerRefused(t *testing.T) {
+	a := newFakeAuthority(t)
+	a.addN(1, 2, farFuture)
+	clk := newFakeClock()
+	cfg := testConfig(a)
+	cfg.Now = clk.Now
+	f := newFollower(t, cfg)
+	mustSync(t, f) // at seq 2
+
+	// Record a genuine answer for after=2 (nothing new), then replay it.
+	var recorded []byte
+	a.set(func(a *fakeAuthority) {
+		mux := a.mux
+		a.override = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/revocations" {
+				mux.ServeHTTP(w, r)
+				return
+			}
+			if recorded == nil {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, r)
+				recorded = rec.Body.Bytes()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(recorded)
+		})
+	})
+	mustSync(t, f) // the recording request itself is genuine
+	a.addN(3, 1, farFuture) // withheld from now on
+	clk.Advance(cfg.MaxStaleness / 2)
+	if err := f.SyncOnce(context.Background()); !errors.Is(err, follow.ErrTampered) {
+		t.Fatalf("SyncOnce on a replayed answer = %v, want ErrTampered", err)
+	}
+	clk.Advance(cfg.MaxStaleness)
+	if !errors.Is(f.Fresh(), follow.ErrStale) {
+		t.Errorf("Fresh = %v after only replayed answers, want ErrStale (fail closed)", f.Fresh())
+	}
+}
