@@ -356,7 +356,7 @@ func TestReplayedAnswerRefused(t *testing.T) {
 			_, _ = w.Write(recorded)
 		})
 	})
-	mustSync(t, f) // the recording request itself is genuine
+	mustSync(t, f)          // the recording request itself is genuine
 	a.addN(3, 1, farFuture) // withheld from now on
 	clk.Advance(cfg.MaxStaleness / 2)
 	if err := f.SyncOnce(context.Background()); !errors.Is(err, follow.ErrTampered) {
