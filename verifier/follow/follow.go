@@ -269,9 +269,9 @@ func New(cfg Config) (*Follower, error) {
 // Run follows the authority until ctx is done, then returns nil. It
 // resumes after Store.LastSeq (or where an earlier Run or SyncOnce of this
 // Follower stopped), long-polls for new revocations, applies each batch to
-// the Store, and reconnects with backoff after any failure. When
-// Config.Keys is set it also refreshes the keys, first at once and then
-// every KeyRefresh. Every goroutine Run starts has ended when it returns.
+// the Store, and reconnects with backoff after any failure. It also
+// refreshes the keys (which check the feed's signatures, and are installed
+// in Config.Keys when set), first at once and then every KeyRefresh. Every goroutine Run starts has ended when it returns.
 //
 // Run returns ErrRunning at once if another Run or SyncOnce of this
 // Follower is in progress. Errors from the authority are not returned:
@@ -291,7 +291,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	return nil
 }
 
-// Start fetches the keys (when Config.Keys is set), then runs the follower
+// Start fetches the keys, then runs the follower
 // in the background and waits, for as long as ctx allows, until it has
 // synced the revocation log once, so that a
 // server can start serving with a fresh replica. stop ends the follower and
@@ -320,8 +320,8 @@ func (f *Follower) Start(ctx context.Context) (stop func(), err error) {
 	return stop, nil
 }
 
-// SyncOnce catches up once: it refreshes the keys (when Config.Keys is
-// set) and fetches the revocation log, without long-polling, until the
+// SyncOnce catches up once: it refreshes the keys and fetches the
+// revocation log, without long-polling, until the
 // authority has nothing newer. It is for tools that check a token and
 // exit, such as `mandate verify --authority URL`, and for a server that
 // wants to be current before it starts serving (call it, then go Run).
