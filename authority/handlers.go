@@ -271,10 +271,7 @@ func (h *handler) feed(c *gin.Context) {
 		}
 		nonce = n
 	}
-	f, err := h.a.RevocationsAfter(c.Request.Context(), after, wait)
-	if err == nil && nonce != nil {
-		f, err = h.a.SignFeed(after, f, nonce)
-	}
+	f, err := h.a.RevocationsAfterNonce(c.Request.Context(), after, wait, nonce)
 	if err != nil {
 		h.writeError(c, err)
 		return

@@ -278,6 +278,17 @@ type Feed struct {
 // wraps ErrFeedAhead: the follower's state comes from another log (a reset
 // data folder, another authority); it must start over from 0.
 func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait time.Duration) (Feed, error) {
+	return a.RevocationsAfterNonce(ctx, after, wait, nil)
+}
+
+// RevocationsAfterNonce is RevocationsAfter for a follower that sent a
+// nonce: the page's signature covers it too (token.FeedPage.Nonce), so the
+// answer proves it was made for this request. A nonce over
+// token.MaxFeedNonce bytes wraps ErrBadRequest.
+func (a *Authority) RevocationsAfterNonce(ctx context.Context, after uint64, wait time.Duration, nonce []byte) (Feed, error) {
+	if len(nonce) > token.MaxFeedNonce {
+		return Feed{Next: after}, fmt.Errorf("%w: nonce is %d bytes, at most %d", ErrBadRequest, len(nonce), token.MaxFeedNonce)
+	}
 	wait = min(wait, a.cfg.MaxWait)
 	var timer *time.Timer
 	defer func() {
@@ -305,7 +316,7 @@ func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait tim
 			return Feed{Next: after}, fmt.Errorf("%w; the feed is refused", err)
 		}
 		if len(feed.Entries) > 0 || wait <= 0 {
-			return a.signFeed(after, feed), nil
+			return a.signFeed(after, feed, nonce), nil
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -315,11 +326,11 @@ func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait tim
 		select {
 		case <-ch:
 		case <-timer.C:
-			return a.signFeed(after, feed), nil
+			return a.signFeed(after, feed, nonce), nil
 		case <-ctx.Done():
 			return feed, ctx.Err()
 		case <-a.stopping:
-			return a.signFeed(after, feed), nil
+			return a.signFeed(after, feed, nonce), nil
 		}
 	}
 }
@@ -347,25 +358,10 @@ func (a *Authority) pageLocked(after uint64) Feed {
 	return f
 }
 
-// SignFeed signs a page for the request "after" (and the follower's
-// nonce, when it sent one) with the active root key. RevocationsAfter
-// returns pages signed without a nonce; the feed handler re-signs a page
-// for a request that carries one, so that the answer proves it was made for
-// that request (token.FeedPage.Nonce). A nonce over token.MaxFeedNonce
-// bytes wraps ErrBadRequest.
-func (a *Authority) SignFeed(after uint64, f Feed, nonce []byte) (Feed, error) {
-	if len(nonce) > token.MaxFeedNonce {
-		return f, fmt.Errorf("%w: nonce is %d bytes, at most %d", ErrBadRequest, len(nonce), token.MaxFeedNonce)
-	}
-	return a.signFeedNonce(after, f, nonce), nil
-}
-
-func (a *Authority) signFeed(after uint64, f Feed) Feed { return a.signFeedNonce(after, f, nil) }
-
-// signFeedNonce signs a page with the active root key. Signatures of
-// recent pages without a nonce are cached: every follower at the same
-// position gets the same page.
-func (a *Authority) signFeedNonce(after uint64, f Feed, nonce []byte) Feed {
+// signFeed signs a page with the active root key. Signatures of recent
+// pages without a nonce are cached: every follower at the same position
+// gets the same page.
+func (a *Authority) signFeed(after uint64, f Feed, nonce []byte) Feed {
 	p := token.FeedPage{After: after, Next: f.Next, HeadSeq: f.HeadSeq, HeadHash: f.HeadHash, Entries: make([]token.FeedPageEntry, len(f.Entries)), Nonce: nonce}
 	for i, e := range f.Entries {
 		p.Entries[i] = token.FeedPageEntry{Seq: e.Seq, Hash: e.Hash}
