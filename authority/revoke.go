@@ -277,6 +277,9 @@ type Feed struct {
 // An after beyond the last sequence number this authority ever issued
 // wraps ErrFeedAhead: the follower's state comes from another log (a reset
 // data folder, another authority); it must start over from 0.
+//
+// The page is signed with the active root key (Feed.Signature); a log that
+// failed its integrity check while serving is refused (ErrCorrupt).
 func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait time.Duration) (Feed, error) {
 	return a.RevocationsAfterNonce(ctx, after, wait, nil)
 }
