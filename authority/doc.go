@@ -77,9 +77,10 @@
 // Badger's folder is 0700 and its files 0600. In transit: every feed answer
 // is signed with the active root key over the requested position, the
 // page's entries (seq and chain hash) and the log's head
-// (token.FeedPage), and every rotation is endorsed by the key it replaces
-// (token.Endorse), published in GET /v1/keys, so a follower pinned to any
-// earlier key can follow (package verifier/follow).
+// (token.FeedPage, with the follower's nonce), and at every rotation the
+// new key and the key it replaces endorse each other (token.Endorse),
+// published in GET /v1/keys, so a follower pinned to any key of the
+// authority can follow (package verifier/follow).
 //
 // # Revocation
 //

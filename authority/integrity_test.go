@@ -226,6 +226,11 @@ func TestRotationVerifiableFromThePin(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := authority.Principal{Admin: true}
+	right := []token.Right{{Service: "crm", Tool: "*", Operation: "*", Resource: "account:acme/"}}
+	before, err := e.a.Mint(ctx, admin, authority.MintRequest{Agent: "bot", Org: "acme", TTL: time.Hour, Rights: right})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		if _, err := e.a.Rotate(ctx, admin); err != nil {
 			t.Fatal(err)
@@ -251,6 +256,27 @@ func TestRotationVerifiableFromThePin(t *testing.T) {
 	}
 	if store.Revoked([][]byte{bytes.Repeat([]byte{7}, 64)}) != 0 {
 		t.Error("the revocation signed by the rotated key was not applied")
+	}
+
+	// A verifier pinned to the newest key (as `authority serve` prints it
+	// after the rotations) trusts the retiring ones too: each rotation's
+	// new key endorses the key it replaces.
+	newest := e.a.Keys()[0]
+	keys3, store3 := token.NewKeySet(), revocation.NewMemory()
+	f3, err := follow.New(follow.Config{Authority: e.srv.URL, Store: store3, Keys: keys3,
+		TrustAnchors: []token.PublicKey{{ID: newest.ID, Key: newest.PublicKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f3.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v3, err := verifier.New(verifier.Config{Keys: keys3, Revocations: store3, Fresh: f3.Fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := v3.Authorize(ctx, before.Token, req); !d.Allowed {
+		t.Errorf("a token of the first key, at a verifier pinned to the newest: %v", d.Err)
 	}
 
 	other, _ := token.GenerateKey()

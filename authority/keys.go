@@ -42,9 +42,9 @@ type keyState struct {
 	infos  []KeyInfo // active first, then retiring keys, newest first
 	set    *token.KeySet
 	// endorsements are every endorsement made by a rotation (each new
-	// key signed by the key active before it), oldest first, kept for
-	// ever so that a verifier pinned to any earlier key can reach the
-	// current one.
+	// key signed by the key active before it, and that key by the new
+	// one), oldest first, kept for ever so that a verifier pinned to any
+	// key of the authority can reach every other.
 	endorsements []token.Endorsement
 }
 
@@ -86,6 +86,10 @@ type manifestEndorsement struct {
 	PublicKey   string `json:"public_key"`
 	SignerKeyID uint32 `json:"signer_key_id"`
 	Signature   string `json:"signature"`
+}
+
+func manifestEndorsementOf(e token.Endorsement) manifestEndorsement {
+	return manifestEndorsement{KeyID: e.Key.ID, PublicKey: token.FormatPublicKey(e.Key.Key), SignerKeyID: e.SignerID, Signature: hex.EncodeToString(e.Signature)}
 }
 
 // sealed returns m with its checksum set.
@@ -310,10 +314,13 @@ func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
 	}
 	// The key active until now endorses its successor: a verifier that
 	// trusts it (or any key before it) can trust the new one.
-	e := token.Endorse(k.current().active, key.Public())
+	// And the new key endorses the one it replaces, which keeps verifying
+	// its tokens until they expire: a verifier pinned to the new key
+	// trusts it too.
+	was := k.current().active
+	fwd, back := token.Endorse(was, key.Public()), token.Endorse(key, was.Public())
 	next := manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC(), SHA256: sum}},
-		Endorsements: append(slices.Clone(m.Endorsements), manifestEndorsement{
-			KeyID: key.ID, PublicKey: token.FormatPublicKey(key.Public().Key), SignerKeyID: e.SignerID, Signature: hex.EncodeToString(e.Signature)})}
+		Endorsements: append(slices.Clone(m.Endorsements), manifestEndorsementOf(fwd), manifestEndorsementOf(back))}
 	for _, mk := range m.Keys {
 		switch {
 		case mk.Status == KeyActive:
@@ -384,7 +391,8 @@ func (a *Authority) Keys() []KeyInfo {
 }
 
 // Endorsements returns every key endorsement the authority made, oldest
-// first: at each rotation, the key active until then signs the new one.
+// first: at each rotation, the key active until then signs the new one, and
+// the new one signs it.
 // GET /v1/keys publishes them so that a verifier pinned to any earlier key
 // can reach the current one.
 func (a *Authority) Endorsements() []token.Endorsement {

@@ -173,13 +173,15 @@
 // The follower trusts only keys reachable from Config.TrustAnchors: the
 // anchors themselves and keys endorsed by one, directly or through a chain.
 // At every rotation the authority signs the new key with the key active
-// until then ([token.Endorse]) and publishes every endorsement it ever made
-// in GET /v1/keys:
+// until then ([token.Endorse]), and that key with the new one (it keeps
+// verifying its tokens until they expire), and publishes every endorsement
+// it ever made in GET /v1/keys:
 //
 //	{"keys": [...],
 //	 "endorsements_v1": [{"key_id", "public_key", "signer_key_id", "signature"}]}
 //
-// so a follower pinned to the first key reaches the current one after any
+// so a follower pinned to any key of the authority (the first, or the
+// active one when the follower was set up) reaches every other after any
 // number of rotations, while a key published by anyone else (a man in the
 // middle of plain HTTP) is skipped, and a response with no reachable key is
 // refused ([ErrTampered]). New refuses a Config without TrustAnchors
