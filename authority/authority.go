@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mandate-dev/mandate/token"
 )
 
 // Config configures an Authority. DataDir is required.
@@ -101,7 +104,19 @@ type Authority struct {
 	entries []*LogEntry          // by increasing Seq
 	byID    map[string]*LogEntry // revocation ID → entry
 	lastSeq uint64
+	head    []byte        // chain hash of lastSeq
 	changed chan struct{} // closed (and replaced) on every append
+
+	// corrupt is set when the revocation log failed its integrity check
+	// after start: the authority then reports not ready and the feed
+	// refuses to answer.
+	corrupt atomic.Pointer[error]
+
+	// feedSigs caches the signatures of recent feed pages (Ed25519 is
+	// deterministic, so a page signed once is signed for every follower
+	// that asks for it).
+	feedSigMu sync.Mutex
+	feedSigs  map[[32]byte][]byte
 
 	// The group-commit writer.
 	queue       chan *writeOp
@@ -175,6 +190,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		queue:    make(chan *writeOp, WriteQueue),
 		stopping: make(chan struct{}),
 		janitor:  make(chan struct{}),
+		feedSigs: map[[32]byte][]byte{},
 	}
 	if cfg.Logger != nil {
 		a.log = *cfg.Logger
@@ -250,12 +266,18 @@ func (a *Authority) load(ctx context.Context) error {
 	for i := range clients {
 		a.clients[clients[i].ID] = &clients[i]
 	}
-	last, err := a.store.LastSeq(ctx)
+	last, head, err := a.store.ChainHead(ctx)
 	if err != nil {
 		return err
 	}
 	now := a.now()
+	var prev *LogEntry
+	var chainErr error
 	err = a.store.Revocations(ctx, 0, func(e LogEntry) bool {
+		if chainErr = checkLink(prev, &e, last); chainErr != nil {
+			return false
+		}
+		prev = &e
 		if !e.ExpiresAt.IsZero() && now.After(e.ExpiresAt.Add(RetentionGrace)) {
 			return true
 		}
@@ -264,16 +286,66 @@ func (a *Authority) load(ctx context.Context) error {
 		a.byID[string(e.ID)] = ep
 		return true
 	})
+	if err == nil {
+		err = chainErr
+	}
+	if err == nil && prev != nil && prev.Seq == last && !bytes.Equal(prev.Hash, head) {
+		err = fmt.Errorf("%w: revocation log entry %d does not match the stored chain head", ErrCorrupt, last)
+	}
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("%w; the revocation log failed its integrity check, so the authority will not serve it: restore the data folder from a backup", err)
+		}
 		return err
 	}
-	a.lastSeq = last
+	a.lastSeq, a.head = last, head
+	return nil
+}
+
+// checkLink checks a log entry read from the store: its hash covers its
+// fields and its previous hash, it follows prev in sequence order, chains to
+// it when the two are consecutive, and is within the log (at most last).
+// The error wraps ErrCorrupt.
+func checkLink(prev, e *LogEntry, last uint64) error {
+	switch {
+	case e.Seq == 0 || e.Seq > last:
+		return fmt.Errorf("%w: revocation log entry %d is beyond the last sequence number %d", ErrCorrupt, e.Seq, last)
+	case prev != nil && e.Seq <= prev.Seq:
+		return fmt.Errorf("%w: revocation log entry %d follows entry %d", ErrCorrupt, e.Seq, prev.Seq)
+	case len(e.PrevHash) != token.ChainHashSize || len(e.Hash) != token.ChainHashSize:
+		return fmt.Errorf("%w: revocation log entry %d has no chain hash", ErrCorrupt, e.Seq)
+	case !bytes.Equal(e.Hash, token.ChainHash(e.PrevHash, e.Seq, e.ID, e.ExpiresAt)):
+		return fmt.Errorf("%w: revocation log entry %d does not match its chain hash (it was altered)", ErrCorrupt, e.Seq)
+	case prev != nil && prev.Seq+1 == e.Seq && !bytes.Equal(e.PrevHash, prev.Hash):
+		return fmt.Errorf("%w: revocation log entry %d does not chain to entry %d", ErrCorrupt, e.Seq, prev.Seq)
+	}
+	return nil
+}
+
+// markCorrupt records an integrity failure found while serving: the
+// authority reports not ready and the feed refuses to answer.
+func (a *Authority) markCorrupt(err error) {
+	if a.corrupt.CompareAndSwap(nil, &err) {
+		a.log.Error().Err(err).Msg("the revocation log failed its integrity check; the feed is refused until the authority is restarted on a good data folder")
+	}
+}
+
+// Corrupt returns the integrity failure that stopped the authority from
+// serving its revocation log, or nil.
+func (a *Authority) Corrupt() error {
+	if p := a.corrupt.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
 // Ready reports whether the authority serves: storage open, keys loaded,
 // not shutting down.
-func (a *Authority) Ready() bool { return !a.closing.Load() && a.keys.current() != nil }
+// A revocation log that failed its integrity check while serving makes it
+// not ready (see Corrupt).
+func (a *Authority) Ready() bool {
+	return !a.closing.Load() && a.keys.current() != nil && a.corrupt.Load() == nil
+}
 
 // Stats returns the authority's live counters.
 func (a *Authority) Stats() *Stats { return &a.stats }
@@ -325,6 +397,12 @@ func (a *Authority) prune() {
 			return
 		case <-t.C:
 			a.Prune()
+			if bs, ok := a.store.(*BadgerStore); ok {
+				// Badger creates files world-readable (less the
+				// umask); its folder is 0700, and this keeps the
+				// files 0600 too.
+				restrictFiles(bs.dir)
+			}
 		}
 	}
 }

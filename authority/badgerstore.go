@@ -6,12 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	badgeroptions "github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/y"
 	"github.com/rs/zerolog"
+
+	"github.com/mandate-dev/mandate/token"
 )
 
 // BadgerStore is the embedded, on-disk [Store]: Badger with synchronous
@@ -21,7 +27,7 @@ import (
 //
 // Layout (every key is prefixed by one letter and '/'):
 //
-//	m/NAME                      meta values (admin token hash, last sequence number)
+//	m/NAME                      meta values (admin token hash, last sequence number and chain hash)
 //	c/CLIENT_ID                 client record (JSON)
 //	t/REVOCATION_ID             token record (JSON), TTL
 //	i/K/LEN(VALUE)VALUE/REV_ID  token index by session (K=s), agent (a), user (u), TTL
@@ -30,9 +36,16 @@ import (
 //	r/REVOCATION_ID             revocation ID → SEQ, TTL
 //
 // Time-to-live is ExpiresAt + grace - Batch.Now, at least one second.
+//
+// Integrity at rest: Badger verifies the checksum of every table when it
+// opens it and of every block it reads, and of every value it reads from
+// the value log; a mismatch is an error wrapping [ErrCorrupt], so the
+// authority refuses to start (or to answer) rather than serve altered
+// state. The folder is kept at mode 0700 and Badger's files at 0600.
 type BadgerStore struct {
 	db    *badger.DB
 	grace time.Duration
+	dir   string
 
 	// applyMu serializes Apply within this process: concurrent batches
 	// all read and advance the last sequence number, so they would only
@@ -67,6 +80,8 @@ func OpenBadgerStore(dir string, o BadgerOptions) (*BadgerStore, error) {
 	}
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
+		WithChecksumVerificationMode(badgeroptions.OnTableAndBlockRead).
+		WithVerifyValueChecksum(true).
 		WithLogger(badgerLogger{o.Logger}).
 		WithMemTableSize(16 << 20).
 		WithValueLogFileSize(64 << 20).
@@ -75,9 +90,59 @@ func OpenBadgerStore(dir string, o BadgerOptions) (*BadgerStore, error) {
 		WithMetricsEnabled(false)
 	db, err := badger.Open(opts)
 	if err != nil {
+		if isCorruption(err) {
+			return nil, fmt.Errorf("%w: storage in %s failed its checksum check (%v); restore the folder from a backup, or move it away to start with an empty state (every revocation in it is then lost)", ErrCorrupt, dir, err)
+		}
 		return nil, fmt.Errorf("open storage in %s: %w (is another authority running on this data folder?)", dir, err)
 	}
-	return &BadgerStore{db: db, grace: o.Grace}, nil
+	restrictFiles(dir)
+	s := &BadgerStore{db: db, grace: o.Grace, dir: dir}
+	if err := s.migrateChain(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("storage in %s: %w", dir, corruption(err))
+	}
+	return s, nil
+}
+
+// isCorruption reports whether a Badger error is a failed integrity check.
+func isCorruption(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, y.ErrChecksumMismatch) {
+		return true
+	}
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "checksum") || strings.Contains(m, "corrupt")
+}
+
+// corruption wraps a Badger integrity failure in ErrCorrupt with what to do
+// next; other errors pass unchanged.
+func corruption(err error) error {
+	if !isCorruption(err) || errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w: %w; restore the data folder from a backup", ErrCorrupt, err)
+}
+
+// restrictFiles makes dir 0700 and every file in it 0600, whatever the
+// umask: Badger creates its tables, value log and lock file with 0644 (less
+// the umask). The folder's mode is what keeps files created later private.
+// Best effort: an error leaves the folder as it is (ensurePrivateDir has
+// already made it 0700).
+func restrictFiles(dir string) {
+	_ = os.Chmod(dir, 0o700)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				_ = os.Chmod(filepath.Join(dir, e.Name()), 0o600)
+			}
+		}
+	}
 }
 
 type badgerLogger struct{ l *zerolog.Logger }
@@ -97,8 +162,9 @@ func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
 
 var (
-	keyLastSeq = []byte("m/last_seq")
-	indexKind  = map[TokenIndex]byte{BySession: 's', ByAgent: 'a', ByUser: 'u'}
+	keyLastSeq  = []byte("m/last_seq")
+	keyLastHash = []byte("m/last_hash")
+	indexKind   = map[TokenIndex]byte{BySession: 's', ByAgent: 'a', ByUser: 'u'}
 )
 
 func metaKey(name string) []byte  { return append([]byte("m/"), name...) }
@@ -135,6 +201,8 @@ type (
 		ExpiresAt time.Time `json:"expires_at,omitzero"`
 		Session   string    `json:"session,omitempty"`
 		RevokedAt time.Time `json:"revoked_at"`
+		PrevHash  []byte    `json:"prev_hash,omitempty"`
+		Hash      []byte    `json:"hash,omitempty"`
 	}
 	clientJSON struct {
 		SecretHash       []byte    `json:"secret_sha256"`
@@ -248,6 +316,10 @@ func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
 	if err != nil {
 		return err
 	}
+	head, err := lastHash(txn)
+	if err != nil {
+		return err
+	}
 	next := last
 	for i := range b.Revocations {
 		op := &b.Revocations[i]
@@ -261,9 +333,11 @@ func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
 			return err
 		}
 		next++
-		e = LogEntry{Seq: next, ID: op.ID, ExpiresAt: op.ExpiresAt, Session: op.Session, RevokedAt: b.Now}
+		e = LogEntry{Seq: next, ID: op.ID, ExpiresAt: op.ExpiresAt, Session: op.Session, RevokedAt: b.Now, PrevHash: head}
+		e.Hash = token.ChainHash(e.PrevHash, e.Seq, e.ID, e.ExpiresAt)
+		head = e.Hash
 		ttl := s.ttl(e.ExpiresAt, b.Now)
-		v, _ := json.Marshal(entryJSON{ID: e.ID, ExpiresAt: e.ExpiresAt, Session: e.Session, RevokedAt: e.RevokedAt})
+		v, _ := json.Marshal(entryJSON{ID: e.ID, ExpiresAt: e.ExpiresAt, Session: e.Session, RevokedAt: e.RevokedAt, PrevHash: e.PrevHash, Hash: e.Hash})
 		if err := txn.SetEntry(badger.NewEntry(logKey(next), v).WithTTL(ttl)); err != nil {
 			return err
 		}
@@ -273,9 +347,79 @@ func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
 		op.Entry, op.Created = cloneEntry(e), true
 	}
 	if next != last {
+		if err := txn.Set(keyLastHash, head); err != nil {
+			return err
+		}
 		return txn.Set(keyLastSeq, binary.BigEndian.AppendUint64(nil, next))
 	}
 	return nil
+}
+
+// lastHash returns the chain hash of the last entry (GenesisHash for an
+// empty log).
+func lastHash(txn *badger.Txn) ([]byte, error) {
+	it, err := txn.Get(keyLastHash)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return token.GenesisHash(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	h, err := it.ValueCopy(nil)
+	if err == nil && len(h) != token.ChainHashSize {
+		err = fmt.Errorf("%w: the revocation log's chain head is %d bytes, want %d", ErrCorrupt, len(h), token.ChainHashSize)
+	}
+	return h, err
+}
+
+// migrateChain chains a log written before entries were hash-chained: once,
+// at open, when there is a last sequence number but no chain head. The
+// entries still held are chained in sequence order from GenesisHash, each
+// to the previous one held, and rewritten with their TTL.
+func (s *BadgerStore) migrateChain() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(keyLastHash); err == nil || !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		last, err := lastSeq(txn)
+		if err != nil || last == 0 {
+			return err
+		}
+		type kv struct {
+			key []byte
+			e   entryJSON
+			exp uint64
+		}
+		var all []kv
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("l/"), PrefetchValues: true})
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			var ej entryJSON
+			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &ej) }); err != nil {
+				it.Close()
+				return fmt.Errorf("log entry %x: %w", item.Key(), err)
+			}
+			all = append(all, kv{item.KeyCopy(nil), ej, item.ExpiresAt()})
+		}
+		it.Close()
+		head := token.GenesisHash()
+		for _, r := range all {
+			if len(r.key) != 10 {
+				continue
+			}
+			seq := binary.BigEndian.Uint64(r.key[2:])
+			r.e.PrevHash = head
+			r.e.Hash = token.ChainHash(head, seq, r.e.ID, r.e.ExpiresAt)
+			head = r.e.Hash
+			v, _ := json.Marshal(r.e)
+			be := badger.NewEntry(r.key, v)
+			be.ExpiresAt = r.exp
+			if err := txn.SetEntry(be); err != nil {
+				return err
+			}
+		}
+		return txn.Set(keyLastHash, head)
+	})
 }
 
 func lastSeq(txn *badger.Txn) (uint64, error) {
@@ -332,7 +476,7 @@ func getEntry(txn *badger.Txn, seq uint64) (LogEntry, error) {
 	if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &ej) }); err != nil {
 		return LogEntry{}, fmt.Errorf("storage: log entry %d: %w", seq, err)
 	}
-	return LogEntry{Seq: seq, ID: ej.ID, ExpiresAt: ej.ExpiresAt, Session: ej.Session, RevokedAt: ej.RevokedAt}, nil
+	return LogEntry{Seq: seq, ID: ej.ID, ExpiresAt: ej.ExpiresAt, Session: ej.Session, RevokedAt: ej.RevokedAt, PrevHash: ej.PrevHash, Hash: ej.Hash}, nil
 }
 
 func (s *BadgerStore) getSession(txn *badger.Txn, id string) (SessionRecord, error) {
@@ -441,7 +585,7 @@ func (s *BadgerStore) Revocations(ctx context.Context, after uint64, fn func(Log
 	if after == ^uint64(0) {
 		return nil
 	}
-	return s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("l/"), PrefetchValues: true, PrefetchSize: 100})
 		defer it.Close()
 		for it.Seek(logKey(after + 1)); it.Valid(); it.Next() {
@@ -458,12 +602,31 @@ func (s *BadgerStore) Revocations(ctx context.Context, after uint64, fn func(Log
 			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &ej) }); err != nil {
 				return fmt.Errorf("storage: log entry %d: %w", seq, err)
 			}
-			if !fn(LogEntry{Seq: seq, ID: ej.ID, ExpiresAt: ej.ExpiresAt, Session: ej.Session, RevokedAt: ej.RevokedAt}) {
+			if !fn(LogEntry{Seq: seq, ID: ej.ID, ExpiresAt: ej.ExpiresAt, Session: ej.Session, RevokedAt: ej.RevokedAt, PrevHash: ej.PrevHash, Hash: ej.Hash}) {
 				return nil
 			}
 		}
 		return nil
 	})
+	return corruption(err)
+}
+
+// ChainHead implements Store.
+func (s *BadgerStore) ChainHead(ctx context.Context) (uint64, []byte, error) {
+	if err := s.begin(); err != nil {
+		return 0, nil, err
+	}
+	defer s.end()
+	var last uint64
+	var head []byte
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		if last, err = lastSeq(txn); err != nil {
+			return err
+		}
+		head, err = lastHash(txn)
+		return err
+	})
+	return last, head, corruption(err)
 }
 
 // LastSeq implements Store.
@@ -477,7 +640,7 @@ func (s *BadgerStore) LastSeq(ctx context.Context) (uint64, error) {
 		last, err = lastSeq(txn)
 		return err
 	})
-	return last, err
+	return last, corruption(err)
 }
 
 // CreateClient implements Store.
@@ -538,7 +701,7 @@ func (s *BadgerStore) Clients(ctx context.Context) ([]ClientRecord, error) {
 		}
 		return nil
 	})
-	return out, err
+	return out, corruption(err)
 }
 
 // DeleteClient implements Store.
@@ -577,7 +740,7 @@ func (s *BadgerStore) Meta(ctx context.Context, key string) ([]byte, error) {
 		v, err = it.ValueCopy(nil)
 		return err
 	})
-	return v, err
+	return v, corruption(err)
 }
 
 // SetMeta implements Store.
@@ -597,5 +760,7 @@ func (s *BadgerStore) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.db.Close()
+	err := s.db.Close()
+	restrictFiles(s.dir)
+	return err
 }

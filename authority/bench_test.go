@@ -127,7 +127,8 @@ func benchPropagation(b *testing.B, n int) {
 	for i := range fs {
 		store := revocation.NewMemory()
 		keys := token.NewKeySet()
-		f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys})
+		root := a.Keys()[0]
+		f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys, TrustAnchors: []token.PublicKey{{ID: root.ID, Key: root.PublicKey}}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -45,9 +45,13 @@
 //	POST /v1/revocations                     {"token"}: anyone holding it
 //	     {"revocation_id"|"session"|"agent"|"user"}: admin or the minting client
 //	     → 200 {"entries":[{"seq","revocation_id","expires_at"}],"total","created"}
-//	GET  /v1/revocations?after=SEQ&wait=DUR  public: the log after SEQ, long-polled
-//	     → 200 {"entries":[…],"next":SEQ}   (409 sequence_ahead: SEQ was never issued)
-//	GET  /v1/keys                            public: {"keys":[{"key_id","algorithm","public_key","status","not_after"?}]}
+//	GET  /v1/revocations?after=SEQ&wait=DUR[&nonce=HEX]  public: the log after SEQ, long-polled;
+//	     the signature covers the follower's nonce (at most 32 bytes) when it sends one
+//	     → 200 {"entries":[{…,"hash_v1","prev_hash_v1"?}],"next":SEQ,
+//	            "chain_v1":{"head_seq","head_hash","key_id","signature"}}
+//	       (409 sequence_ahead: SEQ was never issued; see "Integrity")
+//	GET  /v1/keys                            public: {"keys":[{"key_id","algorithm","public_key","status","not_after"?}],
+//	                                                 "endorsements_v1":[{"key_id","public_key","signer_key_id","signature"}]}
 //	POST /v1/keys/rotate                     admin: new active key; → the key list
 //	GET  /v1/sessions/{id}                   admin or the session's client
 //	POST|GET /v1/clients, GET|DELETE /v1/clients/{id}   admin
@@ -76,6 +80,24 @@
 // the hard one): at the total cap it closes an idle keep-alive connection
 // to make room, and otherwise answers 503, so that a flood of connections
 // cannot starve health, keys, mint or revocation.
+// # Integrity
+//
+// The authority's deciding state is tamper-evident (DESIGN.md, invariant
+// 11). At rest: Badger verifies the checksums of its tables (when it opens
+// them), blocks and value-log entries; the revocation log is hash-chained
+// (each entry stores token.ChainHash of its fields and of the previous
+// entry's hash, and the store keeps the head), and the chain is checked
+// when the log is loaded and on every append; key files and their manifest
+// carry SHA-256 checksums. Any mismatch is [ErrCorrupt]: the authority
+// refuses to start (or, found while serving, reports not ready on /readyz
+// with the reason and refuses the feed) rather than serve altered state.
+// Badger's folder is 0700 and its files 0600. In transit: every feed answer
+// is signed with the active root key over the requested position, the
+// page's entries (seq and chain hash) and the log's head
+// (token.FeedPage, with the follower's nonce), and at every rotation the
+// new key and the key it replaces endorse each other (token.Endorse),
+// published in GET /v1/keys, so a follower pinned to any key of the
+// authority can follow (package verifier/follow).
 //
 // # Revocation
 //

@@ -42,6 +42,11 @@ var (
 	// ErrUnavailable: the authority is shutting down or its storage failed;
 	// retry later.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrCorrupt: the authority's state at rest failed an integrity check
+	// (a Badger checksum, the revocation log's hash chain, a key file). The
+	// authority refuses to start on it: restore the data folder from a
+	// backup. It wraps ErrUnavailable.
+	ErrCorrupt = fmt.Errorf("%w: stored state is corrupt", ErrUnavailable)
 	// ErrClosed: the authority or store was closed. It wraps
 	// ErrUnavailable.
 	ErrClosed = fmt.Errorf("%w: closed", ErrUnavailable)

@@ -55,9 +55,29 @@ type revokeResponseJSON struct {
 	Expired bool           `json:"already_expired,omitempty"`
 }
 
+// feedJSON is a /v1/revocations answer. The "_v1" fields are the
+// tamper-evidence added in version 1 of the chained feed: each entry's
+// chain hash (and the previous one where the follower cannot know it), and
+// the page signature. A newer format adds fields with a new suffix.
 type feedJSON struct {
-	Entries []entryJSONOut `json:"entries"`
-	Next    uint64         `json:"next"`
+	Entries []feedEntryJSON `json:"entries"`
+	Next    uint64          `json:"next"`
+	Chain   feedChainJSON   `json:"chain_v1"`
+}
+
+type feedEntryJSON struct {
+	Seq          uint64 `json:"seq"`
+	RevocationID string `json:"revocation_id"`
+	ExpiresAt    string `json:"expires_at"`
+	Hash         string `json:"hash_v1"`
+	PrevHash     string `json:"prev_hash_v1,omitempty"`
+}
+
+type feedChainJSON struct {
+	HeadSeq   uint64 `json:"head_seq"`
+	HeadHash  string `json:"head_hash"`
+	KeyID     uint32 `json:"key_id"`
+	Signature string `json:"signature"`
 }
 
 type keyJSON struct {
@@ -221,7 +241,7 @@ func (h *handler) revoke(c *gin.Context) {
 	c.JSON(http.StatusOK, revokeResponseJSON{Entries: entriesOut(res.Entries), Total: res.Total, Created: res.Created, Expired: res.Expired})
 }
 
-// GET /v1/revocations?after=SEQ&wait=DURATION (public: revocation IDs are
+// GET /v1/revocations?after=SEQ&wait=DURATION&nonce=HEX (public: revocation IDs are
 // not secrets, and verifiers need the feed without a credential).
 func (h *handler) feed(c *gin.Context) {
 	var after uint64
@@ -242,6 +262,15 @@ func (h *handler) feed(c *gin.Context) {
 		}
 		wait = d
 	}
+	var nonce []byte
+	if s := c.Query("nonce"); s != "" {
+		n, err := hex.DecodeString(s)
+		if err != nil || len(n) > token.MaxFeedNonce {
+			h.writeError(c, fmt.Errorf("%w: nonce must be hex of at most %d bytes", ErrBadRequest, token.MaxFeedNonce))
+			return
+		}
+		nonce = n
+	}
 	if wait > 0 {
 		// Over a long-poll cap, answer at once (see longpoll.go).
 		if release, ok := h.polls.acquire(c.Request.RemoteAddr); ok {
@@ -250,13 +279,32 @@ func (h *handler) feed(c *gin.Context) {
 			wait = 0
 		}
 	}
-	f, err := h.a.RevocationsAfter(c.Request.Context(), after, wait)
+	f, err := h.a.RevocationsAfterNonce(c.Request.Context(), after, wait, nonce)
 	if err != nil {
 		h.writeError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, feedJSON{Entries: entriesOut(f.Entries), Next: f.Next})
+	c.JSON(http.StatusOK, feedOut(after, f))
+}
+
+// feedOut is the wire form of a feed page. An entry carries the previous
+// chain hash where a follower may not have it: on the first entry of the
+// page (a follower that starts after the first entries expired) and on any
+// entry after a gap (entries that expired). A follower that holds the hash
+// at after checks the first one against it.
+func feedOut(after uint64, f Feed) feedJSON {
+	out := feedJSON{Entries: make([]feedEntryJSON, len(f.Entries)), Next: f.Next, Chain: feedChainJSON{
+		HeadSeq: f.HeadSeq, HeadHash: hex.EncodeToString(f.HeadHash), KeyID: f.KeyID, Signature: hex.EncodeToString(f.Signature)}}
+	prev := after
+	for i, e := range f.Entries {
+		out.Entries[i] = feedEntryJSON{Seq: e.Seq, RevocationID: hex.EncodeToString(e.ID), ExpiresAt: rfc3339(e.ExpiresAt), Hash: hex.EncodeToString(e.Hash)}
+		if i == 0 || e.Seq != prev+1 {
+			out.Entries[i].PrevHash = hex.EncodeToString(e.PrevHash)
+		}
+		prev = e.Seq
+	}
+	return out
 }
 
 // parseWait reads a Go duration ("25s", "1m") or a number of seconds.
@@ -278,7 +326,22 @@ func (h *handler) keys(c *gin.Context) {
 	for i, k := range keys {
 		out[i] = keyJSON{KeyID: k.ID, Algorithm: "ed25519", PublicKey: hex.EncodeToString(k.PublicKey), Status: k.Status, NotAfter: rfc3339(k.NotAfter)}
 	}
-	c.JSON(http.StatusOK, gin.H{"keys": out})
+	ends := h.a.Endorsements()
+	endOut := make([]endorsementJSON, len(ends))
+	for i, e := range ends {
+		endOut[i] = endorsementJSON{KeyID: e.Key.ID, PublicKey: hex.EncodeToString(e.Key.Key), SignerKeyID: e.SignerID, Signature: hex.EncodeToString(e.Signature)}
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": out, "endorsements_v1": endOut})
+}
+
+// endorsementJSON is one key endorsement in GET /v1/keys: the key
+// signer_key_id signed key_id / public_key (token.Endorse) when the authority
+// rotated to it. Followers pinned to an earlier key follow these.
+type endorsementJSON struct {
+	KeyID       uint32 `json:"key_id"`
+	PublicKey   string `json:"public_key"`
+	SignerKeyID uint32 `json:"signer_key_id"`
+	Signature   string `json:"signature"`
 }
 
 // GET /.well-known/biscuit-web-keys (public): the Biscuit web key set, a
@@ -542,6 +605,10 @@ func (h *handler) healthz(c *gin.Context) {
 
 func (h *handler) readyz(c *gin.Context) {
 	if !h.a.Ready() {
+		if err := h.a.Corrupt(); err != nil {
+			h.writeError(c, err)
+			return
+		}
 		h.writeError(c, fmt.Errorf("%w: shutting down", ErrUnavailable))
 		return
 	}

@@ -2,6 +2,8 @@ package authority
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +41,11 @@ type keyState struct {
 	active token.SigningKey
 	infos  []KeyInfo // active first, then retiring keys, newest first
 	set    *token.KeySet
+	// endorsements are every endorsement made by a rotation (each new
+	// key signed by the key active before it, and that key by the new
+	// one), oldest first, kept for ever so that a verifier pinned to any
+	// key of the authority can reach every other.
+	endorsements []token.Endorsement
 }
 
 // keyring keeps the root keys in DIR/keys: one PEM PKCS#8 file per key
@@ -54,9 +61,15 @@ type keyring struct {
 
 const manifestName = "keys.json"
 
+// manifest is keys.json. Its integrity is checked at every load: Checksum
+// is the SHA-256 of the manifest written with an empty Checksum, and each
+// key's SHA256 that of its key file, so a flipped byte in either is refused
+// (a manifest from before checksums is upgraded at the next open).
 type manifest struct {
-	Version int           `json:"version"`
-	Keys    []manifestKey `json:"keys"`
+	Version      int                   `json:"version"`
+	Keys         []manifestKey         `json:"keys"`
+	Endorsements []manifestEndorsement `json:"endorsements,omitempty"`
+	Checksum     string                `json:"checksum,omitempty"`
 }
 
 type manifestKey struct {
@@ -65,6 +78,38 @@ type manifestKey struct {
 	Status    string    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
+	SHA256    string    `json:"sha256,omitempty"`
+}
+
+type manifestEndorsement struct {
+	KeyID       uint32 `json:"key_id"`
+	PublicKey   string `json:"public_key"`
+	SignerKeyID uint32 `json:"signer_key_id"`
+	Signature   string `json:"signature"`
+}
+
+func manifestEndorsementOf(e token.Endorsement) manifestEndorsement {
+	return manifestEndorsement{KeyID: e.Key.ID, PublicKey: token.FormatPublicKey(e.Key.Key), SignerKeyID: e.SignerID, Signature: hex.EncodeToString(e.Signature)}
+}
+
+// sealed returns m with its checksum set.
+func (m manifest) sealed() manifest {
+	m.Checksum = ""
+	sum := sha256.Sum256(mustJSON(m))
+	m.Checksum = hex.EncodeToString(sum[:])
+	return m
+}
+
+// verify checks the manifest's checksum; a manifest without one (written
+// before checksums) passes and is sealed when next written.
+func (m manifest) verify() error {
+	if m.Checksum == "" {
+		return nil
+	}
+	if m.sealed().Checksum != m.Checksum {
+		return errors.New("its checksum does not match its content (altered or corrupted on disk)")
+	}
+	return nil
 }
 
 func keyFileName(id uint32) string { return fmt.Sprintf("key-%08x.pem", id) }
@@ -83,16 +128,23 @@ func openKeyring(dir string, now time.Time) (k *keyring, created bool, err error
 		if err != nil {
 			return nil, false, err
 		}
-		if err := k.writeKey(key); err != nil {
+		sum, err := k.writeKey(key)
+		if err != nil {
 			return nil, false, err
 		}
-		m = manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC()}}}
-		if err := writeFileAtomic(filepath.Join(dir, manifestName), mustJSON(m), 0o600); err != nil {
+		m = manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC(), SHA256: sum}}}
+		if err := k.writeManifest(m); err != nil {
 			return nil, false, err
 		}
 		created = true
 	case err != nil:
 		return nil, false, err
+	}
+	if m.Checksum == "" || slices.ContainsFunc(m.Keys, func(mk manifestKey) bool { return mk.SHA256 == "" }) {
+		// Written before checksums: add them now.
+		if err := k.upgradeManifest(&m); err != nil {
+			return nil, false, err
+		}
 	}
 	st, err := k.load(m, now)
 	if err != nil {
@@ -110,7 +162,10 @@ func (k *keyring) readManifest() (manifest, error) {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("key manifest %s: %w; restore it from a backup", filepath.Join(k.dir, manifestName), err)
+		return m, fmt.Errorf("%w: key manifest %s: %w; restore it from a backup", ErrCorrupt, filepath.Join(k.dir, manifestName), err)
+	}
+	if err := m.verify(); err != nil {
+		return m, fmt.Errorf("%w: key manifest %s: %w; restore the keys folder from a backup", ErrCorrupt, filepath.Join(k.dir, manifestName), err)
 	}
 	if m.Version != 1 {
 		return m, fmt.Errorf("key manifest %s: version %d is not supported", filepath.Join(k.dir, manifestName), m.Version)
@@ -140,13 +195,16 @@ func (k *keyring) load(m manifest, now time.Time) (*keyState, error) {
 		if err != nil {
 			return nil, err
 		}
+		if sum := sha256.Sum256(b); mk.SHA256 != "" && hex.EncodeToString(sum[:]) != mk.SHA256 {
+			return nil, fmt.Errorf("%w: key file %s does not match its checksum in %s (altered or corrupted on disk); restore the keys folder from a backup", ErrCorrupt, path, manifestName)
+		}
 		priv, err := token.ParsePrivateKey(b)
 		if err != nil {
-			return nil, fmt.Errorf("key file %s: %w", path, err)
+			return nil, fmt.Errorf("%w: key file %s: %w; restore the keys folder from a backup", ErrCorrupt, path, err)
 		}
 		sk := token.NewSigningKey(priv)
 		if sk.ID != mk.ID {
-			return nil, fmt.Errorf("key file %s holds key %d, the manifest says %d; restore the keys folder from a backup", path, sk.ID, mk.ID)
+			return nil, fmt.Errorf("%w: key file %s holds key %d, the manifest says %d; restore the keys folder from a backup", ErrCorrupt, path, sk.ID, mk.ID)
 		}
 		info := KeyInfo{ID: sk.ID, PublicKey: sk.Public().Key, Status: mk.Status, CreatedAt: mk.CreatedAt, NotAfter: mk.NotAfter}
 		switch mk.Status {
@@ -164,8 +222,39 @@ func (k *keyring) load(m manifest, now time.Time) (*keyState, error) {
 	if actives != 1 {
 		return nil, fmt.Errorf("key manifest %s names %d active keys, want 1; restore the keys folder from a backup", filepath.Join(k.dir, manifestName), actives)
 	}
+	for _, me := range m.Endorsements {
+		pub, err := token.ParsePublicKey(me.PublicKey)
+		sig, serr := hex.DecodeString(me.Signature)
+		if err != nil || serr != nil {
+			return nil, fmt.Errorf("%w: key manifest: the endorsement of key %d is unreadable; restore the keys folder from a backup", ErrCorrupt, me.KeyID)
+		}
+		st.endorsements = append(st.endorsements, token.Endorsement{Key: token.PublicKey{ID: me.KeyID, Key: pub}, SignerID: me.SignerKeyID, Signature: sig})
+	}
 	st.set = token.NewKeySet(pubs...)
 	return st, nil
+}
+
+// writeManifest seals m with its checksum and writes it atomically: the
+// commit point of a rotation.
+func (k *keyring) writeManifest(m manifest) error {
+	return writeFileAtomic(filepath.Join(k.dir, manifestName), mustJSON(m.sealed()), 0o600)
+}
+
+// upgradeManifest adds the checksums a manifest written before them lacks.
+func (k *keyring) upgradeManifest(m *manifest) error {
+	for i := range m.Keys {
+		mk := &m.Keys[i]
+		if mk.SHA256 != "" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(k.dir, filepath.Base(mk.File)))
+		if err != nil {
+			continue // load reports it
+		}
+		sum := sha256.Sum256(b)
+		mk.SHA256 = hex.EncodeToString(sum[:])
+	}
+	return k.writeManifest(*m)
 }
 
 // removeStrays deletes key files that no manifest entry names (a rotation
@@ -188,12 +277,14 @@ func (k *keyring) removeStrays(m manifest) {
 	}
 }
 
-func (k *keyring) writeKey(key token.SigningKey) error {
+// writeKey writes a key file (mode 0600) and returns its SHA-256, hex.
+func (k *keyring) writeKey(key token.SigningKey) (string, error) {
 	pemBytes, err := token.MarshalPrivateKeyPEM(key.Private)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return writeFileAtomic(filepath.Join(k.dir, keyFileName(key.ID)), pemBytes, 0o600)
+	sum := sha256.Sum256(pemBytes)
+	return hex.EncodeToString(sum[:]), writeFileAtomic(filepath.Join(k.dir, keyFileName(key.ID)), pemBytes, 0o600)
 }
 
 // rotate makes a new key active. The previous active key becomes retiring
@@ -217,10 +308,19 @@ func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
 	if slices.ContainsFunc(m.Keys, func(mk manifestKey) bool { return mk.ID == key.ID }) {
 		return old, cur, errors.New("rotate: could not draw a key with a fresh key ID; retry")
 	}
-	if err := k.writeKey(key); err != nil {
+	sum, err := k.writeKey(key)
+	if err != nil {
 		return old, cur, err
 	}
-	next := manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC()}}}
+	// The key active until now endorses its successor: a verifier that
+	// trusts it (or any key before it) can trust the new one.
+	// And the new key endorses the one it replaces, which keeps verifying
+	// its tokens until they expire: a verifier pinned to the new key
+	// trusts it too.
+	was := k.current().active
+	fwd, back := token.Endorse(was, key.Public()), token.Endorse(key, was.Public())
+	next := manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC(), SHA256: sum}},
+		Endorsements: append(slices.Clone(m.Endorsements), manifestEndorsementOf(fwd), manifestEndorsementOf(back))}
 	for _, mk := range m.Keys {
 		switch {
 		case mk.Status == KeyActive:
@@ -238,7 +338,7 @@ func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
 		return old, cur, err
 	}
 	// Commit point.
-	if err := writeFileAtomic(filepath.Join(k.dir, manifestName), mustJSON(next), 0o600); err != nil {
+	if err := k.writeManifest(next); err != nil {
 		return old, cur, err
 	}
 	prev := k.state.Swap(st)
@@ -288,6 +388,15 @@ func (a *Authority) Keys() []KeyInfo {
 		out = append(out, in)
 	}
 	return out
+}
+
+// Endorsements returns every key endorsement the authority made, oldest
+// first: at each rotation, the key active until then signs the new one, and
+// the new one signs it.
+// GET /v1/keys publishes them so that a verifier pinned to any earlier key
+// can reach the current one.
+func (a *Authority) Endorsements() []token.Endorsement {
+	return slices.Clone(a.keys.current().endorsements)
 }
 
 // KeySet returns the key set the authority verifies tokens with (active and

@@ -126,4 +126,7 @@ const (
 	// RefuseLinger bounds the time a connection refused over a connection
 	// cap is kept to deliver its 503 (see refuse in longpoll.go).
 	RefuseLinger = 250 * time.Millisecond
+	// FeedSignatureCache bounds how many signed feed pages are remembered:
+	// followers at the same position share one signature.
+	FeedSignatureCache = 1024
 )

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mandate-dev/mandate/token"
 )
 
 // MemoryStore is an in-memory [Store] for tests and demos. It forgets
@@ -24,6 +26,7 @@ type MemoryStore struct {
 	log       []LogEntry        // by increasing Seq
 	byID      map[string]uint64 // revocation ID → Seq
 	lastSeq   uint64
+	lastHash  []byte // chain hash of lastSeq
 	clients   map[string]ClientRecord
 	meta      map[string][]byte
 	lastPrune time.Time
@@ -133,6 +136,9 @@ func (s *MemoryStore) Apply(ctx context.Context, b *Batch) error {
 		}
 		s.lastSeq++
 		e := LogEntry{Seq: s.lastSeq, ID: bytes.Clone(op.ID), ExpiresAt: op.ExpiresAt, Session: op.Session, RevokedAt: b.Now}
+		e.PrevHash = s.headLocked()
+		e.Hash = token.ChainHash(e.PrevHash, e.Seq, e.ID, e.ExpiresAt)
+		s.lastHash = e.Hash
 		s.log = append(s.log, e)
 		s.byID[string(e.ID)] = e.Seq
 		op.Entry, op.Created = cloneEntry(e), true
@@ -293,6 +299,23 @@ func (s *MemoryStore) Revocations(ctx context.Context, after uint64, fn func(Log
 	return nil
 }
 
+func (s *MemoryStore) headLocked() []byte {
+	if s.lastHash == nil {
+		return token.GenesisHash()
+	}
+	return s.lastHash
+}
+
+// ChainHead implements Store.
+func (s *MemoryStore) ChainHead(ctx context.Context) (uint64, []byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, nil, ErrClosed
+	}
+	return s.lastSeq, bytes.Clone(s.headLocked()), nil
+}
+
 // LastSeq implements Store.
 func (s *MemoryStore) LastSeq(ctx context.Context) (uint64, error) {
 	s.mu.RLock()
@@ -386,6 +409,7 @@ func cloneToken(t TokenRecord) TokenRecord {
 
 func cloneEntry(e LogEntry) LogEntry {
 	e.ID = bytes.Clone(e.ID)
+	e.PrevHash, e.Hash = bytes.Clone(e.PrevHash), bytes.Clone(e.Hash)
 	return e
 }
 

@@ -3,6 +3,9 @@ package authority
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -271,12 +274,21 @@ func (a *Authority) Revoked(ids [][]byte) int {
 	return -1
 }
 
-// Feed is one page of the revocation log.
+// Feed is one page of the revocation log, signed.
 type Feed struct {
 	Entries []LogEntry
 	// Next is the sequence number to pass as "after" next time: the last
 	// entry's, or after itself when there is none.
 	Next uint64
+	// HeadSeq and HeadHash are the log's last sequence number and chain
+	// hash when the page was taken.
+	HeadSeq  uint64
+	HeadHash []byte
+	// KeyID is the root key that signed the page, and Signature its
+	// Ed25519 signature over token.FeedPage{After, Next, HeadSeq,
+	// HeadHash, Entries (Seq, Hash)}.SigningBytes().
+	KeyID     uint32
+	Signature []byte
 }
 
 // RevocationsAfter returns the log entries with a sequence number above
@@ -289,7 +301,21 @@ type Feed struct {
 // An after beyond the last sequence number this authority ever issued
 // wraps ErrFeedAhead: the follower's state comes from another log (a reset
 // data folder, another authority); it must start over from 0.
+//
+// The page is signed with the active root key (Feed.Signature); a log that
+// failed its integrity check while serving is refused (ErrCorrupt).
 func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait time.Duration) (Feed, error) {
+	return a.RevocationsAfterNonce(ctx, after, wait, nil)
+}
+
+// RevocationsAfterNonce is RevocationsAfter for a follower that sent a
+// nonce: the page's signature covers it too (token.FeedPage.Nonce), so the
+// answer proves it was made for this request. A nonce over
+// token.MaxFeedNonce bytes wraps ErrBadRequest.
+func (a *Authority) RevocationsAfterNonce(ctx context.Context, after uint64, wait time.Duration, nonce []byte) (Feed, error) {
+	if len(nonce) > token.MaxFeedNonce {
+		return Feed{Next: after}, fmt.Errorf("%w: nonce is %d bytes, at most %d", ErrBadRequest, len(nonce), token.MaxFeedNonce)
+	}
 	wait = min(wait, a.cfg.MaxWait)
 	var timer *time.Timer
 	defer func() {
@@ -313,8 +339,11 @@ func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait tim
 		feed := a.pageLocked(after)
 		ch := a.changed
 		a.logMu.RUnlock()
+		if err := a.Corrupt(); err != nil {
+			return Feed{Next: after}, fmt.Errorf("%w; the feed is refused", err)
+		}
 		if len(feed.Entries) > 0 || wait <= 0 {
-			return feed, nil
+			return a.signFeed(after, feed, nonce), nil
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -324,11 +353,11 @@ func (a *Authority) RevocationsAfter(ctx context.Context, after uint64, wait tim
 		select {
 		case <-ch:
 		case <-timer.C:
-			return feed, nil
+			return a.signFeed(after, feed, nonce), nil
 		case <-ctx.Done():
 			return feed, ctx.Err()
 		case <-a.stopping:
-			return feed, nil
+			return a.signFeed(after, feed, nonce), nil
 		}
 	}
 }
@@ -352,6 +381,38 @@ func (a *Authority) pageLocked(after uint64) Feed {
 	if len(page) > 0 {
 		f.Next = page[len(page)-1].Seq
 	}
+	f.HeadSeq, f.HeadHash = a.lastSeq, bytes.Clone(a.head)
+	return f
+}
+
+// signFeed signs a page with the active root key. Signatures of recent
+// pages without a nonce are cached: every follower at the same position
+// gets the same page.
+func (a *Authority) signFeed(after uint64, f Feed, nonce []byte) Feed {
+	p := token.FeedPage{After: after, Next: f.Next, HeadSeq: f.HeadSeq, HeadHash: f.HeadHash, Entries: make([]token.FeedPageEntry, len(f.Entries)), Nonce: nonce}
+	for i, e := range f.Entries {
+		p.Entries[i] = token.FeedPageEntry{Seq: e.Seq, Hash: e.Hash}
+	}
+	key := a.keys.current().active
+	msg := p.SigningBytes()
+	if len(nonce) > 0 {
+		f.KeyID, f.Signature = key.ID, ed25519.Sign(key.Private, msg)
+		return f
+	}
+	id := sha256.Sum256(binary.BigEndian.AppendUint32(msg, key.ID))
+	a.feedSigMu.Lock()
+	sig, ok := a.feedSigs[id]
+	a.feedSigMu.Unlock()
+	if !ok {
+		sig = ed25519.Sign(key.Private, msg)
+		a.feedSigMu.Lock()
+		if len(a.feedSigs) >= FeedSignatureCache {
+			clear(a.feedSigs)
+		}
+		a.feedSigs[id] = sig
+		a.feedSigMu.Unlock()
+	}
+	f.KeyID, f.Signature = key.ID, sig
 	return f
 }
 

@@ -25,6 +25,10 @@ type ServeConfig struct {
 	// Ready, when set, is called with the listening address once the
 	// server accepts connections.
 	Ready func(addr net.Addr)
+	// Started, when set, is called with the open authority just before
+	// Ready, such as to print the root public key that verifiers pin
+	// (a.Keys()[0]).
+	Started func(a *Authority)
 	// Options are passed to Open.
 	Options []Option
 }
@@ -78,6 +82,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info().Str("addr", ln.Addr().String()).Uint32("key_id", a.keys.current().active.ID).
 		Uint64("fd_limit", nofile).Int("max_conns", maxConns).Int("max_long_polls", maxPolls).Msg("authority listening")
+	if cfg.Started != nil {
+		cfg.Started(a)
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}

@@ -28,6 +28,16 @@ import (
 //     when the same ID appears twice in one batch.
 //   - Sequence numbers start at 1, increase by one per new entry, and are
 //     never reused, even once every entry has expired (LastSeq survives).
+//   - The log is hash-chained: Apply gives every new entry PrevHash, the
+//     chain hash of the entry before it (ChainHead's hash when the batch
+//     began, or the previous new entry of the batch), and Hash =
+//     token.ChainHash(PrevHash, Seq, ID, ExpiresAt), and stores both with
+//     the entry; ChainHead advances with LastSeq, atomically. Revocations
+//     returns the stored hashes as they are: the Authority checks them when
+//     it loads the log and refuses to serve a broken chain, so a store
+//     must never recompute or repair them.
+//   - Corruption detected by the store (Badger's checksums) is reported as
+//     an error wrapping [ErrCorrupt], never skipped.
 //   - Records carry an ExpiresAt. A store keeps each record at least until
 //     ExpiresAt plus its retention grace, then may drop it at any time
 //     (Badger TTL); a dropped record is never returned again. Callers
@@ -57,6 +67,10 @@ type Store interface {
 	// LastSeq returns the highest sequence number ever assigned (0 if
 	// none).
 	LastSeq(ctx context.Context) (uint64, error)
+	// ChainHead returns LastSeq and the chain hash of that entry (0 and
+	// token.GenesisHash() for an empty log), kept even once the entry
+	// itself has expired.
+	ChainHead(ctx context.Context) (seq uint64, hash []byte, err error)
 
 	// CreateClient registers a client; ErrExists if its ID is taken.
 	CreateClient(ctx context.Context, c ClientRecord) error
@@ -141,6 +155,10 @@ type LogEntry struct {
 	// It is not published in the feed.
 	Session   string
 	RevokedAt time.Time
+	// PrevHash is the chain hash of entry Seq-1 (token.GenesisHash() for
+	// the first entry), and Hash this entry's:
+	// token.ChainHash(PrevHash, Seq, ID, ExpiresAt). Set by Store.Apply.
+	PrevHash, Hash []byte
 }
 
 // ClientRecord is a registered client as stored.

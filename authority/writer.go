@@ -219,11 +219,19 @@ func (a *Authority) publish(entries []LogEntry) {
 		if e.Seq <= a.lastSeq {
 			continue // already published (resync)
 		}
+		// The store chained the entry to the head we serve; check it
+		// before anyone is told about it.
+		head := &LogEntry{Seq: a.lastSeq, Hash: a.head}
+		if err := checkLink(head, &e, e.Seq); err != nil {
+			a.logMu.Unlock()
+			a.markCorrupt(err)
+			return
+		}
 		e.ID = bytes.Clone(e.ID)
 		ep := &e
 		a.entries = append(a.entries, ep)
 		a.byID[string(e.ID)] = ep
-		a.lastSeq = e.Seq
+		a.lastSeq, a.head = e.Seq, e.Hash
 		added++
 	}
 	if added > 0 {

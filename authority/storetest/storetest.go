@@ -15,6 +15,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/binary"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
 )
 
 // ID returns a deterministic 64-byte revocation ID for n.
@@ -227,6 +229,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authority.Store) {
 		if last, err := s.LastSeq(ctx); err != nil || last != 0 {
 			t.Fatalf("LastSeq of an empty store = %d, %v", last, err)
 		}
+		if seq, head, err := s.ChainHead(ctx); err != nil || seq != 0 || !bytes.Equal(head, token.GenesisHash()) {
+			t.Fatalf("ChainHead of an empty store = %d, %x, %v; want 0 and GenesisHash", seq, head, err)
+		}
 		b := &authority.Batch{Now: now, Revocations: []authority.RevokeOp{
 			{ID: ID(1), ExpiresAt: exp, Session: "s1"},
 			{ID: ID(2), ExpiresAt: exp},
@@ -270,6 +275,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authority.Store) {
 		if !slices.Equal(first, []uint64{1}) {
 			t.Errorf("Revocations stopping after one: %v", first)
 		}
+		checkChain(t, s, 3)
 	})
 
 	t.Run("ConcurrentRevocations", func(t *testing.T) {
@@ -464,6 +470,7 @@ func RunDurableStoreTests(t *testing.T, reopen func(t *testing.T) authority.Stor
 	if last, _ := s.LastSeq(ctx); last != 2 {
 		t.Errorf("LastSeq after reopen = %d", last)
 	}
+	checkChain(t, s, 2)
 	if _, err := s.Token(ctx, ID(1)); err != nil {
 		t.Errorf("token after reopen: %v", err)
 	}
@@ -515,4 +522,32 @@ func equalToken(a, b authority.TokenRecord) bool {
 	return string(a.RevocationID) == string(b.RevocationID) && a.Session == b.Session && a.Agent == b.Agent &&
 		a.User == b.User && a.Org == b.Org && a.ClientID == b.ClientID && a.KeyID == b.KeyID &&
 		a.IssuedAt.Equal(b.IssuedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+}
+
+// checkChain checks the hash chain of a log holding every entry 1..last:
+// each entry's PrevHash is the hash before it (GenesisHash for the first),
+// its Hash covers it, and ChainHead is (last, the last entry's Hash).
+func checkChain(t *testing.T, s authority.Store, last uint64) {
+	t.Helper()
+	ctx := context.Background()
+	prev := token.GenesisHash()
+	var n uint64
+	err := s.Revocations(ctx, 0, func(e authority.LogEntry) bool {
+		n++
+		if !bytes.Equal(e.PrevHash, prev) {
+			t.Errorf("entry %d: PrevHash %x, want %x", e.Seq, e.PrevHash, prev)
+		}
+		if want := token.ChainHash(prev, e.Seq, e.ID, e.ExpiresAt); !bytes.Equal(e.Hash, want) {
+			t.Errorf("entry %d: Hash %x, want token.ChainHash(...) = %x", e.Seq, e.Hash, want)
+		}
+		prev = e.Hash
+		return true
+	})
+	if err != nil || n != last {
+		t.Fatalf("Revocations: %d entries, %v; want %d", n, err, last)
+	}
+	seq, head, err := s.ChainHead(ctx)
+	if err != nil || seq != last || !bytes.Equal(head, prev) {
+		t.Errorf("ChainHead = %d, %x, %v; want %d, %x", seq, head, err, last, prev)
+	}
 }

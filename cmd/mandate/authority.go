@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
 )
 
 // newAuthorityCmd returns "mandate authority" and its "serve" subcommand.
@@ -101,6 +102,13 @@ SIGINT or SIGTERM shut down gracefully.`,
 					Logger:           &logger,
 				},
 				Addr: addr,
+				Started: func(a *authority.Authority) {
+					// Public: verifiers pin it (--trust-key); rotations
+					// are endorsed by it, so the pin stays valid.
+					if keys := a.Keys(); len(keys) > 0 {
+						fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority root public key (pin it in verifiers with --trust-key): %s\n", token.FormatPublicKey(keys[0].PublicKey))
+					}
+				},
 				Ready: func(a net.Addr) {
 					if adminToken == "" && !tokenOut.wrote {
 						fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority: the admin token is the one set before (only its hash is stored). %s\n", authority.AdminTokenResetHint(dataDir))

@@ -67,7 +67,7 @@ func TestAgainstAuthority(t *testing.T) {
 	writer := oneTokenLine(t, c.ok(sess, "attenuate", "--op", "write", "--delegate-to", "writer"))
 	verify := func(tok, op string) (int, string) {
 		t.Helper()
-		r := c.run(tok, "verify", "--authority", auth.URL, "--service", "github", "--tool", "t", "--op", op, "--resource", "repo:acme/web")
+		r := c.run(tok, "verify", "--authority", auth.URL, "--trust-key", token.FormatPublicKey(auth.RootKey.Key), "--service", "github", "--tool", "t", "--op", op, "--resource", "repo:acme/web")
 		d := decision(t, r)
 		return r.code, d["reason"].(string)
 	}

@@ -155,9 +155,13 @@ func TestBinaryAuthorityServe(t *testing.T) {
 	})
 	// The ready line names the address.
 	urls := make(chan string, 1)
+	rootKey := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			if m := regexp.MustCompile(`root public key .*: ([0-9a-f]{64})$`).FindStringSubmatch(sc.Text()); m != nil {
+				rootKey <- m[1]
+			}
 			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}
@@ -191,7 +195,13 @@ func TestBinaryAuthorityServe(t *testing.T) {
 		t.Fatalf("attenuate: exit %d: %s", r.code, r.stderr)
 	}
 	reader := r.stdout
-	verify := []string{"verify", "--authority", url, "--service", "s", "--tool", "t", "--op", "read", "--resource", "doc:1"}
+	var pin string
+	select {
+	case pin = <-rootKey:
+	default:
+		t.Fatal("authority serve did not print its root public key before its address")
+	}
+	verify := []string{"verify", "--authority", url, "--trust-key", pin, "--service", "s", "--tool", "t", "--op", "read", "--resource", "doc:1"}
 	if r = run(reader, "", verify...); r.code != exitOK {
 		t.Fatalf("verify: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}

@@ -113,7 +113,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	d.stepf("Start an authority on %s (embedded Badger storage, a new Ed25519 root key).", auth.URL)
 	d.linef("Platform backends call it to mint session tokens; anyone entitled calls it to revoke them.")
 
-	stopTools, err := d.startToolServer(ctx, auth.URL)
+	stopTools, err := d.startToolServer(ctx, auth.URL, auth.RootKey)
 	if err != nil {
 		return fmt.Errorf("demo: start the tool server: %w", err)
 	}
@@ -367,11 +367,12 @@ func (d *demo) call(ctx context.Context, c demoCall) (int, string, error) {
 }
 
 // startToolServer starts an HTTP tool server on 127.0.0.1 whose verifier
-// follows the authority at authURL. It returns once the follower synced.
-func (d *demo) startToolServer(ctx context.Context, authURL string) (stop func(), err error) {
+// follows the authority at authURL, pinned to its root key. It returns once
+// the follower synced.
+func (d *demo) startToolServer(ctx context.Context, authURL string, root token.PublicKey) (stop func(), err error) {
 	d.store = revocation.NewMemory()
 	keys := token.NewKeySet()
-	f, err := follow.New(follow.Config{Authority: authURL, Store: d.store, Keys: keys})
+	f, err := follow.New(follow.Config{Authority: authURL, Store: d.store, Keys: keys, TrustAnchors: []token.PublicKey{root}})
 	if err != nil {
 		return nil, err
 	}

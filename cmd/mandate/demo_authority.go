@@ -10,13 +10,17 @@ import (
 	"path/filepath"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
 )
 
 // embeddedAuthority is an authority served in-process on 127.0.0.1.
 type embeddedAuthority struct {
 	URL        string
 	AdminToken string
-	stop       func() error
+	// RootKey is the authority's root public key at start: the key its
+	// verifiers pin (follow.Config.TrustAnchors, --trust-key).
+	RootKey token.PublicKey
+	stop    func() error
 }
 
 // Close shuts the authority down gracefully and closes its storage.
@@ -38,6 +42,7 @@ func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAutho
 	sctx, cancel := context.WithCancel(ctx)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
+	var root token.PublicKey
 	go func() {
 		done <- authority.Serve(sctx, authority.ServeConfig{
 			Config: authority.Config{
@@ -46,7 +51,11 @@ func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAutho
 				AdminTokenOutput: io.Discard,
 			},
 			Listener: ln,
-			Ready:    func(net.Addr) { close(ready) },
+			Started: func(a *authority.Authority) {
+				k := a.Keys()[0]
+				root = token.PublicKey{ID: k.ID, Key: k.PublicKey}
+			},
+			Ready: func(net.Addr) { close(ready) },
 		})
 	}()
 	select {
@@ -64,6 +73,7 @@ func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAutho
 	return &embeddedAuthority{
 		URL:        "http://" + ln.Addr().String(),
 		AdminToken: admin,
+		RootKey:    root,
 		stop: func() error {
 			if !stopped {
 				stopped = true

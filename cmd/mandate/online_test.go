@@ -134,18 +134,31 @@ func newFakeAuthority(t *testing.T) *fakeAuthority {
 			fail(w, http.StatusBadRequest, "invalid_request", "after")
 			return
 		}
+		// A hash-chained log with signed pages, as the authority serves
+		// it (the entries never expire).
 		f.mu.Lock()
 		entries := []map[string]any{}
 		next := after
-		for i, id := range f.log {
-			if seq := uint64(i + 1); seq > after {
-				entries = append(entries, map[string]any{"seq": seq, "revocation_id": id, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+		nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
+		page := token.FeedPage{After: after, Nonce: nonce}
+		head := token.GenesisHash()
+		for i, idHex := range f.log {
+			seq := uint64(i + 1)
+			id, _ := hex.DecodeString(idHex)
+			prev := head
+			head = token.ChainHash(prev, seq, id, time.Time{})
+			if seq > after {
+				entries = append(entries, map[string]any{"seq": seq, "revocation_id": idHex,
+					"hash_v1": hex.EncodeToString(head), "prev_hash_v1": hex.EncodeToString(prev)})
+				page.Entries = append(page.Entries, token.FeedPageEntry{Seq: seq, Hash: head})
 				next = seq
 			}
 		}
+		page.Next, page.HeadSeq, page.HeadHash = next, uint64(len(f.log)), head
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"entries": entries, "next": next})
+		_ = json.NewEncoder(w).Encode(map[string]any{"entries": entries, "next": next, "chain_v1": map[string]any{
+			"head_seq": page.HeadSeq, "head_hash": hex.EncodeToString(head), "key_id": f.key.ID, "signature": hex.EncodeToString(page.Sign(f.key))}})
 	})
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
@@ -318,7 +331,7 @@ func TestVerifyAuthority(t *testing.T) {
 	writer := oneTokenLine(t, c.ok(sess, "attenuate", "--op", "write", "--delegate-to", "writer"))
 	verify := func(tok, op string) (int, map[string]any) {
 		t.Helper()
-		r := c.run(tok, "verify", "--authority", f.URL, "--service", "github", "--tool", "t", "--op", op, "--resource", "repo:acme/web")
+		r := c.run(tok, "verify", "--authority", f.URL, "--trust-key", token.FormatPublicKey(f.key.Public().Key), "--service", "github", "--tool", "t", "--op", op, "--resource", "repo:acme/web")
 		if strings.Contains(r.stderr, "not checked offline") {
 			t.Fatal("verify --authority claims revocations are not checked")
 		}
@@ -365,9 +378,23 @@ func TestVerifyAuthority(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	url := dead.URL
 	dead.Close()
-	r := c.run(sess, "verify", "--authority", url, "--service", "s", "--tool", "t", "--op", "o")
+	r := c.run(sess, "verify", "--authority", url, "--trust-key", token.FormatPublicKey(f.key.Public().Key), "--service", "s", "--tool", "t", "--op", "o")
 	wantFail(t, r, exitFailure, "denied: cannot fetch keys and revocations from the authority at "+url)
 	if d := decision(t, r); d["allowed"] != false || !strings.Contains(d["reason"].(string), "cannot fetch keys and revocations from the authority at "+url) {
 		t.Fatalf("decision with the authority down: %v", d)
 	}
+
+	// Without a pinned key, verify --authority refuses (fail closed) and
+	// says how to pin; with another authority's key pinned, the keys the
+	// URL answers are refused.
+	r = c.run(sess, "verify", "--authority", f.URL, "--service", "github", "--tool", "t", "--op", "write", "--resource", "repo:acme/web")
+	wantFail(t, r, exitUsage, "--trust-key")
+	_, other := testKey(t)
+	r = c.run(sess, "verify", "--authority", f.URL, "--trust-key", other, "--service", "github", "--tool", "t", "--op", "write", "--resource", "repo:acme/web")
+	wantFail(t, r, exitFailure, "trust anchor")
+	c.env[envTrustKey] = token.FormatPublicKey(f.key.Public().Key)
+	if r = c.run(writer, "verify", "--authority", f.URL, "--service", "github", "--tool", "t", "--op", "write", "--resource", "repo:acme/web"); r.code == exitUsage {
+		t.Fatalf("verify with $%s set: %s", envTrustKey, r.stderr)
+	}
+	delete(c.env, envTrustKey)
 }

@@ -18,13 +18,15 @@ import (
 func newVerifyCmd(a *app) *cobra.Command {
 	var (
 		publicKeys []string
+		trustKeys  []string
+		insecure   bool
 		authority  string
 		req        verifier.Request
 		argFlags   []string
 		argsJSON   string
 	)
 	cmd := &cobra.Command{
-		Use:   "verify (--public-key HEX | --authority URL) --service S --tool T --op O [--resource R] [--arg NAME=VALUE]... [--args JSON] [TOKEN|-]",
+		Use:   "verify (--public-key HEX | --authority URL --trust-key HEX) --service S --tool T --op O [--resource R] [--arg NAME=VALUE]... [--args JSON] [TOKEN|-]",
 		Short: "Decide a tool call as a tool server would, and print the decision as JSON",
 		Long: `Decide whether a token allows one tool call, exactly as a tool server
 embedding mandate's verifier would, and print the decision as JSON on stdout:
@@ -38,9 +40,15 @@ Keys and revocations:
   --public-key HEX   trust this root key (repeatable). Offline: revocations
                      are NOT checked, and verify says so on stderr.
   --authority URL    fetch the authority's keys and its revocation list, so a
-                     revoked token is denied. If the authority cannot be
-                     reached, the call is denied too: verify prints the
-                     denial, with the reason, and exits 1.
+                     revoked token is denied. Give it the authority's root
+                     public key with --trust-key HEX (or MANDATE_TRUST_KEY),
+                     as "mandate authority serve" prints it: a key from the
+                     network is trusted only if that key endorsed it (key
+                     rotation), and the revocation list only if it signed
+                     it. --insecure-no-trust-key trusts whatever the URL
+                     answers (a test on one machine only). If the authority
+                     cannot be reached, the call is denied too: verify
+                     prints the denial, with the reason, and exits 1.
 
 The call: --service, --tool and --op are required; --resource is the one
 resource the call touches (authorize a call on several resources once per
@@ -51,7 +59,7 @@ array is a list, which a check must allow as a whole.`,
 		Example: `  mandate verify --public-key "$(cat pub.hex)" --service github --tool get_file --op read \
       --resource repo:acme/web/README.md < reader.tok
 
-  mandate verify --authority http://127.0.0.1:8421 --service payments --tool refund --op write \
+  mandate verify --authority http://127.0.0.1:8421 --trust-key "$ROOT_KEY" --service payments --tool refund --op write \
       --resource order:acme/1001 --arg amount=250 --arg currency=EUR < agent.tok
 
   mandate verify --public-key "$(cat pub.hex)" --service mail --tool send --op write \
@@ -68,6 +76,8 @@ array is a list, which a check must allow as a whole.`,
 				return usagef(cmd, "give --public-key HEX (offline) or --authority URL")
 			case len(publicKeys) > 0 && authority != "":
 				return usagef(cmd, "give --public-key or --authority, not both")
+			case authority == "" && (len(trustKeys) > 0 || insecure):
+				return usagef(cmd, "--trust-key and --insecure-no-trust-key go with --authority URL")
 			case req.Service == "":
 				return usagef(cmd, "--service is required")
 			case req.Tool == "":
@@ -102,7 +112,11 @@ array is a list, which a check must allow as a whole.`,
 				return err
 			}
 			if base != "" {
-				stop, err := a.followAuthority(cmd.Context(), base, &cfg)
+				anchors, err := trustAnchors(cmd, a.getenv, trustKeys, insecure)
+				if err != nil {
+					return err
+				}
+				stop, err := a.followAuthority(cmd.Context(), base, &cfg, anchors)
 				if err != nil {
 					// Fail closed, and say so in the decision's own
 					// terms: a script reading stdout sees a denial.
@@ -135,6 +149,8 @@ array is a list, which a check must allow as a whole.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&publicKeys, "public-key", nil, "trust this root public key, in `HEX` (repeatable; revocations are not checked)")
 	f.StringVar(&authority, "authority", "", "fetch keys and revocations from the authority at `URL`")
+	f.StringArrayVar(&trustKeys, "trust-key", nil, "with --authority: the authority's root public key in `HEX`, pinned (repeatable; default $"+envTrustKey+")")
+	f.BoolVar(&insecure, "insecure-no-trust-key", false, "with --authority: trust whatever keys the URL answers (tests on one machine only)")
 	f.StringVar(&req.Service, "service", "", "the `SERVICE` called (required)")
 	f.StringVar(&req.Tool, "tool", "", "the `TOOL` called (required)")
 	f.StringVar(&req.Operation, "op", "", "the `OPERATION`, e.g. read or write (required)")

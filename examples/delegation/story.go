@@ -183,7 +183,13 @@ func (s *story) startToolServer(ctx context.Context) error {
 	s.step("3. A tool server starts; its verifier follows the authority")
 	keys := token.NewKeySet() // filled from GET /v1/keys by the follower
 	store := revocation.NewMemory()
-	f, err := follow.New(follow.Config{Authority: s.authURL, Store: store, Keys: keys})
+	// The verifier pins the authority's root key, configured out of band
+	// (here: read in process; in production, the key `mandate authority
+	// serve` prints). Keys from GET /v1/keys are trusted only if endorsed
+	// by it, and the revocation feed only if signed.
+	root := s.auth.Keys()[0]
+	f, err := follow.New(follow.Config{Authority: s.authURL, Store: store, Keys: keys,
+		TrustAnchors: []token.PublicKey{{ID: root.ID, Key: root.PublicKey}}})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/examples/internal/followauth"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -37,7 +38,7 @@ func TestWithAuthority(t *testing.T) {
 	a, url := startAuthority(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url})
+	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url, Trust: followauth.Trust{Key: token.FormatPublicKey(a.Keys()[0].PublicKey)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,18 @@ func TestUnreachableAuthority(t *testing.T) {
 	ln.Close() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url})
+	// Without a pinned key: refused before any network call.
+	if app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url}); err == nil || !strings.Contains(err.Error(), "--trust-key") {
+		if app != nil {
+			app.Close()
+		}
+		t.Fatalf("start without --trust-key = %v, want an error naming --trust-key", err)
+	}
+	k, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url, Trust: followauth.Trust{Key: token.FormatPublicKey(k.Public().Key)}})
 	if err == nil {
 		app.Close()
 		t.Fatal("started without reaching the authority")

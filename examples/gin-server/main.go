@@ -54,6 +54,9 @@ func main() {
 type config struct {
 	Addr      string
 	Authority string
+	// Trust pins the authority's root key (--trust-key, default
+	// $MANDATE_TRUST_KEY) or names the insecure choice not to.
+	Trust followauth.Trust
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("gin-server", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8081", "listen address (keep it on 127.0.0.1 unless you put TLS in front)")
 	fs.StringVar(&cfg.Authority, "authority", "", "authority base URL to take keys and revocations from (default: an in-process demo key)")
+	fs.StringVar(&cfg.Trust.Key, "trust-key", os.Getenv("MANDATE_TRUST_KEY"), "with --authority: the authority's root public key in HEX, as `mandate authority serve` prints it (default $MANDATE_TRUST_KEY)")
+	fs.BoolVar(&cfg.Trust.InsecureNoKey, "insecure-no-trust-key", false, "with --authority: trust whatever keys the authority URL answers (a demo on one machine only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,7 +100,7 @@ func (a *App) Close() {
 
 // start builds the verifier, the gin router and the listener.
 func start(ctx context.Context, cfg config) (*App, error) {
-	v, demo, stop, err := newVerifier(ctx, cfg.Authority)
+	v, demo, stop, err := newVerifier(ctx, cfg.Authority, cfg.Trust)
 	if err != nil {
 		return nil, err
 	}
@@ -110,9 +115,9 @@ func start(ctx context.Context, cfg config) (*App, error) {
 }
 
 // newVerifier returns a verifier for the demo key, or for the authority.
-func newVerifier(ctx context.Context, authority string) (*verifier.Verifier, *Demo, func(), error) {
+func newVerifier(ctx context.Context, authority string, trust followauth.Trust) (*verifier.Verifier, *Demo, func(), error) {
 	if authority != "" {
-		v, stop, err := followauth.Verifier(ctx, authority)
+		v, stop, err := followauth.Verifier(ctx, authority, trust)
 		return v, nil, stop, err
 	}
 	demo, err := newDemo()

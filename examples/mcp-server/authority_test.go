@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/examples/internal/followauth"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -34,7 +35,7 @@ func TestWithAuthority(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: asrv.URL})
+	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: asrv.URL, Trust: followauth.Trust{Key: token.FormatPublicKey(a.Keys()[0].PublicKey)}})
 	if err != nil {
 		t.Fatal(err)
 	}

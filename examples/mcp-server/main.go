@@ -54,6 +54,9 @@ func main() {
 type config struct {
 	Addr      string
 	Authority string
+	// Trust pins the authority's root key (--trust-key, default
+	// $MANDATE_TRUST_KEY) or names the insecure choice not to.
+	Trust followauth.Trust
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("mcp-server", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8082", "listen address (keep it on 127.0.0.1 unless you put TLS in front)")
 	fs.StringVar(&cfg.Authority, "authority", "", "authority base URL: trust its keys, follow its revocations and advertise it in the resource metadata (default: an in-process demo key)")
+	fs.StringVar(&cfg.Trust.Key, "trust-key", os.Getenv("MANDATE_TRUST_KEY"), "with --authority: the authority's root public key in HEX, as `mandate authority serve` prints it (default $MANDATE_TRUST_KEY)")
+	fs.BoolVar(&cfg.Trust.InsecureNoKey, "insecure-no-trust-key", false, "with --authority: trust whatever keys the authority URL answers (a demo on one machine only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,7 +101,7 @@ func (a *App) Close() {
 
 func start(ctx context.Context, cfg config) (*App, error) {
 	authority := cfg.Authority
-	v, demo, stop, err := newVerifier(ctx, authority)
+	v, demo, stop, err := newVerifier(ctx, authority, cfg.Trust)
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +127,9 @@ func start(ctx context.Context, cfg config) (*App, error) {
 	return &App{MCPURL: base + "/mcp", MetadataURL: metaURL, Demo: demo, srv: srv, stop: stop}, nil
 }
 
-func newVerifier(ctx context.Context, authority string) (*verifier.Verifier, *Demo, func(), error) {
+func newVerifier(ctx context.Context, authority string, trust followauth.Trust) (*verifier.Verifier, *Demo, func(), error) {
 	if authority != "" {
-		v, stop, err := followauth.Verifier(ctx, authority)
+		v, stop, err := followauth.Verifier(ctx, authority, trust)
 		return v, nil, stop, err
 	}
 	demo, err := newDemo()

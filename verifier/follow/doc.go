@@ -8,7 +8,9 @@
 //  1. Open the local revocation store. It is durable, so a restarted
 //     verifier resumes the log where it stopped instead of from the start.
 //  2. Create a [Follower] with [New], giving it the authority's base URL,
-//     the store and the [token.KeySet] the verifier trusts.
+//     its root public key as a trust anchor (configured out of band:
+//     `mandate authority serve` prints it), the store and the
+//     [token.KeySet] the verifier trusts.
 //  3. Create the verifier with the same key set and store, and with
 //     [Follower.Fresh] as its freshness check.
 //  4. Start [Follower.Run] in a goroutine; cancel its context to stop it.
@@ -23,12 +25,17 @@
 //		return err
 //	}
 //	defer store.Close()
+//	root, err := token.ParsePublicKey(os.Getenv("MANDATE_TRUST_KEY"))
+//	if err != nil {
+//		return err
+//	}
 //	keys := token.NewKeySet() // filled by the follower from /v1/keys
 //	f, err := follow.New(follow.Config{
-//		Authority: "http://127.0.0.1:8421",
-//		Store:     store,
-//		Keys:      keys,
-//		Logger:    &logger,
+//		Authority:    "http://127.0.0.1:8421",
+//		TrustAnchors: []token.PublicKey{{ID: token.KeyID(root), Key: root}},
+//		Store:        store,
+//		Keys:         keys,
+//		Logger:       &logger,
 //	})
 //	if err != nil {
 //		return err
@@ -54,7 +61,7 @@
 //
 // # How the log is followed
 //
-// The follower asks GET {Authority}/v1/revocations?after=SEQ&wait=WAIT
+// The follower asks GET {Authority}/v1/revocations?after=SEQ&wait=WAIT&nonce=N
 // for the entries after SEQ; the authority answers at once when it has
 // some and otherwise holds the request for up to WAIT (a long poll), so a
 // new revocation reaches a connected follower in about one round trip. The
@@ -71,6 +78,42 @@
 // off and retries. A valid batch is added to the Store in one Add, and
 // the position moves only after the Store accepted it: with a durable
 // store, Store.LastSeq is where a restarted follower resumes.
+//
+// # Tamper evidence
+//
+// The authority's log is hash-chained: entry n carries
+// h_n = token.ChainHash(h_{n-1}, n, ID, expiry), and every answer is signed
+// with the authority's root key. The answer's wire format, version 1 (new
+// fields carry a version suffix, so that a later format can be added beside
+// it):
+//
+//	{"entries": [{"seq", "revocation_id", "expires_at",
+//	              "hash_v1",          // h_seq, hex
+//	              "prev_hash_v1"?}],  // h_{seq-1}: on the first entry and after a gap
+//	 "next": N,
+//	 "chain_v1": {"head_seq", "head_hash",   // the log's last seq and its hash
+//	              "key_id", "signature"}}     // Ed25519 over token.FeedPage.SigningBytes
+//
+// Before applying anything the follower recomputes every entry's hash,
+// checks that the page continues the chain hash it persisted with its
+// position ([revocation.Store.LastHash]) and that the signed head matches,
+// and verifies the signature with a key reachable from its trust anchors
+// (see Keys). The signature covers the requested SEQ, "next", the head and
+// every entry's seq and hash, so an entry cannot be altered, dropped, added
+// or replayed to another position, and a follower that starts after the
+// first entries expired (mid-chain) still authenticates what it receives:
+// it takes the first entry's prev_hash_v1, which the signed hashes bind.
+// Any failure is [ErrTampered] (an [ErrBadResponse]): nothing is applied,
+// the position does not move, and if it lasts the follower goes stale and
+// the verifier denies. A follower pointed at an authority that predates
+// the signed feed refuses every answer and says so.
+//
+// Every request carries a random nonce (&nonce=HEX) that the signature
+// covers too, so an answer proves it was made for this request: a man in
+// the middle can withhold answers, and can replay old ones, but the
+// follower refuses them and goes stale at its bound (fail closed); it can
+// never make the follower accept a forged or truncated log, nor keep it
+// "fresh" while hiding new revocations.
 //
 // Gaps between sequence numbers are normal (the authority drops entries
 // once every token they could match has expired) and are not errors. An
@@ -127,9 +170,30 @@
 //
 // # Keys
 //
-// When Config.Keys is set, the follower fetches GET {Authority}/v1/keys
-// when Run starts and every KeyRefresh (1 minute) after, and replaces the
-// key set with [token.KeySet.Set] only when the whole response is valid: a
+// The follower trusts only keys reachable from Config.TrustAnchors: the
+// anchors themselves and keys endorsed by one, directly or through a chain.
+// At every rotation the authority signs the new key with the key active
+// until then ([token.Endorse]), and that key with the new one (it keeps
+// verifying its tokens until they expire), and publishes every endorsement
+// it ever made in GET /v1/keys:
+//
+//	{"keys": [...],
+//	 "endorsements_v1": [{"key_id", "public_key", "signer_key_id", "signature"}]}
+//
+// so a follower pinned to any key of the authority (the first, or the
+// active one when the follower was set up) reaches every other after any
+// number of rotations, while a key published by anyone else (a man in the
+// middle of plain HTTP) is skipped, and a response with no reachable key is
+// refused ([ErrTampered]). New refuses a Config without TrustAnchors
+// unless InsecureNoTrustAnchor is set, which trusts whatever keys the URL
+// answers (demos on one machine only). A feed page signed by a key not yet
+// trusted makes the follower refresh its keys once and check again, so a
+// rotation is picked up at the first page the new key signs.
+//
+// The follower fetches GET {Authority}/v1/keys
+// when Run starts and every KeyRefresh (1 minute) after, and, when
+// Config.Keys is set, replaces the key set with [token.KeySet.Set] only
+// when the whole response is valid: a
 // malformed key, a response over [MaxKeysResponseBytes] or one without a
 // single usable Ed25519 key is an error, and the installed keys stay. Keys
 // of another algorithm, or with a status other than "active" or

@@ -26,6 +26,14 @@ var (
 	// [MaxKeysResponseBytes]. It matches ErrBadResponse.
 	ErrTooLarge = fmt.Errorf("%w: response too large", ErrBadResponse)
 
+	// ErrTampered: an answer of the authority failed an integrity check: a
+	// feed page whose entries do not match their chain hashes, that does
+	// not continue the chain the follower holds, or whose signature does
+	// not verify against a trusted key; or a key set with no key endorsed
+	// from the trust anchor. Nothing of it is applied or installed. It
+	// matches ErrBadResponse.
+	ErrTampered = fmt.Errorf("%w: integrity check failed", ErrBadResponse)
+
 	// ErrRunning is returned by [Follower.Run] and [Follower.SyncOnce]
 	// while another Run or SyncOnce of the same Follower is in progress:
 	// one Follower follows the log from one goroutine at a time.

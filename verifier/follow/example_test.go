@@ -29,13 +29,22 @@ func exampleAuthority(key token.SigningKey, revoked []byte, exp time.Time) *http
 	})
 	mux.HandleFunc("GET /v1/revocations", func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		// The log is hash-chained and every page is signed with the
+		// root key: followers refuse anything else.
+		h1 := token.ChainHash(token.GenesisHash(), 1, revoked, exp)
+		nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce")) // the follower's, signed with the page
+		page := token.FeedPage{After: after, Next: 1, HeadSeq: 1, HeadHash: h1, Nonce: nonce}
 		entries := []map[string]any{}
 		if after < 1 {
 			entries = append(entries, map[string]any{
 				"seq": 1, "revocation_id": hex.EncodeToString(revoked), "expires_at": exp.Format(time.RFC3339),
+				"hash_v1": hex.EncodeToString(h1), "prev_hash_v1": hex.EncodeToString(token.GenesisHash()),
 			})
+			page.Entries = []token.FeedPageEntry{{Seq: 1, Hash: h1}}
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"entries": entries, "next": 1})
+		_ = json.NewEncoder(w).Encode(map[string]any{"entries": entries, "next": 1, "chain_v1": map[string]any{
+			"head_seq": 1, "head_hash": hex.EncodeToString(h1), "key_id": key.ID, "signature": hex.EncodeToString(page.Sign(key)),
+		}})
 	})
 	return httptest.NewServer(mux)
 }
@@ -56,7 +65,9 @@ func ExampleFollower_SyncOnce() {
 
 	store := revocation.NewMemory()
 	keys := token.NewKeySet()
-	f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys})
+	// TrustAnchors: the authority's public key, configured out of band
+	// (`mandate authority serve` prints it).
+	f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys, TrustAnchors: []token.PublicKey{key.Public()}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -88,7 +99,9 @@ func ExampleFollower_Run() {
 
 	store := revocation.NewMemory()
 	keys := token.NewKeySet()
-	f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys})
+	// TrustAnchors: the authority's public key, configured out of band
+	// (`mandate authority serve` prints it).
+	f, err := follow.New(follow.Config{Authority: srv.URL, Store: store, Keys: keys, TrustAnchors: []token.PublicKey{key.Public()}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -27,9 +27,15 @@ type fakeAuthority struct {
 	// override, when set, serves every request instead of the contract.
 	override http.Handler
 
+	// key signs the feed's pages; it is published by /v1/keys unless
+	// setKeys says otherwise, and testConfig pins it.
+	key token.SigningKey
+
 	mu       sync.Mutex
-	log      []wireEntry // ascending seq
-	head     uint64      // highest seq ever appended (0 after reset)
+	log      []wireEntry      // ascending seq
+	head     uint64           // highest seq ever appended (0 after reset)
+	headHash []byte           // chain hash of head
+	ends     []map[string]any // endorsements_v1 of /v1/keys
 	wake     chan struct{}
 	keys     []wireKey
 	pageSize int
@@ -56,6 +62,8 @@ type wireEntry struct {
 	Seq          uint64 `json:"seq"`
 	RevocationID string `json:"revocation_id"`
 	ExpiresAt    string `json:"expires_at"`
+	Hash         string `json:"hash_v1"`
+	PrevHash     string `json:"prev_hash_v1,omitempty"`
 }
 
 type wireKey struct {
@@ -68,7 +76,13 @@ type wireKey struct {
 
 func newFakeAuthority(t testing.TB) *fakeAuthority {
 	t.Helper()
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := &fakeAuthority{
+		key:      key,
+		headHash: token.GenesisHash(),
 		wake:     make(chan struct{}),
 		unhang:   make(chan struct{}),
 		quit:     make(chan struct{}),
@@ -110,7 +124,10 @@ func (a *fakeAuthority) add(exp time.Time, ids ...[]byte) uint64 {
 	defer a.mu.Unlock()
 	for _, id := range ids {
 		a.head++
-		a.log = append(a.log, wireEntry{Seq: a.head, RevocationID: hex.EncodeToString(id), ExpiresAt: exp.UTC().Format(time.RFC3339)})
+		e := wireEntry{Seq: a.head, RevocationID: hex.EncodeToString(id), ExpiresAt: exp.UTC().Format(time.RFC3339), PrevHash: hex.EncodeToString(a.headHash)}
+		a.headHash = token.ChainHash(a.headHash, a.head, id, exp.UTC().Truncate(time.Second))
+		e.Hash = hex.EncodeToString(a.headHash)
+		a.log = append(a.log, e)
 	}
 	a.wakeLocked()
 	return a.head
@@ -129,7 +146,7 @@ func (a *fakeAuthority) addN(from, n uint64, exp time.Time) uint64 {
 func (a *fakeAuthority) resetLog() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.log, a.head = nil, 0
+	a.log, a.head, a.headHash = nil, 0, token.GenesisHash()
 	a.wakeLocked()
 }
 
@@ -199,7 +216,7 @@ func writeError(w http.ResponseWriter, status int, code, desc string) {
 
 func (a *fakeAuthority) handleKeys(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	body, fail, keys := a.keysBody, a.keysFail, a.keys
+	body, fail, keys, ends, key := a.keysBody, a.keysFail, a.keys, a.ends, a.key
 	a.mu.Unlock()
 	switch {
 	case fail:
@@ -209,10 +226,13 @@ func (a *fakeAuthority) handleKeys(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(body))
 	default:
 		if keys == nil {
-			keys = []wireKey{}
+			keys = []wireKey{keyOf(key, "active")}
+		}
+		if ends == nil {
+			ends = []map[string]any{}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys, "endorsements_v1": ends})
 	}
 }
 
@@ -288,12 +308,11 @@ func (a *fakeAuthority) handleRevocations(w http.ResponseWriter, r *http.Request
 			if len(page) > 0 {
 				next = page[len(page)-1].Seq
 			}
+			nonce, _ := hex.DecodeString(r.URL.Query().Get("nonce"))
+			body := a.signedPageLocked(after, next, page, nonce)
 			a.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
-			if page == nil {
-				page = []wireEntry{}
-			}
-			_ = json.NewEncoder(w).Encode(map[string]any{"entries": page, "next": next})
+			_ = json.NewEncoder(w).Encode(body)
 			return
 		}
 		wake := a.wake
@@ -321,6 +340,43 @@ func (a *fakeAuthority) handleRevocations(w http.ResponseWriter, r *http.Request
 			wait = 0 // answer with what there is, even nothing
 		}
 	}
+}
+
+// signedPageLocked is the answer for a page, as package authority writes
+// it: prev_hash_v1 on the first entry and after gaps, and chain_v1 signed
+// with a.key over the page and the request's nonce.
+func (a *fakeAuthority) signedPageLocked(after, next uint64, page []wireEntry, nonce []byte) map[string]any {
+	out := make([]wireEntry, len(page))
+	p := token.FeedPage{After: after, Next: next, HeadSeq: a.head, HeadHash: a.headHash, Nonce: nonce}
+	prev := after
+	for i, e := range page {
+		if i > 0 && e.Seq == prev+1 {
+			e.PrevHash = ""
+		}
+		prev = e.Seq
+		out[i] = e
+		h, _ := hex.DecodeString(e.Hash)
+		p.Entries = append(p.Entries, token.FeedPageEntry{Seq: e.Seq, Hash: h})
+	}
+	return map[string]any{"entries": out, "next": next, "chain_v1": map[string]any{
+		"head_seq": a.head, "head_hash": hex.EncodeToString(a.headHash), "key_id": a.key.ID, "signature": hex.EncodeToString(p.Sign(a.key))}}
+}
+
+// rotate makes a new signing key, endorsed by the current one, and
+// publishes both (the old one retiring), as package authority does.
+func (a *fakeAuthority) rotate(t testing.TB) token.SigningKey {
+	t.Helper()
+	k, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := token.Endorse(a.key, k.Public())
+	a.ends = append(a.ends, map[string]any{"key_id": k.ID, "public_key": token.FormatPublicKey(k.Public().Key), "signer_key_id": e.SignerID, "signature": hex.EncodeToString(e.Signature)})
+	a.keys = []wireKey{keyOf(k, "active"), keyOf(a.key, "retiring")}
+	a.key = k
+	return k
 }
 
 // keyOf is the published form of a signing key.
@@ -354,6 +410,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func testConfig(a *fakeAuthority) follow.Config {
 	return follow.Config{
 		Authority:    a.URL(),
+		TrustAnchors: []token.PublicKey{a.key.Public()},
 		Store:        revocation.NewMemory(),
 		MaxStaleness: time.Minute,
 		Wait:         20 * time.Second,

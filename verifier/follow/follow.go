@@ -2,6 +2,9 @@ package follow
 
 import (
 	"context"
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,9 +46,33 @@ type Config struct {
 	// Keys, when set, is refreshed in place with KeySet.Set from
 	// /v1/keys: at the start of Run, every KeyRefresh, and by SyncOnce and
 	// RefreshKeys. Pass the same KeySet as the verifier's Config.Keys.
-	// When nil, the follower does not fetch keys (the verifier was given
-	// fixed keys).
+	// Only keys reachable from TrustAnchors are installed (see below).
+	// When nil, the follower still fetches the keys, to check the feed's
+	// signatures, but installs them nowhere (the verifier was given fixed
+	// keys).
 	Keys *token.KeySet
+
+	// TrustAnchors are the root public keys this follower trusts without
+	// asking the network: the authority's key as printed by `mandate
+	// authority serve` (or GET /v1/keys on a trusted path), configured
+	// out of band. Required unless InsecureNoTrustAnchor is set.
+	//
+	// A key the authority publishes is installed only if it is an anchor
+	// or endorsed by one, directly or through a chain of endorsements
+	// (each rotation signs the new key with the old one; /v1/keys
+	// publishes them). Every feed answer must be signed by such a key. So
+	// a man in the middle of plain HTTP can neither install a key nor
+	// alter, drop or add a revocation: the follower refuses the answer
+	// and, if that lasts, goes stale and denies (fail closed).
+	TrustAnchors []token.PublicKey
+
+	// InsecureNoTrustAnchor makes the follower trust whatever keys
+	// /v1/keys answers, as anchors. Anyone who can answer in the
+	// authority's place (plain HTTP on a network you do not control, a
+	// DNS hijack) can then install their own key and mint tokens your
+	// verifier accepts. Use it only for demos and tests on one machine,
+	// never in production; it is ignored when TrustAnchors is set.
+	InsecureNoTrustAnchor bool
 
 	// MaxStaleness is the freshness bound: once the replica may be
 	// missing revocations logged more than MaxStaleness ago (see the
@@ -118,6 +146,14 @@ type Follower struct {
 
 	keysMu sync.Mutex // serializes key refreshes
 
+	// cursorHash is the chain hash at the cursor (nil if unknown: a new
+	// store, or after a log restart). Guarded by pollMu.
+	cursorHash []byte
+	// trusted are the keys reachable from the trust anchors at the last
+	// key refresh (the anchors before the first), which may sign feed
+	// pages.
+	trusted atomic.Pointer[map[uint32]ed25519.PublicKey]
+
 	mu        sync.Mutex // guards the fields below
 	changed   chan struct{}
 	connected bool
@@ -151,6 +187,7 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("follow: Config.Store is required (badgerstore.Open in production, revocation.NewMemory() in tests)")
 	}
+
 	switch {
 	case cfg.MaxStaleness < 0, cfg.Wait < 0, cfg.Grace < 0, cfg.KeyRefresh < 0, cfg.MinBackoff < 0, cfg.MaxBackoff < 0:
 		return nil, errors.New("follow: Config durations must not be negative (zero selects the default)")
@@ -199,6 +236,19 @@ func New(cfg Config) (*Follower, error) {
 		return nil, fmt.Errorf("follow: Config.HTTPClient.Timeout (%v) is shorter than Wait+Grace (%v): every long poll would time out; raise it or set it to 0",
 			t, cfg.Wait+cfg.Grace)
 	}
+	if len(cfg.TrustAnchors) == 0 && !cfg.InsecureNoTrustAnchor {
+		return nil, errors.New("follow: Config.TrustAnchors is empty: pin the authority's root public key (`mandate authority serve` prints it; " +
+			"the CLI takes it as --trust-key), so that a man in the middle cannot install keys; " +
+			"only for a demo on one machine, set Config.InsecureNoTrustAnchor instead")
+	}
+	cfg.TrustAnchors = slices.Clone(cfg.TrustAnchors)
+	for i, k := range cfg.TrustAnchors {
+		if len(k.Key) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("follow: Config.TrustAnchors[%d] is not an Ed25519 public key (%d bytes, want 32)", i, len(k.Key))
+		}
+		cfg.TrustAnchors[i].ID = token.KeyID(k.Key)
+	}
+	f.cfg.TrustAnchors = cfg.TrustAnchors
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -208,15 +258,20 @@ func New(cfg Config) (*Follower, error) {
 		f.log = zerolog.Nop()
 	}
 	f.created = f.now()
+	anchors := make(map[uint32]ed25519.PublicKey, len(cfg.TrustAnchors))
+	for _, k := range cfg.TrustAnchors {
+		anchors[k.ID] = k.Key
+	}
+	f.trusted.Store(&anchors)
 	return f, nil
 }
 
 // Run follows the authority until ctx is done, then returns nil. It
 // resumes after Store.LastSeq (or where an earlier Run or SyncOnce of this
 // Follower stopped), long-polls for new revocations, applies each batch to
-// the Store, and reconnects with backoff after any failure. When
-// Config.Keys is set it also refreshes the keys, first at once and then
-// every KeyRefresh. Every goroutine Run starts has ended when it returns.
+// the Store, and reconnects with backoff after any failure. It also
+// refreshes the keys (which check the feed's signatures, and are installed
+// in Config.Keys when set), first at once and then every KeyRefresh. Every goroutine Run starts has ended when it returns.
 //
 // Run returns ErrRunning at once if another Run or SyncOnce of this
 // Follower is in progress. Errors from the authority are not returned:
@@ -230,15 +285,13 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer f.closeIdle()
 	f.initCursor()
 	var wg sync.WaitGroup
-	if f.cfg.Keys != nil {
-		wg.Go(func() { f.keyLoop(ctx) })
-	}
+	wg.Go(func() { f.keyLoop(ctx) })
 	f.followLoop(ctx)
 	wg.Wait()
 	return nil
 }
 
-// Start fetches the keys (when Config.Keys is set), then runs the follower
+// Start fetches the keys, then runs the follower
 // in the background and waits, for as long as ctx allows, until it has
 // synced the revocation log once, so that a
 // server can start serving with a fresh replica. stop ends the follower and
@@ -247,10 +300,8 @@ func (f *Follower) Run(ctx context.Context) error {
 func (f *Follower) Start(ctx context.Context) (stop func(), err error) {
 	// Run fetches keys on a goroutine of its own, in parallel with the
 	// log: fetch them first so that a started follower trusts them.
-	if f.cfg.Keys != nil {
-		if err := f.RefreshKeys(ctx); err != nil {
-			return nil, fmt.Errorf("follow: no keys from the authority at %s: %w", f.authority, err)
-		}
+	if err := f.RefreshKeys(ctx); err != nil {
+		return nil, fmt.Errorf("follow: no keys from the authority at %s: %w", f.authority, err)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -269,8 +320,8 @@ func (f *Follower) Start(ctx context.Context) (stop func(), err error) {
 	return stop, nil
 }
 
-// SyncOnce catches up once: it refreshes the keys (when Config.Keys is
-// set) and fetches the revocation log, without long-polling, until the
+// SyncOnce catches up once: it refreshes the keys and fetches the
+// revocation log, without long-polling, until the
 // authority has nothing newer. It is for tools that check a token and
 // exit, such as `mandate verify --authority URL`, and for a server that
 // wants to be current before it starts serving (call it, then go Run).
@@ -285,10 +336,9 @@ func (f *Follower) SyncOnce(ctx context.Context) error {
 	defer f.pollMu.Unlock()
 	defer f.closeIdle()
 	f.initCursor()
-	var keyErr error
-	if f.cfg.Keys != nil {
-		keyErr = f.RefreshKeys(ctx)
-	}
+	// A failed key refresh keeps the keys trusted so far; the log is
+	// still synced with them.
+	keyErr := f.RefreshKeys(ctx)
 	return errors.Join(keyErr, f.catchUp(ctx))
 }
 
@@ -428,18 +478,23 @@ func (f *Follower) Status() Status {
 	return s
 }
 
-// RefreshKeys fetches /v1/keys and, if the whole response is valid,
-// installs its keys with Config.Keys.Set; otherwise the installed keys are
-// kept and the error is returned (and kept in Status). Run and SyncOnce
-// call it; call it yourself to pick up a rotation at once, but not once
-// per failed token: it is not rate-limited.
+// RefreshKeys fetches /v1/keys and, if the whole response is valid and
+// at least one published key is a trust anchor or endorsed through one,
+// installs those keys with Config.Keys.Set (when set) and trusts them to
+// sign the feed; otherwise the installed keys are kept and the error is
+// returned (and kept in Status; ErrTampered when no published key is
+// reachable from the anchors). Run, Start and SyncOnce call it, and so does
+// a feed page signed by a key not yet trusted; call it yourself to pick up
+// a rotation at once, but not once per failed token: it is not
+// rate-limited.
 func (f *Follower) RefreshKeys(ctx context.Context) error {
-	if f.cfg.Keys == nil {
-		return errors.New("follow: Config.Keys is nil, so the follower keeps no key set to refresh")
-	}
 	f.keysMu.Lock()
 	defer f.keysMu.Unlock()
 	ks, err := f.fetchKeys(ctx)
+	var reachable map[uint32]ed25519.PublicKey
+	if err == nil {
+		reachable, err = f.endorsed(&ks)
+	}
 	now := f.now()
 	f.mu.Lock()
 	if err != nil {
@@ -452,7 +507,10 @@ func (f *Follower) RefreshKeys(ctx context.Context) error {
 	}
 	changed := !slices.EqualFunc(f.keys, ks.keys, samePublicKey)
 	f.keys, f.keysAt, f.keyErr = ks.keys, now, nil
-	f.cfg.Keys.Set(ks.keys...)
+	f.trusted.Store(&reachable)
+	if f.cfg.Keys != nil {
+		f.cfg.Keys.Set(ks.keys...)
+	}
 	f.mu.Unlock()
 	if changed {
 		ids := make([]uint32, len(ks.keys))
@@ -466,6 +524,42 @@ func (f *Follower) RefreshKeys(ctx context.Context) error {
 		ev.Msg("follow: trusted keys changed")
 	}
 	return nil
+}
+
+// endorsed keeps, of the keys in ks, those reachable from the trust
+// anchors through the endorsements in ks (see Config.TrustAnchors), and
+// returns every reachable key. With no anchors (InsecureNoTrustAnchor),
+// every published key is an anchor.
+func (f *Follower) endorsed(ks *keySet) (map[uint32]ed25519.PublicKey, error) {
+	anchors := f.cfg.TrustAnchors
+	if len(anchors) == 0 {
+		anchors = ks.keys
+	}
+	reachable := token.EndorsedKeys(anchors, ks.endorsements)
+	kept := ks.keys[:0]
+	for _, k := range ks.keys {
+		if pub, ok := reachable[k.ID]; ok && pub.Equal(k.Key) {
+			kept = append(kept, k)
+			continue
+		}
+		ks.skipped = append(ks.skipped, fmt.Sprintf("key %d: neither a trust anchor nor endorsed through one", k.ID))
+	}
+	ks.keys = kept
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("%w: none of the keys the authority publishes is a trust anchor or endorsed through one (%s); keeping the previous key set — "+
+			"check Config.TrustAnchors (--trust-key) against the key `mandate authority serve` printed", ErrTampered, strings.Join(ks.skipped, "; "))
+	}
+	return reachable, nil
+}
+
+// trustedKey returns a key that may sign feed pages.
+func (f *Follower) trustedKey(id uint32) (ed25519.PublicKey, bool) {
+	m := f.trusted.Load()
+	if m == nil {
+		return nil, false
+	}
+	k, ok := (*m)[id]
+	return k, ok
 }
 
 func samePublicKey(a, b token.PublicKey) bool {
@@ -508,6 +602,7 @@ func drainClose(body io.ReadCloser) {
 func (f *Follower) initCursor() {
 	if !f.cursorInit {
 		f.cursor.Store(f.cfg.Store.LastSeq())
+		f.cursorHash = slices.Clone(f.cfg.Store.LastHash())
 		f.cursorInit = true
 	}
 }
@@ -538,7 +633,11 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 	defer cancel(nil)
 	noAnswer := fmt.Errorf("no answer within Wait+Grace (%v): %w", wait+f.cfg.Grace, context.DeadlineExceeded)
 	timer := time.AfterFunc(wait+f.cfg.Grace, func() { cancel(noAnswer) })
-	u := f.revURL + "?after=" + strconv.FormatUint(after, 10) + "&wait=" + wait.String()
+	// A fresh nonce per request: the signed answer must cover it, so a
+	// replayed answer cannot pass for a new one (freshness).
+	var nonce [16]byte
+	_, _ = crand.Read(nonce[:])
+	u := f.revURL + "?after=" + strconv.FormatUint(after, 10) + "&wait=" + wait.String() + "&nonce=" + hex.EncodeToString(nonce[:])
 	resp, err := f.get(rctx, u)
 	timer.Stop()
 	if err != nil {
@@ -564,11 +663,24 @@ func (f *Follower) round(ctx context.Context, wait time.Duration) (roundResult, 
 		f.restart(after, fmt.Sprintf("it answered next=%d", b.next))
 		return roundResult{reset: true}, nil
 	}
+	err = verifyPage(after, nonce[:], &b, f.cursorHash, f.trustedKey)
+	if errors.Is(err, errUnknownKey) {
+		// The authority may have rotated since our last key refresh.
+		if kerr := f.RefreshKeys(ctx); kerr == nil {
+			err = verifyPage(after, nonce[:], &b, f.cursorHash, f.trustedKey)
+		}
+	}
+	if err != nil {
+		return roundResult{}, fmt.Errorf("follow: GET /v1/revocations refused, nothing applied: %w", err)
+	}
 	if len(b.entries) > 0 {
 		if err := f.cfg.Store.Add(ctx, b.entries...); err != nil {
 			return roundResult{}, fmt.Errorf("follow: storing %d revocations (seq %d to %d): %w",
 				len(b.entries), b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
 		}
+	}
+	if n := len(b.entries); n > 0 {
+		f.cursorHash = b.entries[n-1].Hash
 	}
 	f.synced(sent, b.next, len(b.entries))
 	return roundResult{entries: len(b.entries)}, nil
@@ -587,6 +699,7 @@ func (f *Follower) restart(after uint64, detail string) {
 	f.resyncs++
 	f.mu.Unlock()
 	f.cursor.Store(0)
+	f.cursorHash = nil
 	f.log.Error().Str("authority", f.authority).Uint64("after", after).Str("detail", detail).
 		Msg("follow: the authority's revocation log does not reach our position (it was reset, or this is another authority); resyncing from seq 0 — IDs already held stay revoked")
 }

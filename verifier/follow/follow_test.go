@@ -92,6 +92,7 @@ func TestLongPollRevocationDenied(t *testing.T) {
 	a.addN(1, 3, farFuture) // unrelated earlier revocations
 
 	cfg := testConfig(a)
+	cfg.TrustAnchors = append(cfg.TrustAnchors, key.Public())
 	cfg.Keys = token.NewKeySet(key.Public()) // so that the first denial is for staleness
 	f := newFollower(t, cfg)
 	v, err := verifier.New(verifier.Config{Keys: cfg.Keys, Revocations: cfg.Store, Fresh: f.Fresh})
@@ -144,7 +145,7 @@ func TestReconnectsAfterFailures(t *testing.T) {
 			var ae *follow.AuthorityError
 			return errors.As(err, &ae) && ae.StatusCode == http.StatusInternalServerError && ae.Code == "server_error"
 		}},
-		{"dropped connections", func(a *fakeAuthority) { a.dropNext = 3 }, func(err error) bool {
+		{"dropped connections", func(a *fakeAuthority) { a.dropNext = 10 }, func(err error) bool {
 			var ae *follow.AuthorityError
 			return err != nil && !errors.As(err, &ae)
 		}},
@@ -426,7 +427,17 @@ func TestAuthorityErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newFakeAuthority(t)
-			a.set(func(a *fakeAuthority) { a.override = tt.handler })
+			a.set(func(a *fakeAuthority) {
+				// The keys answer; the feed fails.
+				mux := a.mux
+				a.override = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/v1/keys" {
+						mux.ServeHTTP(w, r)
+						return
+					}
+					tt.handler(w, r)
+				})
+			})
 			f := newFollower(t, testConfig(a))
 			err := f.SyncOnce(context.Background())
 			var ae *follow.AuthorityError
@@ -527,15 +538,7 @@ func TestLogRestartToEmptyLog(t *testing.T) {
 
 func TestKeyRefresh(t *testing.T) {
 	a := newFakeAuthority(t)
-	ka, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := token.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.setKeys(keyOf(ka, "active"))
+	ka := a.key // the trust anchor
 	cfg := testConfig(a)
 	cfg.Keys = token.NewKeySet()
 	cfg.KeyRefresh = 5 * time.Millisecond
@@ -552,7 +555,11 @@ func TestKeyRefresh(t *testing.T) {
 		}
 		return m.Token
 	}
-	tokA, tokB := mint(ka), mint(kb)
+	other, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokA, tokB := mint(ka), mint(other)
 	req := verifier.Request{Service: "crm", Tool: "t", Operation: "read", Resource: "r"}
 	allowed := func(tok string) bool { return v.Authorize(context.Background(), tok, req).Allowed }
 	keyIDs := func() []uint32 {
@@ -569,8 +576,9 @@ func TestKeyRefresh(t *testing.T) {
 	if !allowed(tokA) || allowed(tokB) {
 		t.Fatal("with key A only: want token A allowed, token B denied")
 	}
-	// Rotation: B active, A retiring. Both verify.
-	a.setKeys(keyOf(kb, "active"), keyOf(ka, "retiring"))
+	// Rotation: B active (endorsed by A), A retiring. Both verify.
+	kb := a.rotate(t)
+	tokB = mint(kb)
 	waitFor(t, "keys B and A", func() bool { return slices.Equal(keyIDs(), []uint32{kb.ID, ka.ID}) })
 	if !allowed(tokA) || !allowed(tokB) {
 		t.Fatal("during rotation: want both tokens allowed")
@@ -602,7 +610,7 @@ func TestBadKeyResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goodJSON := `{"key_id":1,"algorithm":"ed25519","public_key":"` + token.FormatPublicKey(good.Public().Key) + `","status":"active"}`
+	goodJSON := `{"key_id":` + strconv.FormatUint(uint64(good.ID), 10) + `,"algorithm":"ed25519","public_key":"` + token.FormatPublicKey(good.Public().Key) + `","status":"active"}`
 	hex64 := strings.Repeat("ab", 32)
 	tests := []struct {
 		name    string
@@ -653,12 +661,13 @@ func TestBadKeyResponses(t *testing.T) {
 			a.keysBody = `{"keys":[{"key_id":2,"algorithm":"p256","public_key":"00","status":"active"},` + goodJSON + `],"issuer":"ignored"}`
 		})
 		cfg := testConfig(a)
+		cfg.TrustAnchors = []token.PublicKey{good.Public()}
 		cfg.Keys = token.NewKeySet()
 		f := newFollower(t, cfg)
 		if err := f.RefreshKeys(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got := cfg.Keys.Keys(); len(got) != 1 || got[0].ID != 1 || !got[0].Key.Equal(good.Public().Key) {
+		if got := cfg.Keys.Keys(); len(got) != 1 || got[0].ID != good.ID || !got[0].Key.Equal(good.Public().Key) {
 			t.Errorf("keys = %v, want the one ed25519 key", got)
 		}
 	})
@@ -741,6 +750,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	base := runtime.NumGoroutine()
 	for range 3 {
 		cfg := testConfig(a)
+		cfg.TrustAnchors = append(cfg.TrustAnchors, key.Public())
 		cfg.Keys = token.NewKeySet()
 		f := newFollower(t, cfg)
 		stop := run(t, f)
@@ -777,6 +787,8 @@ func TestNewValidates(t *testing.T) {
 		{"wait too long", follow.Config{Authority: "http://auth", Store: store, Wait: 15 * time.Second}, "shorter than half of Config.MaxStaleness"},
 		{"backoff upside down", follow.Config{Authority: "http://auth", Store: store, MinBackoff: time.Second, MaxBackoff: time.Millisecond}, "MaxBackoff"},
 		{"client timeout", follow.Config{Authority: "http://auth", Store: store, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, "Timeout"},
+		{"no trust anchor", follow.Config{Authority: "http://auth", Store: store}, "TrustAnchors is empty"},
+		{"bad trust anchor", follow.Config{Authority: "http://auth", Store: store, TrustAnchors: []token.PublicKey{{ID: 1, Key: []byte{1, 2}}}}, "not an Ed25519 public key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -786,7 +798,7 @@ func TestNewValidates(t *testing.T) {
 			}
 		})
 	}
-	if _, err := follow.New(follow.Config{Authority: "https://user:secret@auth.example/mandate/", Store: store}); err != nil {
+	if _, err := follow.New(follow.Config{Authority: "https://user:secret@auth.example/mandate/", Store: store, InsecureNoTrustAnchor: true}); err != nil {
 		t.Errorf("New with a base path: %v", err)
 	}
 }
@@ -830,7 +842,7 @@ func TestStartWaitsForFirstSync(t *testing.T) {
 	fa.add(time.Now().Add(time.Hour), revocationtest.ID(1))
 	store := revocation.NewMemory()
 	keys := token.NewKeySet()
-	f, err := follow.New(follow.Config{Authority: fa.URL(), Store: store, Keys: keys})
+	f, err := follow.New(follow.Config{Authority: fa.URL(), Store: store, Keys: keys, TrustAnchors: []token.PublicKey{fa.key.Public(), key.Public()}})
 	if err != nil {
 		t.Fatal(err)
 	}

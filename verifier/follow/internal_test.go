@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := New(Config{Authority: "http://127.0.0.1:1", Store: revocation.NewMemory(),
+			f, err := New(Config{Authority: "http://127.0.0.1:1", Store: revocation.NewMemory(), InsecureNoTrustAnchor: true,
 				MaxStaleness: tt.maxStale, Wait: tt.wait, Grace: tt.grace})
 			if err != nil {
 				t.Fatal(err)

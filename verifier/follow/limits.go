@@ -25,6 +25,11 @@ const (
 	// old key only until its tokens expire, so a handful is normal.
 	MaxKeys = 256
 
+	// MaxEndorsements bounds the key endorsements of one /v1/keys
+	// response: one per rotation the authority ever made, about 200 bytes
+	// each, so a rotation a day for ten years fits in MaxKeysResponseBytes.
+	MaxEndorsements = 4096
+
 	// MaxErrorBytes bounds how much of an error response is read, and
 	// MaxErrorText how much of its description is kept for logs and
 	// errors.

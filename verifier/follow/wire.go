@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -139,11 +140,41 @@ func end(dec *json.Decoder) error {
 
 // batch is one validated /v1/revocations response.
 type batch struct {
-	entries []revocation.Entry
-	next    uint64
+	entries []revocation.Entry // each with its Hash
+	// prevs holds, for each entry, the previous chain hash the authority
+	// sent with it (nil when it sent none: the entry follows the one
+	// before it).
+	prevs [][]byte
+	next  uint64
+	chain chainHead
 	// reset reports an authority whose log restarted: it answered with
 	// no entries and a next below the after it was asked for.
 	reset bool
+}
+
+// chainHead is the signed part of a feed answer (chain_v1).
+type chainHead struct {
+	HeadSeq   *uint64 `json:"head_seq"`
+	HeadHash  string  `json:"head_hash"`
+	KeyID     *uint32 `json:"key_id"`
+	Signature string  `json:"signature"`
+
+	headHash, sig []byte
+}
+
+func (c *chainHead) decode() error {
+	var err error
+	switch {
+	case c.HeadSeq == nil || c.KeyID == nil:
+		return errors.New("chain_v1: head_seq or key_id is missing")
+	}
+	if c.headHash, err = hex.DecodeString(c.HeadHash); err != nil || len(c.headHash) != token.ChainHashSize {
+		return fmt.Errorf("chain_v1: head_hash is not %d bytes of hex", token.ChainHashSize)
+	}
+	if c.sig, err = hex.DecodeString(c.Signature); err != nil || len(c.sig) != ed25519.SignatureSize {
+		return fmt.Errorf("chain_v1: signature is not %d bytes of hex", ed25519.SignatureSize)
+	}
+	return nil
 }
 
 // wireEntry is one entry as the authority sends it.
@@ -151,6 +182,8 @@ type wireEntry struct {
 	Seq          *uint64 `json:"seq"`
 	RevocationID string  `json:"revocation_id"`
 	ExpiresAt    string  `json:"expires_at"`
+	Hash         string  `json:"hash_v1"`
+	PrevHash     *string `json:"prev_hash_v1"`
 }
 
 // decodeRevocations reads and validates a /v1/revocations response to a
@@ -159,9 +192,12 @@ type wireEntry struct {
 // after and at most next; IDs are hex of 1 to revocation.MaxIDLen bytes;
 // expiries are RFC 3339 (a missing one means "never expires", which only
 // ever keeps an ID revoked longer). Any violation rejects the whole batch.
+//
+// The chain fields (each entry's hash_v1 and prev_hash_v1, and chain_v1)
+// are decoded here and checked by verifyPage.
 func decodeRevocations(r io.Reader, after uint64) (batch, error) {
 	var b batch
-	var hasNext bool
+	var hasNext, hasChain bool
 	prev := after
 	dec := json.NewDecoder(&capReader{r: r, n: MaxResponseBytes})
 	err := object(dec, func(key string) error {
@@ -183,9 +219,22 @@ func decodeRevocations(r io.Reader, after uint64) (batch, error) {
 					return fmt.Errorf("entry %d has seq %d after seq %d (sequence numbers must strictly increase)", i, e.Seq, prev)
 				}
 				prev = e.Seq
+				var ph []byte
+				if we.PrevHash != nil {
+					if ph, err = hex.DecodeString(*we.PrevHash); err != nil || len(ph) != token.ChainHashSize {
+						return fmt.Errorf("entry %d: prev_hash_v1 is not %d bytes of hex", i, token.ChainHashSize)
+					}
+				}
 				b.entries = append(b.entries, e)
+				b.prevs = append(b.prevs, ph)
 				return nil
 			})
+		case "chain_v1":
+			hasChain = true
+			if err := dec.Decode(&b.chain); err != nil {
+				return fmt.Errorf("chain_v1: %w", err)
+			}
+			return b.chain.decode()
 		case "next":
 			hasNext = true
 			var n uint64
@@ -211,6 +260,8 @@ func decodeRevocations(r io.Reader, after uint64) (batch, error) {
 		return batch{}, badResponse("revocations", fmt.Errorf("next is %d, below the last entry's seq %d", b.next, prev))
 	case len(b.entries) == 0 && b.next < after:
 		b.reset = true
+	case !hasChain:
+		return batch{}, fmt.Errorf("%w: the answer is not signed (chain_v1 is missing): the authority predates the signed, hash-chained feed; upgrade it", ErrTampered)
 	}
 	return b, nil
 }
@@ -225,6 +276,11 @@ func (we *wireEntry) entry() (revocation.Entry, error) {
 		return revocation.Entry{}, fmt.Errorf("seq %d: revocation_id is not hex: %w", *we.Seq, err)
 	}
 	e := revocation.Entry{ID: id, Seq: *we.Seq}
+	if we.Hash != "" { // a missing hash is refused by verifyPage
+		if e.Hash, err = hex.DecodeString(we.Hash); err != nil || len(e.Hash) != token.ChainHashSize {
+			return revocation.Entry{}, fmt.Errorf("seq %d: hash_v1 is not %d bytes of hex", *we.Seq, token.ChainHashSize)
+		}
+	}
 	if err := e.Validate(); err != nil {
 		return revocation.Entry{}, fmt.Errorf("seq %d: %w", *we.Seq, err)
 	}
@@ -251,9 +307,19 @@ type wireKey struct {
 // (a status a newer authority invents, such as "revoked") is not trusted.
 var keyStatuses = map[string]bool{"active": true, "retiring": true}
 
+// wireEndorsement is one endorsement as the authority publishes it: the
+// key signer_key_id signed key_id / public_key (token.Endorse).
+type wireEndorsement struct {
+	KeyID       *uint32 `json:"key_id"`
+	PublicKey   string  `json:"public_key"`
+	SignerKeyID *uint32 `json:"signer_key_id"`
+	Signature   string  `json:"signature"`
+}
+
 // keySet is one validated /v1/keys response.
 type keySet struct {
-	keys []token.PublicKey
+	keys         []token.PublicKey
+	endorsements []token.Endorsement
 	// skipped describes keys left out because this follower cannot use
 	// them (another algorithm, an unknown status).
 	skipped []string
@@ -269,6 +335,27 @@ func decodeKeys(r io.Reader) (keySet, error) {
 	var hasKeys bool
 	dec := json.NewDecoder(&capReader{r: r, n: MaxKeysResponseBytes})
 	err := object(dec, func(key string) error {
+		if key == "endorsements_v1" {
+			return array(dec, "endorsements", MaxEndorsements, func(i int) error {
+				var we wireEndorsement
+				if err := dec.Decode(&we); err != nil {
+					return fmt.Errorf("endorsement %d: %w", i, err)
+				}
+				if we.KeyID == nil || we.SignerKeyID == nil {
+					return fmt.Errorf("endorsement %d: key_id or signer_key_id is missing", i)
+				}
+				pub, err := token.ParsePublicKey(we.PublicKey)
+				if err != nil {
+					return fmt.Errorf("endorsement %d: %w", i, err)
+				}
+				sig, err := hex.DecodeString(we.Signature)
+				if err != nil || len(sig) != ed25519.SignatureSize {
+					return fmt.Errorf("endorsement %d: signature is not %d bytes of hex", i, ed25519.SignatureSize)
+				}
+				ks.endorsements = append(ks.endorsements, token.Endorsement{Key: token.PublicKey{ID: *we.KeyID, Key: pub}, SignerID: *we.SignerKeyID, Signature: sig})
+				return nil
+			})
+		}
 		if key != "keys" {
 			return skip(dec)
 		}

@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -22,10 +23,11 @@ import (
 type Memory struct {
 	now func() time.Time
 
-	mu      sync.RWMutex
-	set     idSet
-	lastSeq uint64
-	closed  bool
+	mu       sync.RWMutex
+	set      idSet
+	lastSeq  uint64
+	lastHash []byte
+	closed   bool
 }
 
 // memEntry is what Memory keeps per ID besides the ID itself. The Seq is
@@ -117,7 +119,9 @@ func (m *Memory) Add(ctx context.Context, entries ...Entry) error {
 		return ErrClosed
 	}
 	for _, e := range entries {
-		m.lastSeq = max(m.lastSeq, e.Seq)
+		if e.Seq > m.lastSeq || (e.Seq == m.lastSeq && e.Hash != nil) {
+			m.lastSeq, m.lastHash = e.Seq, bytes.Clone(e.Hash)
+		}
 		exp := expiryNanos(e.ExpiresAt)
 		if exp < now {
 			continue
@@ -173,6 +177,17 @@ func (m *Memory) LastSeq() uint64 {
 		return 0
 	}
 	return m.lastSeq
+}
+
+// LastHash returns the chain hash of the entry at LastSeq, or nil (also
+// once closed).
+func (m *Memory) LastHash() []byte {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil
+	}
+	return m.lastHash
 }
 
 // Len returns the number of IDs held, or 0 once closed.

@@ -20,6 +20,11 @@ type Entry struct {
 	// valid any more, so the entry can be forgotten. The zero Time means the
 	// entry never expires.
 	ExpiresAt time.Time
+	// Hash is the entry's chain hash in the authority's log
+	// (token.ChainHash), or nil for an entry that does not come from a
+	// chained log. The Store keeps the Hash of the entry whose Seq is
+	// LastSeq, so that a follower resumes checking the chain from it.
+	Hash []byte
 }
 
 // Validate reports whether e can be stored: its ID must be 1 to [MaxIDLen]
@@ -77,6 +82,10 @@ var (
 //     entries: even after a crash in the middle of an Add, every entry added
 //     with a Seq up to LastSeq is held, so a follower that resumes the log
 //     after LastSeq misses nothing. It never decreases.
+//   - LastHash is the Hash of the entry added with the Seq that is
+//     LastSeq (nil if that entry had none), stored atomically with LastSeq
+//     and never from an entry with a lower Seq: a follower compares the
+//     authority's chain with it before applying anything more.
 //   - Len is the number of IDs held, expired or not.
 //   - Close releases the store. It is idempotent: a second Close returns nil.
 //     After Close, Add returns [ErrClosed], Revoked reports every non-empty
@@ -92,6 +101,9 @@ type Store interface {
 	Revoked(ids [][]byte) int
 	// LastSeq returns the highest Seq ever added (0 if none).
 	LastSeq() uint64
+	// LastHash returns the chain hash of the entry at LastSeq (nil if
+	// none is known). The caller must not modify it.
+	LastHash() []byte
 	// Len returns the number of IDs held.
 	Len() int
 	// Close releases the store; later Adds fail with ErrClosed.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/y"
 	"github.com/rs/zerolog"
 
 	"github.com/mandate-dev/mandate/verifier/revocation"
@@ -25,9 +28,15 @@ import (
 // so far is under metaLastSeq, written in the same transaction as the
 // entries it covers.
 var (
-	entryPrefix = []byte("r/")
-	metaLastSeq = []byte("m/lastseq")
+	entryPrefix  = []byte("r/")
+	metaLastSeq  = []byte("m/lastseq")
+	metaLastHash = []byte("m/lasthash")
 )
+
+// ErrCorrupt is wrapped by the error of Open when the store failed an
+// integrity check (Badger's checksums of its tables and value log): the
+// store refuses to load rather than serve an altered revocation list.
+var ErrCorrupt = errors.New("badgerstore: the store is corrupt")
 
 // DefaultMaintenanceInterval is how often a Store purges expired entries
 // from memory and runs Badger's value-log garbage collection, unless
@@ -86,9 +95,11 @@ type Store struct {
 	log   zerolog.Logger
 	chunk int // entries per transaction, within Badger's batch limits
 
-	mu      sync.Mutex // serializes Add, and Add with Close
-	closed  atomic.Bool
-	lastSeq atomic.Uint64
+	mu       sync.Mutex // serializes Add, and Add with Close
+	closed   atomic.Bool
+	lastSeq  atomic.Uint64
+	lastHash atomic.Pointer[[]byte]
+	dir      string
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -108,13 +119,21 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("badgerstore: create %q: %w", dir, err)
+	}
 	db, err := badger.Open(badgerOptions(dir, cfg.log))
 	if err != nil {
+		if isCorruption(err) {
+			return nil, corruptError(dir, err)
+		}
 		// Badger's error says what is wrong, e.g. that another process
 		// holds the directory.
 		return nil, fmt.Errorf("badgerstore: open %q: %w", dir, err)
 	}
+	restrictFiles(dir)
 	s := &Store{
+		dir:  dir,
 		db:   db,
 		now:  cfg.now,
 		log:  cfg.log,
@@ -131,15 +150,57 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
+		if isCorruption(err) {
+			return nil, corruptError(dir, err)
+		}
 		return nil, fmt.Errorf("badgerstore: load %q: %w", dir, err)
 	}
 	go s.maintain(cfg.interval)
 	return s, nil
 }
 
-// badgerOptions are the Badger settings of a Store in dir; see Open.
+// isCorruption reports whether a Badger error is a failed integrity check.
+func isCorruption(err error) bool {
+	if errors.Is(err, y.ErrChecksumMismatch) || errors.Is(err, ErrCorrupt) {
+		return true
+	}
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "checksum") || strings.Contains(m, "corrupt")
+}
+
+func corruptError(dir string, err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("badgerstore: open %q: %w", dir, err)
+	}
+	return fmt.Errorf("%w: %q failed its integrity check (%v); the verifier will not serve from it: delete the folder and let the follower sync the revocation log again from the authority", ErrCorrupt, dir, err)
+}
+
+// restrictFiles makes dir 0700 and every file in it 0600, whatever the
+// umask: Badger creates its tables, value log and lock file 0644 (less the
+// umask). The folder's mode keeps the files Badger creates later private.
+// Best effort.
+func restrictFiles(dir string) {
+	_ = os.Chmod(dir, 0o700)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				_ = os.Chmod(filepath.Join(dir, e.Name()), 0o600)
+			}
+		}
+	}
+}
+
+// badgerOptions are the Badger settings of a Store in dir; see Open. Badger
+// verifies the checksum of every table when it opens it and of every block
+// and value-log entry it reads.
 func badgerOptions(dir string, log zerolog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
+		WithChecksumVerificationMode(options.OnTableAndBlockRead).
+		WithVerifyValueChecksum(true).
 		WithLogger(badgerLogger{log}).
 		WithSyncWrites(true).
 		WithCompression(options.None).
@@ -169,6 +230,19 @@ func (s *Store) load() error {
 				return nil
 			}); err != nil {
 				return err
+			}
+		}
+		switch item, err := txn.Get(metaLastHash); {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("reading the last chain hash: %w", err)
+		default:
+			h, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if len(h) > 0 {
+				s.lastHash.Store(&h)
 			}
 		}
 
@@ -248,6 +322,30 @@ func (s *Store) loadEntries(txn *badger.Txn) error {
 	return <-inserted
 }
 
+// LastHash returns the chain hash of the entry at LastSeq, or nil.
+func (s *Store) LastHash() []byte {
+	if s.closed.Load() {
+		return nil
+	}
+	if h := s.lastHash.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
+
+// hashAt returns the Hash of the last entry of sorted with Seq seq, or nil.
+func hashAt(sorted []revocation.Entry, seq uint64) []byte {
+	for i := len(sorted) - 1; i >= 0; i-- {
+		if sorted[i].Seq == seq {
+			return sorted[i].Hash
+		}
+		if sorted[i].Seq < seq {
+			break
+		}
+	}
+	return nil
+}
+
 // Add stores entries durably, then makes them visible to Revoked; see the
 // [revocation.Store] contract.
 //
@@ -283,7 +381,8 @@ func (s *Store) Add(ctx context.Context, entries ...revocation.Entry) error {
 		if len(write) == 0 && seq == s.lastSeq.Load() {
 			continue
 		}
-		if err := s.commit(write, seq); err != nil {
+		hash := hashAt(sorted[:end], seq)
+		if err := s.commit(write, seq, hash); err != nil {
 			return fmt.Errorf("badgerstore: storing revocations: %w; %d of %d entries stored (LastSeq %d); call Add again with the same batch",
 				err, start, len(sorted), s.lastSeq.Load())
 		}
@@ -292,6 +391,10 @@ func (s *Store) Add(ctx context.Context, entries ...revocation.Entry) error {
 			return fmt.Errorf("badgerstore: revocations stored but not loaded in memory: %w", err)
 		}
 		// Only now: LastSeq never covers an entry Revoked does not see yet.
+		if seq > s.lastSeq.Load() || hash != nil {
+			h := slices.Clone(hash)
+			s.lastHash.Store(&h)
+		}
 		s.lastSeq.Store(seq)
 	}
 	return nil
@@ -356,7 +459,7 @@ func later(a, b time.Time) bool {
 
 // commit writes entries and, if it moves forward, the last sequence number
 // in one synced transaction.
-func (s *Store) commit(entries []revocation.Entry, seq uint64) error {
+func (s *Store) commit(entries []revocation.Entry, seq uint64, hash []byte) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, e := range entries {
@@ -372,6 +475,11 @@ func (s *Store) commit(entries []revocation.Entry, seq uint64) error {
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], seq)
 		if err := txn.Set(metaLastSeq, v[:]); err != nil {
+			return err
+		}
+	}
+	if seq > s.lastSeq.Load() || hash != nil {
+		if err := txn.Set(metaLastHash, slices.Clone(hash)); err != nil {
 			return err
 		}
 	}
@@ -420,6 +528,7 @@ func (s *Store) Close() error {
 		if cerr := s.db.Close(); cerr != nil {
 			err = fmt.Errorf("badgerstore: close: %w", cerr)
 		}
+		restrictFiles(s.dir)
 	})
 	return err
 }
@@ -440,6 +549,7 @@ func (s *Store) maintain(interval time.Duration) {
 			s.log.Debug().Int("purged", n).Msg("badgerstore: purged expired revocations from memory")
 		}
 		s.runValueLogGC()
+		restrictFiles(s.dir)
 	}
 }
 

@@ -66,6 +66,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) revocation.Store) {
 	t.Run("IdempotentAdd", func(t *testing.T) { testIdempotentAdd(t, open(t)) })
 	t.Run("ReAddKeepsLaterExpiry", func(t *testing.T) { testReAddKeepsLaterExpiry(t, open(t)) })
 	t.Run("LastSeqMonotonic", func(t *testing.T) { testLastSeqMonotonic(t, open(t)) })
+	t.Run("LastHash", func(t *testing.T) { testLastHash(t, open(t)) })
 	t.Run("InvalidEntries", func(t *testing.T) { testInvalidEntries(t, open) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceledContext(t, open(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, open(t)) })
@@ -480,6 +481,43 @@ func RunDurableStoreTests(t *testing.T, open func(t *testing.T, dir string) revo
 	t.Run("LastSeqOfUnstoredEntrySurvives", func(t *testing.T) { testLastSeqOfUnstoredEntry(t, open) })
 	t.Run("ExpiryMergeSurvivesReopen", func(t *testing.T) { testExpiryMergeSurvives(t, open) })
 	t.Run("ExpiredGoneAfterReopen", func(t *testing.T) { testExpiredGone(t, open) })
+	t.Run("LastHashSurvivesReopen", func(t *testing.T) {
+		dir := t.TempDir()
+		s := open(t, dir)
+		mustAdd(t, s, revocation.Entry{ID: ID(1), Seq: 1, Hash: hashOf(1)}, revocation.Entry{ID: ID(2), Seq: 2, Hash: hashOf(2)})
+		// Expired on arrival: not stored, but its hash is the log's.
+		mustAdd(t, s, revocation.Entry{ID: ID(3), Seq: 3, Hash: hashOf(3), ExpiresAt: time.Now().Add(-time.Minute)})
+		s = reopen(t, s, open, dir)
+		wantLastSeq(t, s, 3)
+		if got := s.LastHash(); !bytes.Equal(got, hashOf(3)) {
+			t.Errorf("LastHash after reopen = %x, want %x", got, hashOf(3))
+		}
+	})
+}
+
+// hashOf is a stand-in chain hash for tests.
+func hashOf(n int) []byte {
+	h := sha512.Sum512_256(binary.BigEndian.AppendUint64(nil, uint64(n)))
+	return h[:]
+}
+
+func testLastHash(t *testing.T, s revocation.Store) {
+	if h := s.LastHash(); h != nil {
+		t.Errorf("LastHash of an empty store = %x, want nil", h)
+	}
+	mustAdd(t, s, revocation.Entry{ID: ID(2), Seq: 2, Hash: hashOf(2)}, revocation.Entry{ID: ID(1), Seq: 1, Hash: hashOf(1)})
+	if got := s.LastHash(); !bytes.Equal(got, hashOf(2)) {
+		t.Errorf("LastHash = %x, want the hash of seq 2 %x", got, hashOf(2))
+	}
+	// A lower Seq (a follower resyncing from 0) never replaces it.
+	mustAdd(t, s, revocation.Entry{ID: ID(5), Seq: 1, Hash: hashOf(5)})
+	if got := s.LastHash(); !bytes.Equal(got, hashOf(2)) {
+		t.Errorf("LastHash after a lower Seq = %x, want %x", got, hashOf(2))
+	}
+	mustAdd(t, s, revocation.Entry{ID: ID(3), Seq: 3, Hash: hashOf(3)})
+	if got := s.LastHash(); !bytes.Equal(got, hashOf(3)) {
+		t.Errorf("LastHash = %x, want %x", got, hashOf(3))
+	}
 }
 
 func reopen(t *testing.T, s revocation.Store, open func(t *testing.T, dir string) revocation.Store, dir string) revocation.Store {
