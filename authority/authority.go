@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -401,7 +402,7 @@ func (a *Authority) prune() {
 				// Badger creates files world-readable (less the
 				// umask); its folder is 0700, and this keeps the
 				// files 0600 too.
-				restrictFiles(bs.dir)
+				badgerfs.RestrictFiles(bs.dir)
 			}
 		}
 	}

@@ -6,17 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	badgeroptions "github.com/dgraph-io/badger/v4/options"
-	"github.com/dgraph-io/badger/v4/y"
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -78,6 +76,13 @@ func OpenBadgerStore(dir string, o BadgerOptions) (*BadgerStore, error) {
 	if err := ensurePrivateDir(dir); err != nil {
 		return nil, err
 	}
+	dropped, err := badgerfs.DropEmptyMemtables(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open storage in %s: %w", dir, err)
+	}
+	if len(dropped) > 0 && o.Logger != nil {
+		o.Logger.Warn().Strs("files", dropped).Msg("removed empty memtable files left by a crash (they hold nothing)")
+	}
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
 		WithChecksumVerificationMode(badgeroptions.OnTableAndBlockRead).
@@ -90,12 +95,12 @@ func OpenBadgerStore(dir string, o BadgerOptions) (*BadgerStore, error) {
 		WithMetricsEnabled(false)
 	db, err := badger.Open(opts)
 	if err != nil {
-		if isCorruption(err) {
+		if badgerfs.IsCorruption(err) {
 			return nil, fmt.Errorf("%w: storage in %s failed its checksum check (%v); restore the folder from a backup, or move it away to start with an empty state (every revocation in it is then lost)", ErrCorrupt, dir, err)
 		}
 		return nil, fmt.Errorf("open storage in %s: %w (is another authority running on this data folder?)", dir, err)
 	}
-	restrictFiles(dir)
+	badgerfs.RestrictFiles(dir)
 	s := &BadgerStore{db: db, grace: o.Grace, dir: dir}
 	if err := s.migrateChain(); err != nil {
 		_ = db.Close()
@@ -104,45 +109,13 @@ func OpenBadgerStore(dir string, o BadgerOptions) (*BadgerStore, error) {
 	return s, nil
 }
 
-// isCorruption reports whether a Badger error is a failed integrity check.
-func isCorruption(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, y.ErrChecksumMismatch) {
-		return true
-	}
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "checksum") || strings.Contains(m, "corrupt")
-}
-
 // corruption wraps a Badger integrity failure in ErrCorrupt with what to do
 // next; other errors pass unchanged.
 func corruption(err error) error {
-	if !isCorruption(err) || errors.Is(err, ErrCorrupt) {
+	if !badgerfs.IsCorruption(err) || errors.Is(err, ErrCorrupt) {
 		return err
 	}
 	return fmt.Errorf("%w: %w; restore the data folder from a backup", ErrCorrupt, err)
-}
-
-// restrictFiles makes dir 0700 and every file in it 0600, whatever the
-// umask: Badger creates its tables, value log and lock file with 0644 (less
-// the umask). The folder's mode is what keeps files created later private.
-// Best effort: an error leaves the folder as it is (ensurePrivateDir has
-// already made it 0700).
-func restrictFiles(dir string) {
-	_ = os.Chmod(dir, 0o700)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			if fi, err := e.Info(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-				_ = os.Chmod(filepath.Join(dir, e.Name()), 0o600)
-			}
-		}
-	}
 }
 
 type badgerLogger struct{ l *zerolog.Logger }
@@ -761,6 +734,6 @@ func (s *BadgerStore) Close() error {
 	}
 	s.closed = true
 	err := s.db.Close()
-	restrictFiles(s.dir)
+	badgerfs.RestrictFiles(s.dir)
 	return err
 }

@@ -493,3 +493,34 @@ func TestFollowerAcrossPrunedEntries(t *testing.T) {
 		t.Errorf("LastSeq = %d, want 4", earlyStore.LastSeq())
 	}
 }
+
+// A kill -9 while Badger deletes a flushed memtable (truncate to zero, then
+// remove) or creates one leaves an empty *.mem file, which Badger refuses to
+// open: the authority would never start again (TestCrashDurability met it
+// now and then). Open drops such files (they hold nothing) and keeps every
+// acknowledged revocation.
+func TestEmptyMemtableFromACrash(t *testing.T) {
+	dir := t.TempDir()
+	a, err := openAuthority(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := revokeIDs(t, a, 2)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db", "00099.mem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err = openAuthority(t, dir)
+	if err != nil {
+		t.Fatalf("Open after a crash left an empty memtable: %v", err)
+	}
+	defer a.Close()
+	if got := a.Revoked(ids); got != 0 {
+		t.Errorf("Revoked = %d after reopening, want the first ID still revoked", got)
+	}
+	if f, _ := a.RevocationsAfter(context.Background(), 0, 0); len(f.Entries) != 2 {
+		t.Errorf("feed has %d entries after reopening, want 2", len(f.Entries))
+	}
+}

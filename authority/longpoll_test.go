@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -32,6 +33,8 @@ type served struct {
 	addr string
 	base string
 	hc   *http.Client
+	// root is the authority's first root key, for followers to pin.
+	root token.PublicKey
 }
 
 func serve(t testing.TB, cfg authority.Config) *served {
@@ -42,13 +45,18 @@ func serve(t testing.TB, cfg authority.Config) *served {
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
+	var root token.PublicKey
+	started := func(a *authority.Authority) {
+		k := a.Keys()[0]
+		root = token.PublicKey{ID: k.ID, Key: k.PublicKey}
+	}
 	go func() {
-		done <- authority.Serve(ctx, authority.ServeConfig{Config: cfg, Addr: "127.0.0.1:0", Ready: func(a net.Addr) { addr <- a.String() }})
+		done <- authority.Serve(ctx, authority.ServeConfig{Config: cfg, Addr: "127.0.0.1:0", Started: started, Ready: func(a net.Addr) { addr <- a.String() }})
 	}()
 	var s *served
 	select {
 	case a := <-addr:
-		s = &served{t: t, addr: a, base: "http://" + a, hc: &http.Client{Transport: &http.Transport{}}}
+		s = &served{t: t, addr: a, base: "http://" + a, hc: &http.Client{Transport: &http.Transport{}}, root: root}
 	case err := <-done:
 		t.Fatalf("Serve: %v", err)
 	}
@@ -286,7 +294,7 @@ func TestLongPollCaps(t *testing.T) {
 
 	// A follower that starts now, while the caps are full, still follows.
 	store := revocation.NewMemory()
-	f, err := follow.New(follow.Config{Authority: s.base, Store: store})
+	f, err := follow.New(follow.Config{Authority: s.base, Store: store, TrustAnchors: []token.PublicKey{s.root}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +438,7 @@ func BenchmarkRoutesUnderLongPollLoad(b *testing.B) {
 		return p.started.Load() == int64(total) && s.metric("mandate_feed_followers") == authority.DefaultMaxLongPolls
 	})
 	store := revocation.NewMemory()
-	f, err := follow.New(follow.Config{Authority: s.base, Store: store})
+	f, err := follow.New(follow.Config{Authority: s.base, Store: store, TrustAnchors: []token.PublicKey{s.root}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -80,3 +80,33 @@ func TestFilesPrivate(t *testing.T) {
 	}
 	check()
 }
+
+// A kill -9 while Badger deletes a flushed memtable (truncate to zero, then
+// remove) or creates one (create, then grow) leaves an empty *.mem file,
+// which Badger refuses to open ("Create a new file"): the verifier would
+// never start again. Open drops such files (they hold nothing) and loads
+// everything acknowledged.
+func TestEmptyMemtableFromACrash(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	if err := s.Add(context.Background(), revocation.Entry{ID: id(1), Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00099.mem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open after a crash left an empty memtable: %v", err)
+	}
+	defer s2.Close()
+	if s2.Revoked([][]byte{id(1)}) != 0 || s2.LastSeq() != 1 {
+		t.Errorf("after reopening: Revoked = %d, LastSeq = %d; want the entry kept", s2.Revoked([][]byte{id(1)}), s2.LastSeq())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00099.mem")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the empty memtable is still there: %v", err)
+	}
+}

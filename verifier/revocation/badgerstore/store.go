@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,9 +16,9 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
-	"github.com/dgraph-io/badger/v4/y"
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
 
@@ -122,6 +121,13 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("badgerstore: create %q: %w", dir, err)
 	}
+	dropped, err := badgerfs.DropEmptyMemtables(dir)
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: open %q: %w", dir, err)
+	}
+	if len(dropped) > 0 {
+		cfg.log.Warn().Strs("files", dropped).Msg("removed empty memtable files left by a crash (they hold nothing)")
+	}
 	db, err := badger.Open(badgerOptions(dir, cfg.log))
 	if err != nil {
 		if isCorruption(err) {
@@ -131,7 +137,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		// holds the directory.
 		return nil, fmt.Errorf("badgerstore: open %q: %w", dir, err)
 	}
-	restrictFiles(dir)
+	badgerfs.RestrictFiles(dir)
 	s := &Store{
 		dir:  dir,
 		db:   db,
@@ -159,13 +165,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// isCorruption reports whether a Badger error is a failed integrity check.
+// isCorruption reports whether err is a failed integrity check, Badger's or
+// the store's own.
 func isCorruption(err error) bool {
-	if errors.Is(err, y.ErrChecksumMismatch) || errors.Is(err, ErrCorrupt) {
-		return true
-	}
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "checksum") || strings.Contains(m, "corrupt")
+	return errors.Is(err, ErrCorrupt) || badgerfs.IsCorruption(err)
 }
 
 func corruptError(dir string, err error) error {
@@ -173,25 +176,6 @@ func corruptError(dir string, err error) error {
 		return fmt.Errorf("badgerstore: open %q: %w", dir, err)
 	}
 	return fmt.Errorf("%w: %q failed its integrity check (%v); the verifier will not serve from it: delete the folder and let the follower sync the revocation log again from the authority", ErrCorrupt, dir, err)
-}
-
-// restrictFiles makes dir 0700 and every file in it 0600, whatever the
-// umask: Badger creates its tables, value log and lock file 0644 (less the
-// umask). The folder's mode keeps the files Badger creates later private.
-// Best effort.
-func restrictFiles(dir string) {
-	_ = os.Chmod(dir, 0o700)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			if fi, err := e.Info(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-				_ = os.Chmod(filepath.Join(dir, e.Name()), 0o600)
-			}
-		}
-	}
 }
 
 // badgerOptions are the Badger settings of a Store in dir; see Open. Badger
@@ -528,7 +512,7 @@ func (s *Store) Close() error {
 		if cerr := s.db.Close(); cerr != nil {
 			err = fmt.Errorf("badgerstore: close: %w", cerr)
 		}
-		restrictFiles(s.dir)
+		badgerfs.RestrictFiles(s.dir)
 	})
 	return err
 }
@@ -549,7 +533,7 @@ func (s *Store) maintain(interval time.Duration) {
 			s.log.Debug().Int("purged", n).Msg("badgerstore: purged expired revocations from memory")
 		}
 		s.runValueLogGC()
-		restrictFiles(s.dir)
+		badgerfs.RestrictFiles(s.dir)
 	}
 }
 
