@@ -62,8 +62,9 @@ const maxPercentDecodings = 3
 //
 //   - a "." or ".." segment ("account:acme/../globex/1", "a/./b", "x:..");
 //     segments end at "/", "\" and ":";
-//   - an empty segment, "//" ("a//b"): many resolvers drop it, and "//x"
-//     starts a URL authority; a trailing "/" ending a prefix is fine;
+//   - an empty segment, "//" ("a//b"): many resolvers drop it; a trailing
+//     "/" ending a prefix is fine, and so is the "//" of a URL scheme at the
+//     very start ("https://api.acme.test/v1", but not "https://a//b");
 //   - the same once percent-decoded, up to three times ("%2e%2e",
 //     "%2F%2F", "%252e%252e"), or a control character once decoded ("%00");
 //   - any character UnsafeNameRune refuses.
@@ -99,7 +100,11 @@ func CheckResource(r string) error {
 }
 
 func checkSegments(s string) error {
-	if strings.Contains(s, "//") {
+	rest := s
+	if i := strings.Index(s, "://"); i > 0 && isScheme(s[:i]) {
+		rest = s[i+3:]
+	}
+	if strings.Contains(rest, "//") {
 		return errors.New(`it has an empty segment ("//"); write one "/"`)
 	}
 	for seg := range strings.FieldsFuncSeq(s, func(r rune) bool { return strings.ContainsRune(resourceSeparators, r) }) {
@@ -108,6 +113,19 @@ func checkSegments(s string) error {
 		}
 	}
 	return nil
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986, section 3.1):
+// a letter, then letters, digits, "+", "-" and ".".
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // percentDecode decodes every valid %XX of s and leaves anything else.
