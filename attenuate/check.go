@@ -39,7 +39,11 @@ func (b *Builder) Check(datalog string) *Builder {
 	}
 	// Append the check alone and read the result back as a verifier would,
 	// so that a check over a limit fails here rather than at Build.
-	if _, _, err := b.append([]biscuit.Check{c}, nil, false); err != nil {
+	_, u, err := b.append([]biscuit.Check{c}, nil, false)
+	if err == nil {
+		err = readBack(u, []biscuit.Check{c}, nil)
+	}
+	if err != nil {
 		return b.fail(fmt.Errorf("attenuate: %s: %w", method, err))
 	}
 	return b.addCheck(method, c)

@@ -26,6 +26,11 @@ var (
 	ErrSignature = fmt.Errorf("%w: bad signature", ErrInvalid)
 	// ErrUnknownKey: no trusted root key verifies the token.
 	ErrUnknownKey = fmt.Errorf("%w: unknown root key", ErrInvalid)
+	// ErrSymbolOverlap: a block's symbol table repeats a default symbol, a
+	// symbol of an earlier block or one of its own, which the Biscuit
+	// specification forbids (readers would disagree on what the block
+	// says). It also matches ErrMalformed.
+	ErrSymbolOverlap = fmt.Errorf("%w: symbol table overlap", ErrMalformed)
 )
 
 // ErrSealed is returned when appending to a sealed token.

@@ -104,6 +104,8 @@ func classify(err error) error {
 	var lim *datalog.LimitError
 	var uns *datalog.UnsupportedError
 	switch {
+	case errors.Is(err, datalog.ErrSymbolOverlap):
+		return fmt.Errorf("%w: %w", ErrSymbolOverlap, err)
 	case errors.As(err, &uns):
 		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	case errors.As(err, &lim):

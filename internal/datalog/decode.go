@@ -88,17 +88,104 @@ var DefaultSymbols = [...]string{
 // SymbolOffset is the index of the first symbol a block adds.
 const SymbolOffset = 1024
 
+// defaultIndex maps each default symbol to its index.
+var defaultIndex = func() map[string]int {
+	m := make(map[string]int, len(DefaultSymbols))
+	for i, s := range DefaultSymbols {
+		m[s] = i
+	}
+	return m
+}()
+
+// ErrSymbolOverlap matches every *SymbolOverlapError.
+var ErrSymbolOverlap = errors.New("symbol table overlap")
+
+// SymbolOverlapError reports a block whose symbol table repeats a default
+// symbol, a symbol of an earlier block, or one of its own. The Biscuit
+// specification forbids it (Rust: Format(SymbolTableOverlap)): readers that
+// intern strings (biscuit-go, which drops the repeat) and readers that
+// index positionally (the specification, mandate) would then resolve the
+// same index to different strings, so one signed block would mean two
+// things.
+type SymbolOverlapError struct {
+	Symbol string
+	Where  string // "the default symbols", "an earlier block's symbols" or "this block's symbols"
+}
+
+func (e *SymbolOverlapError) Error() string {
+	return fmt.Sprintf("block symbol %q repeats one of %s: Biscuit forbids overlapping symbol tables, since readers would resolve the block's strings differently; the token was not written by a conforming Biscuit library", e.Symbol, e.Where)
+}
+
+// Is makes errors.Is(err, ErrSymbolOverlap) hold.
+func (e *SymbolOverlapError) Is(target error) bool { return target == ErrSymbolOverlap }
+
 // SymbolTable resolves symbol indexes. Blocks of a v3 token share one table
-// that each block extends in order.
+// that each block extends in order; no string appears twice in it, nor is
+// any a default symbol (see Extend).
 type SymbolTable struct {
 	added []string
+	index map[string]struct{} // built once added is large enough to need it
 }
+
+// smallTable is the table size up to which Extend scans instead of keeping
+// an index: most tokens add a dozen symbols.
+const smallTable = 32
 
 // NewSymbolTable returns an empty table with room for n added symbols.
 func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string, 0, n)} }
 
-// Extend appends a block's symbols.
-func (t *SymbolTable) Extend(syms []string) { t.added = append(t.added, syms...) }
+// Extend appends a block's symbols, refusing with a *SymbolOverlapError any
+// that repeats a default symbol, a symbol already in the table, or another
+// of syms. On error the table is unchanged.
+func (t *SymbolTable) Extend(syms []string) error {
+	n := len(t.added)
+	for _, s := range syms {
+		if _, ok := defaultIndex[s]; ok {
+			t.truncate(n)
+			return &SymbolOverlapError{Symbol: s, Where: "the default symbols"}
+		}
+		if t.has(s) {
+			where := "this block's symbols"
+			if slices.Contains(t.added[:n], s) {
+				where = "an earlier block's symbols"
+			}
+			t.truncate(n)
+			return &SymbolOverlapError{Symbol: s, Where: where}
+		}
+		t.add(s)
+	}
+	return nil
+}
+
+func (t *SymbolTable) has(s string) bool {
+	if t.index != nil {
+		_, ok := t.index[s]
+		return ok
+	}
+	return slices.Contains(t.added, s)
+}
+
+func (t *SymbolTable) add(s string) {
+	t.added = append(t.added, s)
+	if t.index == nil && len(t.added) > smallTable {
+		t.index = make(map[string]struct{}, 2*len(t.added))
+		for _, a := range t.added {
+			t.index[a] = struct{}{}
+		}
+		return
+	}
+	if t.index != nil {
+		t.index[s] = struct{}{}
+	}
+}
+
+// truncate drops the symbols added after the first n.
+func (t *SymbolTable) truncate(n int) {
+	for _, s := range t.added[n:] {
+		delete(t.index, s)
+	}
+	t.added = t.added[:n]
+}
 
 // Len is the number of symbols blocks have added.
 func (t *SymbolTable) Len() int { return len(t.added) }
@@ -302,7 +389,9 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 	if out.Version < MinVersion {
 		return nil, fmt.Errorf("block version %d predates Biscuit v3 and is not accepted", out.Version)
 	}
-	syms.Extend(out.Symbols)
+	if err := syms.Extend(out.Symbols); err != nil {
+		return nil, err
+	}
 	d := decoder{syms: syms, lim: lim}
 	if len(facts) > 0 {
 		out.Facts = make([]Predicate, 0, len(facts))

@@ -495,3 +495,27 @@ func (c Check) String() string {
 	}
 	return b.String()
 }
+
+// Equal reports whether two operations are identical.
+func (o Op) Equal(p Op) bool {
+	return o.Kind == p.Kind && o.Code == p.Code && (o.Kind != OpValue || o.Term.Equal(p.Term))
+}
+
+// Equal reports whether two expressions are identical programs.
+func (e Expression) Equal(f Expression) bool {
+	return slices.EqualFunc(e, f, Op.Equal)
+}
+
+// Equal reports whether two rules are identical: same head, body,
+// expressions and variables (by slot and name).
+func (r Rule) Equal(o Rule) bool {
+	return r.Head.Equal(o.Head) &&
+		slices.EqualFunc(r.Body, o.Body, Predicate.Equal) &&
+		slices.EqualFunc(r.Expressions, o.Expressions, Expression.Equal) &&
+		r.Vars == o.Vars && slices.Equal(r.VarNames, o.VarNames)
+}
+
+// Equal reports whether two checks are identical.
+func (c Check) Equal(o Check) bool {
+	return slices.EqualFunc(c.Queries, o.Queries, Rule.Equal)
+}
