@@ -245,7 +245,7 @@ func TestBuilderRefusesInvalidCaveats(t *testing.T) {
 			for i := 0; i <= token.MaxChecksPerBlock; i++ {
 				b.Tools("get_account")
 			}
-		}, over, "at most 32 checks"},
+		}, over, "at most 64 checks"},
 		{"too many facts", func(b *attenuate.Builder) {
 			for _, n := range many(token.MaxFactsPerBlock+1, "helper-%d") {
 				b.DelegatedTo(n)
@@ -256,7 +256,7 @@ func TestBuilderRefusesInvalidCaveats(t *testing.T) {
 				b.Tools("get_account")
 			}
 			b.Check("check if true")
-		}, over, "at most 32 checks"},
+		}, over, "at most 64 checks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mandate-dev/mandate/token"
 )
 
 // BenchmarkEd25519Verify is the floor the cold benchmark is held to: a cold
@@ -181,6 +183,13 @@ func worstCaseTokens(b testing.TB, a *testAuthority) map[string]string {
 	}
 	out["setjoin"] = appendBlock(b, pad, strings.Join(big, "; ")+
 		`; check if f($a), f($b), f($c), f($a), $c == $b, $a == [1]`)
+	// As many checks as a block may hold, each one passing only after a
+	// join over the block's facts.
+	var checks []string
+	for i := 0; i < token.MaxChecksPerBlock; i++ {
+		checks = append(checks, fmt.Sprintf("check if f($a), f($b), $a == 59, $b == %d", 59-i%8))
+	}
+	out["checks"] = appendBlock(b, pad, strings.Join(facts, "; ")+"; "+strings.Join(checks, "; "))
 	return out
 }
 

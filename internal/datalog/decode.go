@@ -212,6 +212,26 @@ func CheckContainer(c *pb.Biscuit) error {
 	if p := c.GetProof(); p != nil && len(p.ProtoReflect().GetUnknown()) > 0 {
 		return &UnsupportedError{Feature: describeUnknown("Proof", p.ProtoReflect().GetUnknown())}
 	}
+	// A key algorithm first: it is the reason a token of newer libraries
+	// cannot be verified at all, whatever else its blocks use.
+	for i := -1; i < len(c.GetBlocks()); i++ {
+		sb := c.GetAuthority()
+		if i >= 0 {
+			sb = c.Blocks[i]
+		}
+		k := sb.GetNextKey()
+		if k == nil {
+			continue
+		}
+		switch alg := k.GetAlgorithm(); {
+		case alg == 1:
+			return &UnsupportedError{Feature: FeatureP256}
+		case alg != pb.PublicKey_Ed25519:
+			return &UnsupportedError{Feature: fmt.Sprintf("key algorithm %d, unknown to Biscuit v3; mandate verifies Ed25519 only", alg)}
+		case len(k.ProtoReflect().GetUnknown()) > 0:
+			return &UnsupportedError{Feature: describeUnknown("PublicKey", k.ProtoReflect().GetUnknown())}
+		}
+	}
 	for i := -1; i < len(c.GetBlocks()); i++ {
 		sb := c.GetAuthority()
 		if i >= 0 {
@@ -266,9 +286,13 @@ func describeField(msg protoreflect.Name, num uint64) string {
 		if num == 4 {
 			return "closures (lazy && and ||)"
 		}
-	case "OpUnary":
-		return "a unary operator newer than Datalog 3.0 (such as type_of)"
-	case "OpBinary":
+	case "OpUnary", "OpBinary":
+		if num == 2 {
+			return featureFFI
+		}
+		if msg == "OpUnary" {
+			return "a unary operator newer than Datalog 3.0"
+		}
 		return "an operator newer than Datalog 3.0 (such as != or !==, == read as heterogeneous equality by Rust >= 6, bitwise, any/all)"
 	case "SignedBlock":
 		switch num {
@@ -278,7 +302,7 @@ func describeField(msg protoreflect.Name, num uint64) string {
 			return "block signature version 1 (Biscuit 3.3)"
 		}
 	case "PublicKey":
-		return "a key algorithm other than Ed25519 (such as P-256)"
+		return FeatureP256
 	case "Biscuit", "Proof":
 		return fmt.Sprintf("an unknown field %d in the token container", num)
 	}
@@ -909,7 +933,7 @@ func (d *decoder) op(b []byte) (Op, error) {
 				if num == 3 {
 					return &UnsupportedError{Feature: describeBinary(kind)}
 				}
-				return unsupported(msg, 1)
+				return &UnsupportedError{Feature: describeUnary(kind)}
 			}
 			out = Op{Kind: OpUnary, Code: uint8(kind)}
 			if num == 3 {
@@ -955,6 +979,25 @@ func newerFeature(syms *SymbolTable, blockSyms []string, lim *Limits, facts, rul
 	return ""
 }
 
+// FeatureP256 names the key algorithm of newer Biscuit libraries: the
+// protobuf PublicKey of Biscuit v3 knows only Ed25519 (algorithm 0), so
+// algorithm 1, SECP256R1, is an unknown field to it.
+const FeatureP256 = "P-256 (secp256r1) keys and signatures (Biscuit 3.3); mandate verifies Ed25519 only"
+
+const featureFFI = "extern:: foreign functions (Datalog 3.3)"
+
+// describeUnary names a unary operator newer than Datalog 3.0 by its
+// protobuf kind (schema.proto of Biscuit 3.3).
+func describeUnary(kind uint64) string {
+	switch kind {
+	case 3:
+		return "a unary operator newer than Datalog 3.0 (.type(), Datalog 3.3)"
+	case 4:
+		return featureFFI
+	}
+	return fmt.Sprintf("a unary operator newer than Datalog 3.0 (unary operator %d)", kind)
+}
+
 // describeBinary names a binary operator newer than Datalog 3.0 by its
 // protobuf kind (schema.proto of Biscuit 3.3).
 func describeBinary(kind uint64) string {
@@ -975,7 +1018,7 @@ func describeBinary(kind uint64) string {
 	case 27:
 		return newer + "(.get())"
 	case 28:
-		return newer + "(extern:: foreign functions)"
+		return featureFFI
 	case 29:
 		return newer + "(.try_or())"
 	}

@@ -280,6 +280,18 @@ func (e *Evaluator) checks(w *World, checks []Check) (int, error) {
 	return -1, nil
 }
 
+// Query reports whether some binding of r's body in w satisfies every
+// expression of r, spending from the budget of the current Run. A policy
+// function passed to Run may call it, for example to evaluate an
+// authorizer's own checks and policies on the trusted world.
+func (e *Evaluator) Query(w *World, r *Rule) (bool, error) {
+	err := e.match(r, w, func() error { return errFound })
+	if err == errFound {
+		return true, nil
+	}
+	return false, err
+}
+
 // match calls yield for each binding of r's body in w that satisfies every
 // expression, with the binding in e.binds. yield's error stops the search.
 func (e *Evaluator) match(r *Rule, w *World, yield func() error) error {
