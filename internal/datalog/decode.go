@@ -622,8 +622,10 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	if seen == 0 {
 		return Rule{}, errors.New("missing head")
 	}
-	if isRule && len(body) == 0 {
-		return Rule{}, errors.New("a rule needs at least one body predicate")
+	// A rule's body may be expressions only (`p(1) <- true`, valid Biscuit:
+	// the head holds when they do), but not empty.
+	if isRule && len(body) == 0 && len(exprs) == 0 {
+		return Rule{}, errors.New("a rule needs a body: at least one predicate or expression")
 	}
 	d.varSyms = d.varSyms[:0]
 	d.varNames = nil
