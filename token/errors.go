@@ -20,7 +20,9 @@ var (
 	ErrTooLarge = fmt.Errorf("%w: over a limit", ErrInvalid)
 	// ErrUnsupported: a block uses a format newer than Biscuit v3
 	// (Datalog 3.0), such as "check all", "reject if", "!=", arrays or
-	// third-party blocks.
+	// third-party blocks, or a regular expression construct that Go and
+	// Biscuit's Rust implementation read differently (such as \b or
+	// \Q...\E; see internal/datalog/regex.go and the README).
 	ErrUnsupported = fmt.Errorf("%w: unsupported format", ErrInvalid)
 	// ErrSignature: the signature chain does not verify.
 	ErrSignature = fmt.Errorf("%w: bad signature", ErrInvalid)

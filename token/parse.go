@@ -103,7 +103,10 @@ func checkSignedBlock(sb *pb.SignedBlock) error {
 func classify(err error) error {
 	var lim *datalog.LimitError
 	var uns *datalog.UnsupportedError
+	var re *datalog.RegexError
 	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	case errors.Is(err, datalog.ErrSymbolOverlap):
 		return fmt.Errorf("%w: %w", ErrSymbolOverlap, err)
 	case errors.As(err, &uns):

@@ -878,6 +878,14 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 				return errors.New("malformed expression: binary operator without two operands")
 			}
 			depth--
+			// A literal pattern is checked here, so that a construct
+			// Go and Rust read differently refuses the token at once
+			// (a pattern bound at run time is checked when evaluated).
+			if last := out[len(out)-1]; op.Code == BinaryRegex && last.Kind == OpValue && last.Term.Kind == KindString {
+				if _, _, err := TranslateRegex(last.Term.Str); err != nil {
+					return err
+				}
+			}
 		}
 		out = append(out, op)
 		return nil

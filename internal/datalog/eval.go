@@ -492,14 +492,20 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 		case BinarySuffix:
 			return Bool(strings.HasSuffix(l.Str, r.Str)), nil
 		}
-		// Go's regexp runs in linear time; compiling and matching are
-		// charged by size.
-		if err := e.spend(8*len(r.Str) + len(l.Str)*len(r.Str)/64); err != nil {
+		// The pattern is in Biscuit's (Rust) dialect: translate it to Go's
+		// (regex.go), refusing what would mean something else. Go's
+		// regexp runs in linear time; compiling and matching are charged
+		// by size, Unicode classes by their compile cost.
+		pattern, cost, err := TranslateRegex(r.Str)
+		if err != nil {
 			return Term{}, err
 		}
-		re, err := regexp.Compile(r.Str)
+		if err := e.spend(8*len(r.Str) + cost + len(l.Str)*len(r.Str)/64); err != nil {
+			return Term{}, err
+		}
+		re, err := regexp.Compile(pattern)
 		if err != nil {
-			return Term{}, fmt.Errorf("invalid regular expression: %v", err)
+			return Term{}, fmt.Errorf("invalid regular expression %q: %v", r.Str, err)
 		}
 		return Bool(re.MatchString(l.Str)), nil
 	case BinaryAdd, BinarySub, BinaryMul, BinaryDiv:

@@ -1,0 +1,305 @@
+package datalog
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Regular expressions: the Rust dialect, in Go.
+//
+// Biscuit's `.matches()` is defined by its reference implementation, which
+// compiles the pattern with Rust's regex crate in its default, Unicode
+// mode. Go's regexp has the same RE2 syntax and linear-time matching, but
+// reads some constructs differently. TranslateRegex rewrites a pattern so
+// that Go decides as Rust does, and refuses the constructs whose meaning
+// would differ and that Go cannot express:
+//
+//   - \d is \p{Nd} (any Unicode decimal digit, not only 0-9), \D its
+//     complement;
+//   - \w is Unicode: letters, marks, decimal digits, connector punctuation,
+//     Nl and the other alphabetic characters (such as Ⓐ), and the joiners
+//     U+200C and U+200D; \W its complement;
+//   - \s is Unicode White_Space (adding \v, U+0085, U+00A0, U+2028, ...),
+//     \S its complement;
+//   - \W and \S are refused inside a bracket class ([\W]): Go cannot
+//     negate a Unicode class there; write [^\w...] instead;
+//   - \b and \B are refused: Rust's word boundary is Unicode-aware, Go's
+//     ASCII-only, and Go has no look-around to build Rust's;
+//   - \Q...\E is refused: Go reads it as a quoted literal, Rust rejects it;
+//   - \0 to \9 are refused: Go reads octal escapes, Rust rejects them;
+//   - \p{Script} is refused (\p{Greek}): Go means the Script property, Rust
+//     Script_Extensions; general categories (\pL, \p{Lu}, \p{Nd}, ...) and
+//     \p{Any} mean the same in both and are kept; \p{^X} is refused;
+//   - inline flags other than i, m, s and U are refused: (?-u) (Rust's ASCII
+//     mode), (?x) and (?R) do not exist in Go;
+//   - nested bracket classes and the class set operations &&, -- and ~~ are
+//     refused: Rust reads [a-z&&[^aeiou]] as an intersection, Go as a
+//     different class.
+//
+// Everything else is passed through unchanged and means the same in both
+// (literals, ., anchors ^ $ \A \z, groups, repetitions, (?i) simple case
+// folding, POSIX classes [[:alpha:]], which are ASCII-only in both). Two
+// known differences remain, both where Go refuses what Rust accepts, so
+// mandate denies: a repetition count over 1000, and Unicode property names
+// Go does not know (\p{Alphabetic}). Rust treats a pattern it cannot
+// compile as "no match"; mandate refuses the token (a literal pattern, at
+// parse) or fails the check (a pattern bound at run time).
+
+// RegexError reports a construct of a regular expression whose meaning
+// differs between Go and Biscuit's reference (Rust) implementation.
+type RegexError struct {
+	Construct string // as written in the pattern
+	Reason    string
+}
+
+func (e *RegexError) Error() string {
+	return fmt.Sprintf("regular expression construct %s is not accepted: %s (mandate follows the Rust dialect of Biscuit's reference implementation)", e.Construct, e.Reason)
+}
+
+// classW, classS are the bodies of bracket classes equal to Rust's Unicode
+// \w and \s.
+var classW, classS = func() (string, string) {
+	var w strings.Builder
+	w.WriteString(`\p{L}\p{M}\p{Nd}\p{Pc}\p{Nl}\x{200C}\x{200D}`)
+	// Other_Alphabetic characters outside those categories (circled
+	// letters): Alphabetic = L + Nl + Other_Alphabetic.
+	writeRanges(&w, unicode.Other_Alphabetic, func(r rune) bool {
+		return !unicode.In(r, unicode.L, unicode.M, unicode.Nd, unicode.Pc, unicode.Nl)
+	})
+	var s strings.Builder
+	writeRanges(&s, unicode.White_Space, func(rune) bool { return true })
+	return w.String(), s.String()
+}()
+
+// writeRanges writes the runes of t that keep accepts as \x{..}-\x{..}
+// ranges.
+func writeRanges(b *strings.Builder, t *unicode.RangeTable, keep func(rune) bool) {
+	lo, hi := rune(-1), rune(-1)
+	flush := func() {
+		if lo < 0 {
+			return
+		}
+		if lo == hi {
+			fmt.Fprintf(b, `\x{%X}`, lo)
+		} else {
+			fmt.Fprintf(b, `\x{%X}-\x{%X}`, lo, hi)
+		}
+		lo, hi = -1, -1
+	}
+	add := func(r rune) {
+		if !keep(r) {
+			flush()
+			return
+		}
+		if lo >= 0 && r == hi+1 {
+			hi = r
+			return
+		}
+		flush()
+		lo, hi = r, r
+	}
+	for _, r := range t.R16 {
+		for c := rune(r.Lo); c <= rune(r.Hi); c += rune(r.Stride) {
+			add(c)
+		}
+	}
+	for _, r := range t.R32 {
+		for c := rune(r.Lo); c <= rune(r.Hi); c += rune(r.Stride) {
+			add(c)
+		}
+	}
+	flush()
+}
+
+// generalCategories are the \p{..} names that mean the same in Go and Rust.
+var generalCategories = func() map[string]bool {
+	m := map[string]bool{"Any": true}
+	for name := range unicode.Categories {
+		m[name] = true
+	}
+	return m
+}()
+
+// MaxRegexClasses bounds the Unicode classes (\d, \w, \s and their
+// complements) one pattern may use: each compiles to many ranges.
+const MaxRegexClasses = 16
+
+// Compiling Rust's Unicode \w in Go costs about 200 µs (the union of the
+// letter, mark, digit and connector tables is rebuilt for every
+// occurrence), \s and \d a few µs. These are their prices in evaluation
+// steps (about 0.1 µs each; see token.EvalSteps), charged on top of the
+// pattern's length whenever it is compiled.
+const (
+	regexWordCost  = 2000
+	regexClassCost = 100
+)
+
+// TranslateRegex rewrites a pattern of Biscuit's (Rust) dialect into Go's
+// regexp syntax with the same meaning, or returns a *RegexError for a
+// construct whose meaning would differ (see the comment above). It also
+// returns the extra cost of compiling the Unicode classes it expanded, in
+// evaluation steps. It does not compile the result.
+func TranslateRegex(p string) (string, int, error) {
+	var out strings.Builder
+	out.Grow(len(p) + 16)
+	classes, cost := 0, 0
+	inClass := false
+	classStart := 0 // index in p just after "[" or "[^"
+	for i := 0; i < len(p); {
+		c := p[i]
+		switch {
+		case c == '\\':
+			if i+1 >= len(p) {
+				return "", 0, &RegexError{Construct: `a trailing \`, Reason: "the pattern ends inside an escape"}
+			}
+			e := p[i+1]
+			switch e {
+			case 'd', 'D', 'w', 'W', 's', 'S':
+				if classes++; classes > MaxRegexClasses {
+					return "", 0, &RegexError{Construct: `\` + string(e), Reason: fmt.Sprintf("a pattern may use at most %d Unicode classes (\\d, \\w, \\s and their complements)", MaxRegexClasses)}
+				}
+				s, err := unicodeClass(e, inClass)
+				if err != nil {
+					return "", 0, err
+				}
+				if e == 'w' || e == 'W' {
+					cost += regexWordCost
+				} else {
+					cost += regexClassCost
+				}
+				out.WriteString(s)
+				i += 2
+				continue
+			case 'b', 'B':
+				return "", 0, &RegexError{Construct: `\` + string(e), Reason: "Rust's word boundary is Unicode-aware and Go's ASCII-only; Go cannot express Rust's (anchor with ^, $ or explicit classes instead)"}
+			case 'Q', 'E':
+				return "", 0, &RegexError{Construct: `\Q...\E`, Reason: `Go reads it as a quoted literal but Rust rejects it; escape each metacharacter with \ instead`}
+			case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+				return "", 0, &RegexError{Construct: `\` + string(e), Reason: `Go reads it as an octal escape, Rust rejects it (no backreferences); write \x{..} instead`}
+			case 'p', 'P':
+				n, err := property(p[i:])
+				if err != nil {
+					return "", 0, err
+				}
+				out.WriteString(p[i : i+n])
+				i += n
+				continue
+			}
+			// Any other escape (\., \x{..}, \t, \A, \z, ...) means the same,
+			// or is an error in Go as well.
+			out.WriteString(p[i : i+2])
+			i += 2
+			continue
+		case inClass:
+			switch {
+			case c == ']' && i > classStart:
+				inClass = false
+			case c == '[' && i+1 < len(p) && p[i+1] == ':':
+				end := strings.Index(p[i:], ":]")
+				if end < 0 {
+					return "", 0, &RegexError{Construct: "[:", Reason: "an unterminated POSIX class"}
+				}
+				out.WriteString(p[i : i+end+2])
+				i += end + 2
+				continue
+			case c == '[':
+				return "", 0, &RegexError{Construct: "a nested class [...[...]...]", Reason: "Rust reads nested classes and set operations, Go a literal ["}
+			case (c == '&' || c == '-' || c == '~') && i+1 < len(p) && p[i+1] == c && i > classStart:
+				return "", 0, &RegexError{Construct: string([]byte{c, c}) + " in a class", Reason: "Rust reads it as a class set operation (intersection, difference, symmetric difference), Go as literal characters"}
+			}
+		case c == '[':
+			inClass = true
+			j := i + 1
+			if j < len(p) && p[j] == '^' {
+				j++
+			}
+			// A "]" right after "[" or "[^" is a literal in both.
+			out.WriteString(p[i:j])
+			classStart = j
+			i = j
+			if i < len(p) && p[i] == ']' {
+				out.WriteByte(']')
+				i++
+			}
+			continue
+		case c == '(' && i+1 < len(p) && p[i+1] == '?':
+			n, err := groupFlags(p[i:])
+			if err != nil {
+				return "", 0, err
+			}
+			out.WriteString(p[i : i+n])
+			i += n
+			continue
+		}
+		out.WriteByte(c)
+		i++
+	}
+	return out.String(), cost, nil
+}
+
+// unicodeClass returns Go syntax for Rust's Unicode \d, \w, \s or their
+// complements (e is the escape letter), inside or outside a bracket class.
+func unicodeClass(e byte, inClass bool) (string, error) {
+	switch e {
+	case 'd':
+		return `\p{Nd}`, nil
+	case 'D':
+		return `\P{Nd}`, nil
+	}
+	body := classW
+	if e == 's' || e == 'S' {
+		body = classS
+	}
+	switch {
+	case e == 'w' || e == 's':
+		if inClass {
+			return body, nil
+		}
+		return "[" + body + "]", nil
+	case inClass:
+		return "", &RegexError{Construct: `\` + string(e) + " inside [...]", Reason: "Go cannot negate Rust's Unicode class inside a bracket class; use [^...] with \\w or \\s instead"}
+	}
+	return "[^" + body + "]", nil
+}
+
+// property checks a \p or \P escape at the start of s and returns its
+// length.
+func property(s string) (int, error) {
+	if len(s) < 3 {
+		return 0, &RegexError{Construct: s, Reason: "an incomplete Unicode property"}
+	}
+	name, n := s[2:3], 3
+	if s[2] == '{' {
+		end := strings.IndexByte(s, '}')
+		if end < 0 {
+			return 0, &RegexError{Construct: s, Reason: "an unterminated Unicode property"}
+		}
+		name, n = s[3:end], end+1
+	}
+	if !generalCategories[name] {
+		return 0, &RegexError{Construct: s[:n], Reason: "only Unicode general categories (such as \\pL, \\p{Lu}, \\p{Nd}) and \\p{Any} mean the same in Go and Rust; scripts (\\p{Greek}) are Script in Go but Script_Extensions in Rust, and negation inside the braces or other properties differ or are unknown to Go"}
+	}
+	return n, nil
+}
+
+// groupFlags checks the "(?" group at the start of s and returns the length
+// to copy: named groups and non-capturing groups pass, inline flags must be
+// among i, m, s and U.
+func groupFlags(s string) (int, error) {
+	if strings.HasPrefix(s, "(?P<") || strings.HasPrefix(s, "(?<") {
+		return 3, nil
+	}
+	for j := 2; j < len(s); j++ {
+		switch c := s[j]; c {
+		case ')', ':':
+			return j + 1, nil
+		case 'i', 'm', 's', 'U', '-':
+		case 'u':
+			return 0, &RegexError{Construct: s[:j+1], Reason: "(?-u), Rust's ASCII mode, does not exist in Go; mandate's dialect is always Unicode (write explicit classes such as [0-9] for ASCII)"}
+		default:
+			return 0, &RegexError{Construct: s[:j+1], Reason: fmt.Sprintf("the inline flag %q is not one Go and Rust share (i, m, s and U are)", c)}
+		}
+	}
+	return 0, &RegexError{Construct: s, Reason: "an unterminated group"}
+}
