@@ -24,6 +24,10 @@ import (
 // than Datalog 3.0. Sets are written ["a", "b"]. A trailing ";" is allowed.
 // The check is validated at once against the token limits and the
 // verifier's parser (every variable must be bound by a predicate).
+// Regular expressions in .matches() follow Biscuit's Rust dialect (\d, \w
+// and \s are Unicode classes); constructs Go and Rust read differently,
+// such as \b or \Q...\E, are refused (see "Regular expressions" in the
+// token package doc).
 // Parsing costs about a millisecond (biscuit-go's text parser is slow).
 func (b *Builder) Check(datalog string) *Builder {
 	const method = "Check"

@@ -22,7 +22,7 @@ var (
 	// (Datalog 3.0), such as "check all", "reject if", "!=", arrays or
 	// third-party blocks, or a regular expression construct that Go and
 	// Biscuit's Rust implementation read differently (such as \b or
-	// \Q...\E; see internal/datalog/regex.go and the README).
+	// \Q...\E; see "Regular expressions" in the package doc).
 	ErrUnsupported = fmt.Errorf("%w: unsupported format", ErrInvalid)
 	// ErrSignature: the signature chain does not verify.
 	ErrSignature = fmt.Errorf("%w: bad signature", ErrInvalid)

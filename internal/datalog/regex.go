@@ -28,9 +28,10 @@ import (
 //     ASCII-only, and Go has no look-around to build Rust's;
 //   - \Q...\E is refused: Go reads it as a quoted literal, Rust rejects it;
 //   - \0 to \9 are refused: Go reads octal escapes, Rust rejects them;
-//   - \p{Script} is refused (\p{Greek}): Go means the Script property, Rust
-//     Script_Extensions; general categories (\pL, \p{Lu}, \p{Nd}, ...) and
-//     \p{Any} mean the same in both and are kept; \p{^X} is refused;
+//   - \p{..} and \P{..} are kept for general categories (\pL, \p{Lu},
+//     \p{Nd}), scripts (\p{Greek}: the Script property in both) and \p{Any};
+//     other properties (\p{Alphabetic}, \p{scx=Greek}), Rust's loose
+//     spellings (\p{letter}) and \p{^X} are refused;
 //   - inline flags other than i, m, s and U are refused: (?-u) (Rust's ASCII
 //     mode), (?x) and (?R) do not exist in Go;
 //   - nested bracket classes and the class set operations &&, -- and ~~ are
@@ -112,10 +113,15 @@ func writeRanges(b *strings.Builder, t *unicode.RangeTable, keep func(rune) bool
 	flush()
 }
 
-// generalCategories are the \p{..} names that mean the same in Go and Rust.
-var generalCategories = func() map[string]bool {
+// unicodeProperties are the \p{..} names that mean the same in Go and
+// Rust: general categories, scripts (the Script property in both: Rust's
+// \p{Greek} is not Script_Extensions) and Any.
+var unicodeProperties = func() map[string]bool {
 	m := map[string]bool{"Any": true}
 	for name := range unicode.Categories {
+		m[name] = true
+	}
+	for name := range unicode.Scripts {
 		m[name] = true
 	}
 	return m
@@ -277,8 +283,8 @@ func property(s string) (int, error) {
 		}
 		name, n = s[3:end], end+1
 	}
-	if !generalCategories[name] {
-		return 0, &RegexError{Construct: s[:n], Reason: "only Unicode general categories (such as \\pL, \\p{Lu}, \\p{Nd}) and \\p{Any} mean the same in Go and Rust; scripts (\\p{Greek}) are Script in Go but Script_Extensions in Rust, and negation inside the braces or other properties differ or are unknown to Go"}
+	if !unicodeProperties[name] {
+		return 0, &RegexError{Construct: s[:n], Reason: "only general categories (\\pL, \\p{Lu}, \\p{Nd}), scripts (\\p{Greek}) and \\p{Any}, spelled exactly so, mean the same in Go and Rust; other properties (\\p{Alphabetic}, \\p{scx=Greek}), loose spellings (\\p{letter}) and \\p{^X} are refused"}
 	}
 	return n, nil
 }

@@ -36,6 +36,9 @@ func TestTranslateRegexMatchesLikeRust(t *testing.T) {
 		{`^[\s,]+$`, "\u2003,", true},
 		{`^\p{Lu}\p{Ll}+$`, "Élan", true},
 		{`^\pL+$`, "日本", true},
+		{`^\p{Greek}$`, "α", true},
+		{`^\p{Greek}$`, "\u0342", false}, // Script=Inherited; only its Script_Extensions is Greek
+		{`^\p{Han}+$`, "日本", true},
 		{`^[[:alpha:]]+$`, "é", false}, // POSIX classes are ASCII in both
 		{`(?i)^straße$`, "STRAßE", true},
 		{`^a.c$`, "a😁c", true},
@@ -68,7 +71,8 @@ func TestTranslateRegexRefusesWhatDiffers(t *testing.T) {
 		{`\Qa.b\E`, `\Q...\E`},
 		{`(a)\1`, `\1`},
 		{`\101`, `\1`},
-		{`\p{Greek}`, `\p{Greek}`},
+		{`\p{scx=Greek}`, `\p{scx=Greek}`},
+		{`\p{letter}`, `\p{letter}`},
 		{`\p{^L}`, `\p{^L}`},
 		{`\p{Alphabetic}`, `\p{Alphabetic}`},
 		{`(?-u)\w`, `(?-u`},
