@@ -183,6 +183,15 @@ func worstCaseTokens(b testing.TB, a *testAuthority) map[string]string {
 	}
 	out["setjoin"] = appendBlock(b, pad, strings.Join(big, "; ")+
 		`; check if f($a), f($b), f($c), f($a), $c == $b, $a == [1]`)
+	// Unicode classes in patterns: each \w compiles to hundreds of ranges
+	// (charged 4,000 steps), compiled anew for every binding: the most a
+	// pattern may hold within the budget.
+	out["regexunicode"] = appendBlock(b, pad, strings.Join(facts[:8], "; ")+
+		fmt.Sprintf(`; check if f($a), f($b), "%s".matches("%s"), $a == 1000`, strings.Repeat("é", 200), `\\w\\s\\d\\w`))
+	// Case folding over a range: Go's parser walks every character (half
+	// a step each), so this is the widest range the budget lets compile.
+	out["regexfold"] = appendBlock(b, pad, strings.Join(facts[:8], "; ")+
+		`; check if f($a), "x".matches("(?i)[\\x{42}-\\x{4694}]"), $a == 1000`)
 	// As many checks as a block may hold, each one passing only after a
 	// join over the block's facts.
 	var checks []string

@@ -2,8 +2,10 @@ package datalog
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Regular expressions: the Rust dialect, in Go.
@@ -131,27 +133,59 @@ var unicodeProperties = func() map[string]bool {
 // complements) one pattern may use: each compiles to many ranges.
 const MaxRegexClasses = 16
 
-// Compiling Rust's Unicode \w in Go costs about 200 µs (the union of the
-// letter, mark, digit and connector tables is rebuilt for every
-// occurrence), \s and \d a few µs. These are their prices in evaluation
-// steps (about 0.1 µs each; see token.EvalSteps), charged on top of the
-// pattern's length whenever it is compiled.
+// Compiling a pattern in Go costs far more for some constructs than for
+// their length: Rust's Unicode \w rebuilds the union of the letter, mark,
+// digit and connector tables for every occurrence (about 400 µs on the
+// reference machine), \p{..} a table (up to 160 µs), and case folding
+// ((?i)) doubles those and walks every character of a bracket range
+// ((?i)[\x{42}-\x{1E942}] alone costs 5 ms). These are their prices in
+// evaluation steps (about 0.13 µs each; see token.EvalSteps), charged on
+// top of the pattern's length before it is compiled, so that no pattern
+// under the limits can take longer to compile than its budget allows.
 const (
-	regexWordCost  = 2000
-	regexClassCost = 100
+	regexWordCost     = 4000 // \w, \W
+	regexPropertyCost = 1500 // \p{..}, \P{..}
+	regexClassCost    = 200  // \d, \D, \s, \S
+	// Under case folding, class costs double and each character of a
+	// bracket range that folding walks costs half a step.
+	regexFoldFactor = 2
+	regexFoldDiv    = 2
+	// Go's parser folds ranges character by character between these
+	// (minFold and maxFold of regexp/syntax, Unicode 15).
+	minFold = 0x0041
+	maxFold = 0x1E943
 )
 
 // TranslateRegex rewrites a pattern of Biscuit's (Rust) dialect into Go's
 // regexp syntax with the same meaning, or returns a *RegexError for a
 // construct whose meaning would differ (see the comment above). It also
-// returns the extra cost of compiling the Unicode classes it expanded, in
+// returns what compiling the result costs beyond the pattern's length, in
 // evaluation steps. It does not compile the result.
 func TranslateRegex(p string) (string, int, error) {
 	var out strings.Builder
 	out.Grow(len(p) + 16)
-	classes, cost := 0, 0
+	classes, cost, foldWidth := 0, 0, 0
+	fold := false
 	inClass := false
 	classStart := 0 // index in p just after "[" or "[^"
+	// In a class: the value of the last single character, -1 if none, and
+	// whether a "-" after it makes the next one the end of a range.
+	last, ranged := rune(-1), false
+	atom := func(v rune) {
+		if !ranged {
+			last = v
+			return
+		}
+		lo, hi := last, v
+		last, ranged = -1, false
+		if lo <= minFold && hi >= maxFold {
+			return // Go adds such a range whole
+		}
+		lo, hi = max(lo, minFold), min(hi, maxFold)
+		if hi >= lo {
+			foldWidth += int(hi-lo) + 1
+		}
+	}
 	for i := 0; i < len(p); {
 		c := p[i]
 		switch {
@@ -175,6 +209,7 @@ func TranslateRegex(p string) (string, int, error) {
 					cost += regexClassCost
 				}
 				out.WriteString(s)
+				last, ranged = -1, false
 				i += 2
 				continue
 			case 'b', 'B':
@@ -188,14 +223,20 @@ func TranslateRegex(p string) (string, int, error) {
 				if err != nil {
 					return "", 0, err
 				}
+				cost += regexPropertyCost
 				out.WriteString(p[i : i+n])
+				last, ranged = -1, false
 				i += n
 				continue
 			}
 			// Any other escape (\., \x{..}, \t, \A, \z, ...) means the same,
 			// or is an error in Go as well.
-			out.WriteString(p[i : i+2])
-			i += 2
+			n, v := escapeValue(p[i:])
+			out.WriteString(p[i : i+n])
+			if inClass {
+				atom(v)
+			}
+			i += n
 			continue
 		case inClass:
 			switch {
@@ -207,15 +248,28 @@ func TranslateRegex(p string) (string, int, error) {
 					return "", 0, &RegexError{Construct: "[:", Reason: "an unterminated POSIX class"}
 				}
 				out.WriteString(p[i : i+end+2])
+				last, ranged = -1, false
 				i += end + 2
 				continue
 			case c == '[':
 				return "", 0, &RegexError{Construct: "a nested class [...[...]...]", Reason: "Rust reads nested classes and set operations, Go a literal ["}
 			case (c == '&' || c == '-' || c == '~') && i+1 < len(p) && p[i+1] == c && i > classStart:
 				return "", 0, &RegexError{Construct: string([]byte{c, c}) + " in a class", Reason: "Rust reads it as a class set operation (intersection, difference, symmetric difference), Go as literal characters"}
+			case c == '-' && last >= 0 && !ranged && i+1 < len(p) && p[i+1] != ']':
+				ranged = true
+				out.WriteByte(c)
+				i++
+				continue
+			default:
+				r, n := utf8.DecodeRuneInString(p[i:])
+				out.WriteString(p[i : i+n])
+				atom(r)
+				i += n
+				continue
 			}
 		case c == '[':
 			inClass = true
+			last, ranged = -1, false
 			j := i + 1
 			if j < len(p) && p[j] == '^' {
 				j++
@@ -226,14 +280,16 @@ func TranslateRegex(p string) (string, int, error) {
 			i = j
 			if i < len(p) && p[i] == ']' {
 				out.WriteByte(']')
+				atom(']')
 				i++
 			}
 			continue
 		case c == '(' && i+1 < len(p) && p[i+1] == '?':
-			n, err := groupFlags(p[i:])
+			n, folds, err := groupFlags(p[i:])
 			if err != nil {
 				return "", 0, err
 			}
+			fold = fold || folds
 			out.WriteString(p[i : i+n])
 			i += n
 			continue
@@ -241,7 +297,53 @@ func TranslateRegex(p string) (string, int, error) {
 		out.WriteByte(c)
 		i++
 	}
+	if fold {
+		cost = cost*regexFoldFactor + foldWidth/regexFoldDiv
+	}
 	return out.String(), cost, nil
+}
+
+// escapeValue returns the length of the escape at the start of s (which
+// starts with a backslash) and the character it stands for, -1 if it is
+// not a single character Go would read.
+func escapeValue(s string) (int, rune) {
+	switch e := s[1]; e {
+	case 'x':
+		if len(s) > 2 && s[2] == '{' {
+			end := strings.IndexByte(s, '}')
+			if end < 0 {
+				return 2, -1
+			}
+			v, err := strconv.ParseUint(s[3:end], 16, 32)
+			if err != nil || v > unicode.MaxRune {
+				return end + 1, -1
+			}
+			return end + 1, rune(v)
+		}
+		if len(s) >= 4 {
+			if v, err := strconv.ParseUint(s[2:4], 16, 8); err == nil {
+				return 4, rune(v)
+			}
+		}
+		return 2, -1
+	case 'a':
+		return 2, '\a'
+	case 'f':
+		return 2, '\f'
+	case 't':
+		return 2, '\t'
+	case 'n':
+		return 2, '\n'
+	case 'r':
+		return 2, '\r'
+	case 'v':
+		return 2, '\v'
+	default:
+		if e < utf8.RuneSelf && (unicode.IsPunct(rune(e)) || unicode.IsSymbol(rune(e))) {
+			return 2, rune(e)
+		}
+		return 2, -1
+	}
 }
 
 // unicodeClass returns Go syntax for Rust's Unicode \d, \w, \s or their
@@ -290,22 +392,27 @@ func property(s string) (int, error) {
 }
 
 // groupFlags checks the "(?" group at the start of s and returns the length
-// to copy: named groups and non-capturing groups pass, inline flags must be
-// among i, m, s and U.
-func groupFlags(s string) (int, error) {
+// to copy and whether it turns case folding on: named groups and
+// non-capturing groups pass, inline flags must be among i, m, s and U.
+func groupFlags(s string) (int, bool, error) {
 	if strings.HasPrefix(s, "(?P<") || strings.HasPrefix(s, "(?<") {
-		return 3, nil
+		return 3, false, nil
 	}
+	fold, neg := false, false
 	for j := 2; j < len(s); j++ {
 		switch c := s[j]; c {
 		case ')', ':':
-			return j + 1, nil
-		case 'i', 'm', 's', 'U', '-':
+			return j + 1, fold, nil
+		case '-':
+			neg = true
+		case 'i':
+			fold = fold || !neg
+		case 'm', 's', 'U':
 		case 'u':
-			return 0, &RegexError{Construct: s[:j+1], Reason: "(?-u), Rust's ASCII mode, does not exist in Go; mandate's dialect is always Unicode (write explicit classes such as [0-9] for ASCII)"}
+			return 0, false, &RegexError{Construct: s[:j+1], Reason: "(?-u), Rust's ASCII mode, does not exist in Go; mandate's dialect is always Unicode (write explicit classes such as [0-9] for ASCII)"}
 		default:
-			return 0, &RegexError{Construct: s[:j+1], Reason: fmt.Sprintf("the inline flag %q is not one Go and Rust share (i, m, s and U are)", c)}
+			return 0, false, &RegexError{Construct: s[:j+1], Reason: fmt.Sprintf("the inline flag %q is not one Go and Rust share (i, m, s and U are)", c)}
 		}
 	}
-	return 0, &RegexError{Construct: s, Reason: "an unterminated group"}
+	return 0, false, &RegexError{Construct: s, Reason: "an unterminated group"}
 }

@@ -121,3 +121,38 @@ func TestRegexCheckedAtDecodeAndRun(t *testing.T) {
 		t.Fatalf("Run = %+v, %v; want allowed (\\d is Unicode)", out, err)
 	}
 }
+
+// What a pattern costs to compile in Go is charged before it is compiled:
+// case folding over a wide range, or many Unicode tables, would otherwise
+// take milliseconds for one pattern of a few bytes (invariant 5). 10,000
+// steps is token.EvalSteps.
+func TestRegexCompileCostCharged(t *testing.T) {
+	tests := []struct {
+		name    string
+		pattern string
+		budget  bool // exhausts the budget of testRun
+	}{
+		{"wide range", `[\x{42}-\x{1E942}]`, false},
+		{"wide range, folded", `(?i)[\x{42}-\x{1E942}]`, true},
+		{"wide range, folded in a group", `(?i:[B-𞥂])`, true},
+		{"range covering all folds, folded", `(?i)[\x{0}-\x{10FFFF}]`, false},
+		{"narrow range, folded", `(?i)[a-z]+`, false},
+		{"folding turned off", `(?-i)[\x{42}-\x{1E942}]`, false},
+		{"many properties", strings.Repeat(`\pL`, 20), true},
+		{"a few properties", strings.Repeat(`\pL`, 4), false},
+		{"many words", strings.Repeat(`\w`, 6), true},
+		{"words, folded", `(?i)\w\w\w`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, cost, err := TranslateRegex(tt.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = evalOps(10000, val(String("x")), val(String(tt.pattern)), bin(BinaryRegex))
+			if got := errors.Is(err, ErrBudget); got != tt.budget {
+				t.Errorf("cost %d: exhausts the budget = %v (%v), want %v", cost, got, err, tt.budget)
+			}
+		})
+	}
+}
