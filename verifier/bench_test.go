@@ -192,6 +192,10 @@ func worstCaseTokens(b testing.TB, a *testAuthority) map[string]string {
 	// a step each), so this is the widest range the budget lets compile.
 	out["regexfold"] = appendBlock(b, pad, strings.Join(facts[:8], "; ")+
 		`; check if f($a), "x".matches("(?i)[\\x{42}-\\x{4694}]"), $a == 1000`)
+	// Matching is linear in subject × program: a repeated alternation as
+	// large as the budget lets run over a long subject.
+	out["regexmatch"] = appendBlock(b, pad, strings.Join(facts[:8], "; ")+
+		fmt.Sprintf(`; check if f($a), "%s".matches("(a|aa){6}x"), $a == 1000`, strings.Repeat("a", 800)))
 	// As many checks as a block may hold, each one passing only after a
 	// join over the block's facts.
 	var checks []string

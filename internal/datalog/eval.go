@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -500,7 +501,24 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 		if err != nil {
 			return Term{}, err
 		}
-		if err := e.spend(8*len(r.Str) + cost + len(l.Str)*len(r.Str)/64); err != nil {
+		// Parsing: by length, and the Unicode tables it builds.
+		if err := e.spend(8*len(r.Str) + cost); err != nil {
+			return Term{}, err
+		}
+		parsed, err := syntax.Parse(pattern, syntax.Perl)
+		if err != nil {
+			return Term{}, fmt.Errorf("invalid regular expression %q: %v", r.Str, err)
+		}
+		// Compiling and matching: by program size, which counted
+		// repetitions multiply ((a|aa){999}x took 120 ms to match 1 KiB
+		// when charged by length), times the subject's length for
+		// matching (Go's matchers are linear in both).
+		size := ProgramSize(parsed)
+		if size > e.lim.Steps || len(l.Str) > 0 && size > e.lim.Steps*4/len(l.Str) {
+			return Term{}, fmt.Errorf("%w: regular expression %q compiles to about %d instructions", ErrBudget, r.Str, size)
+		}
+		// regexp.Compile parses again: half the tables' cost again.
+		if err := e.spend(size + len(l.Str)*size/4 + cost/2); err != nil {
 			return Term{}, err
 		}
 		re, err := regexp.Compile(pattern)

@@ -2,6 +2,7 @@ package datalog
 
 import (
 	"fmt"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode"
@@ -140,12 +141,14 @@ const MaxRegexClasses = 16
 // ((?i)) doubles those and walks every character of a bracket range
 // ((?i)[\x{42}-\x{1E942}] alone costs 5 ms). These are their prices in
 // evaluation steps (about 0.13 µs each; see token.EvalSteps), charged on
-// top of the pattern's length before it is compiled, so that no pattern
-// under the limits can take longer to compile than its budget allows.
+// top of the pattern's length before it is parsed, so that no pattern
+// under the limits can take longer to parse than its budget allows. What
+// compiling and matching cost is charged from the parsed pattern's
+// program size (ProgramSize), before either runs.
 const (
 	regexWordCost     = 4000 // \w, \W
 	regexPropertyCost = 1500 // \p{..}, \P{..}
-	regexClassCost    = 200  // \d, \D, \s, \S
+	regexClassCost    = 100  // \d, \D, \s, \S
 	// Under case folding, class costs double and each character of a
 	// bracket range that folding walks costs half a step.
 	regexFoldFactor = 2
@@ -415,4 +418,38 @@ func groupFlags(s string) (int, bool, error) {
 		}
 	}
 	return 0, false, &RegexError{Construct: s, Reason: "an unterminated group"}
+}
+
+// ProgramSize estimates the instructions Go's compiler emits for re, the
+// measure of what compiling it and matching with it cost: a counted
+// repetition copies its operand ((a|aa){999} is 999 copies), so the
+// pattern's length says little. It saturates at 1<<30.
+func ProgramSize(re *syntax.Regexp) int {
+	const limit = 1 << 30
+	sat := func(n int) int { return min(n, limit) }
+	switch re.Op {
+	case syntax.OpLiteral:
+		return max(len(re.Rune), 1)
+	case syntax.OpCapture:
+		return sat(ProgramSize(re.Sub[0]) + 2)
+	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest:
+		return sat(ProgramSize(re.Sub[0]) + 1)
+	case syntax.OpRepeat:
+		n := max(re.Min, re.Max)
+		if re.Max < 0 {
+			n = re.Min + 1
+		}
+		sub := ProgramSize(re.Sub[0])
+		if sub > 0 && n > limit/sub {
+			return limit
+		}
+		return sat(sub*n + n)
+	case syntax.OpConcat, syntax.OpAlternate:
+		total := len(re.Sub)
+		for _, sub := range re.Sub {
+			total = sat(total + ProgramSize(sub))
+		}
+		return total
+	}
+	return 1
 }

@@ -139,9 +139,14 @@ func TestRegexCompileCostCharged(t *testing.T) {
 		{"narrow range, folded", `(?i)[a-z]+`, false},
 		{"folding turned off", `(?-i)[\x{42}-\x{1E942}]`, false},
 		{"many properties", strings.Repeat(`\pL`, 20), true},
-		{"a few properties", strings.Repeat(`\pL`, 4), false},
+		{"a few properties", strings.Repeat(`\pL`, 3), false},
 		{"many words", strings.Repeat(`\w`, 6), true},
 		{"words, folded", `(?i)\w\w\w`, true},
+		{"a counted repetition", `[a-z]{1000}`, false},
+		{"many counted repetitions", strings.Repeat(`a{999}`, 11), true},
+		{"open repetitions", strings.Repeat(`a{999,}`, 11), true},
+		{"bounded repetitions", strings.Repeat(`a{1,999}`, 11), true},
+		{"a repeated alternation", `(a|aa){999}x`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
