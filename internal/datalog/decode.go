@@ -55,7 +55,7 @@ func (e *UnsupportedError) Error() string {
 	if e.Version > 3 {
 		return fmt.Sprintf("block version %d (%s) uses %s, newer than Biscuit v3 block version 3 (Datalog 3.0), the only one mandate evaluates", e.Version, versionName(e.Version), e.Feature)
 	}
-	return fmt.Sprintf("uses %s, newer than Biscuit v3 block version 3 (Datalog 3.0), the only one mandate evaluates", e.Feature)
+	return fmt.Sprintf("uses %s, newer than Biscuit v3 (block version 3, Datalog 3.0, Ed25519), the only format mandate evaluates", e.Feature)
 }
 
 func versionName(v uint32) string {
@@ -992,7 +992,7 @@ func newerFeature(syms *SymbolTable, blockSyms []string, lim *Limits, facts, rul
 // FeatureP256 names the key algorithm of newer Biscuit libraries: the
 // protobuf PublicKey of Biscuit v3 knows only Ed25519 (algorithm 0), so
 // algorithm 1, SECP256R1, is an unknown field to it.
-const FeatureP256 = "P-256 (secp256r1) keys and signatures (Biscuit 3.3); mandate verifies Ed25519 only"
+const FeatureP256 = "P-256 (secp256r1) keys and signatures (Biscuit 3.3)"
 
 const featureFFI = "extern:: foreign functions (Datalog 3.3)"
 

@@ -161,3 +161,44 @@ func TestRegexCompileCostCharged(t *testing.T) {
 		})
 	}
 }
+
+// TranslateRegex never panics, and what it accepts Go either compiles or
+// refuses with an error (never a different pattern): on ASCII-only input
+// without the Unicode classes, the translation matches as the original.
+func FuzzTranslateRegex(f *testing.F) {
+	for _, s := range []string{`^\d+$`, `[\w-]+`, `(?i)[a-z]{2,3}`, `\bx`, `\Q.\E`, `[]a]`, `[^]\]x]`, `\p{Greek}`, `(?P<n>a)`, `[[:alpha:]]`, `[a-\x{7f}]`, `a{2,}`, `\x41\x{42}`, `[\d\s]`, `(?-i:a)`, `[`, `(?`, `\p{`, `\x{`} {
+		f.Add(s, "abc 123")
+	}
+	f.Fuzz(func(t *testing.T, pattern, subject string) {
+		out, cost, err := TranslateRegex(pattern)
+		if err != nil {
+			return
+		}
+		if cost < 0 {
+			t.Fatalf("negative cost %d", cost)
+		}
+		re, err := regexp.Compile(out)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(pattern, `dDwWsS`) || !isASCII(pattern) || !isASCII(subject) {
+			return
+		}
+		orig, err := regexp.Compile(pattern)
+		if err != nil {
+			t.Fatalf("%q compiles translated (%q) but not as written: %v", pattern, out, err)
+		}
+		if orig.MatchString(subject) != re.MatchString(subject) {
+			t.Fatalf("%q against %q: translated %q decides otherwise", pattern, subject, out)
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
