@@ -334,6 +334,9 @@ func TestCheckRefusesNonV3Datalog(t *testing.T) {
 		{"escaped control character", `check if tool("get\u001baccount")`, invalid, "control"},
 		{"raw control character", "check if tool(\"get\x1baccount\")", invalid, "control"},
 		{"not UTF-8", "check if tool(\"\xff\")", invalid, "UTF-8"},
+		{"regex Go cannot compile", `check if resource($r), $r.matches("a{1001}")`, invalid, "does not compile"},
+		{"regex over the budget", `check if resource($r), $r.matches("\\w\\w\\w")`, []error{attenuate.ErrInvalidCaveat, attenuate.ErrOverLimit}, "evaluation steps"},
+		{"regex Go and Rust read differently", `check if resource($r), $r.matches("\\bx")`, []error{attenuate.ErrInvalidCaveat, token.ErrUnsupported}, `\b`},
 		{"text over the token size", "check if true" + strings.Repeat(" ", token.MaxTokenBytes), []error{attenuate.ErrInvalidCaveat, attenuate.ErrOverLimit}, "token limit"},
 	}
 	for _, tt := range tests {
