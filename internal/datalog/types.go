@@ -7,6 +7,12 @@
 // uses biscuit-go for building blocks and for the protobuf schema; decoding
 // (with limits and version checks) and evaluation (with a deterministic step
 // budget, on the caller's goroutine) live here.
+//
+// Decoding is strict where Biscuit implementations could disagree: symbol
+// tables must not overlap (SymbolTable.Extend), unknown or repeated fields
+// are refused, and regular expressions are read in the Rust dialect of
+// Biscuit's reference implementation (regex.go: Unicode \d, \w and \s;
+// constructs Go and Rust read differently are refused).
 package datalog
 
 import (
