@@ -150,9 +150,8 @@ const (
 	regexPropertyCost = 1500 // \p{..}, \P{..}
 	regexClassCost    = 100  // \d, \D, \s, \S
 	// Under case folding, class costs double and each character of a
-	// bracket range that folding walks costs half a step.
+	// bracket range that folding walks costs a step.
 	regexFoldFactor = 2
-	regexFoldDiv    = 2
 	// Go's parser folds ranges character by character between these
 	// (minFold and maxFold of regexp/syntax, Unicode 15).
 	minFold = 0x0041
@@ -301,7 +300,7 @@ func TranslateRegex(p string) (string, int, error) {
 		i++
 	}
 	if fold {
-		cost = cost*regexFoldFactor + foldWidth/regexFoldDiv
+		cost = cost*regexFoldFactor + foldWidth
 	}
 	return out.String(), cost, nil
 }
