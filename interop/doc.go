@@ -34,6 +34,8 @@
 //     are Unicode classes), and the constructs Go and Rust read
 //     differently (\b, \Q...\E, octal escapes, (?-u), ...) are refused by
 //     the Builder and the verifier.
+//  7. A rule whose body is only an expression (p(1) <- true), written by
+//     Rust's parser, is read and decided by mandate.
 //
 // Agents that attenuate with the Rust, JS or Python libraries must write
 // sets as {"a", "b"}: in those libraries ["a", "b"] is an array, a Datalog
