@@ -36,6 +36,9 @@
 //     the Builder and the verifier.
 //  7. A rule whose body is only an expression (p(1) <- true), written by
 //     Rust's parser, is read and decided by mandate.
+//  8. Overlapping symbol tables are refused by both (SymbolTableOverlap,
+//     token.ErrSymbolOverlap); mandate also refuses a block that repeats
+//     one of its own symbols.
 //
 // Agents that attenuate with the Rust, JS or Python libraries must write
 // sets as {"a", "b"}: in those libraries ["a", "b"] is an array, a Datalog

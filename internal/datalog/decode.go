@@ -102,7 +102,9 @@ var ErrSymbolOverlap = errors.New("symbol table overlap")
 
 // SymbolOverlapError reports a block whose symbol table repeats a default
 // symbol, a symbol of an earlier block, or one of its own. The Biscuit
-// specification forbids it (Rust: Format(SymbolTableOverlap)): readers that
+// specification forbids it (Rust refuses the first two with
+// Format(SymbolTableOverlap); biscuit-wasm 0.6.0 accepts the third, which
+// misleads interning readers just the same): readers that
 // intern strings (biscuit-go, which drops the repeat) and readers that
 // index positionally (the specification, mandate) would then resolve the
 // same index to different strings, so one signed block would mean two
