@@ -141,6 +141,8 @@ func expected(t *testing.T, raw json.RawMessage) sampleOutcome {
 }
 
 func TestBiscuitSamples(t *testing.T) {
+	// How many samples of each set are newer than Biscuit v3.
+	wantNewer := map[string]int{"spec": 5, "rust": len(newerSamples)}
 	for _, dir := range []string{"spec", "rust"} {
 		t.Run(dir, func(t *testing.T) {
 			base := filepath.Join("testdata", "biscuit-samples", dir)
@@ -159,6 +161,15 @@ func TestBiscuitSamples(t *testing.T) {
 			keys := token.NewKeySet(token.PublicKey{ID: token.KeyID(root), Key: root})
 			if len(sf.Testcases) < 28 {
 				t.Fatalf("only %d samples", len(sf.Testcases))
+			}
+			newer := 0
+			for _, tc := range sf.Testcases {
+				if _, ok := newerSamples[tc.Filename]; ok {
+					newer++
+				}
+			}
+			if newer != wantNewer[dir] {
+				t.Errorf("%d samples are listed as newer than Biscuit v3, want %d: is newerSamples up to date?", newer, wantNewer[dir])
 			}
 			for _, tc := range sf.Testcases {
 				t.Run(strings.TrimSuffix(tc.Filename, ".bc"), func(t *testing.T) {
