@@ -15,6 +15,7 @@ import (
 
 	"github.com/biscuit-auth/biscuit-go/v2"
 
+	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -549,11 +550,54 @@ func (b *Builder) BuildBytes() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attenuate: Build: %w", err)
 	}
-	last := u.UnsafeBlocks()[u.BlockCount()-1]
-	if u.BlockCount() != b.blocks+1 || len(last.Checks) != len(b.checks) || len(last.Facts) != len(b.facts) || u.Sealed() != b.seal {
-		return nil, fmt.Errorf("attenuate: Build: %w: the appended block does not read back as built", ErrInvalidCaveat)
+	if u.BlockCount() != b.blocks+1 || u.Sealed() != b.seal {
+		return nil, fmt.Errorf("attenuate: Build: %w: the attenuated token does not read back as built", ErrInvalidCaveat)
+	}
+	if err := readBack(u, b.checks, b.facts); err != nil {
+		return nil, fmt.Errorf("attenuate: Build: %w", err)
 	}
 	return raw, nil
+}
+
+// readBack compares the last block of u, as mandate's verifier decodes it
+// from the bytes, with what the builder meant to write: every fact and
+// check, term by term, in order, and nothing else. biscuit-go writes
+// strings by interning them in its own reading of the symbol tables; if
+// that reading ever differed from the positional one every verifier uses,
+// a caveat would silently constrain a different string. (token.Parse
+// already refuses overlapping symbol tables, the known way to cause this;
+// readBack makes sure of the outcome whatever the cause.)
+func readBack(u *token.Unverified, checks []biscuit.Check, facts []biscuit.Fact) error {
+	blocks := u.UnsafeBlocks()
+	last := blocks[len(blocks)-1]
+	mismatch := func(format string, args ...any) error {
+		return fmt.Errorf("%w: the appended block does not read back as built: %s; nothing was emitted (report this as a bug)", ErrInvalidCaveat, fmt.Sprintf(format, args...))
+	}
+	if len(last.Checks) != len(checks) || len(last.Facts) != len(facts) || len(last.Rules) != 0 {
+		return mismatch("it holds %d checks, %d facts and %d rules, want %d checks and %d facts", len(last.Checks), len(last.Facts), len(last.Rules), len(checks), len(facts))
+	}
+	if last.Version != datalog.MaxVersion || last.Context != "" {
+		return mismatch("block version %d, context %q", last.Version, last.Context)
+	}
+	for i, c := range checks {
+		want, err := datalog.FromBiscuitCheck(c)
+		if err != nil {
+			return mismatch("check %d: %v", i+1, err)
+		}
+		if !want.Equal(last.Checks[i]) {
+			return mismatch("check %d reads %s, want %s", i+1, last.Checks[i], want)
+		}
+	}
+	for i, f := range facts {
+		want, err := datalog.FromBiscuitFact(f)
+		if err != nil {
+			return mismatch("fact %d: %v", i+1, err)
+		}
+		if !want.Equal(last.Facts[i]) {
+			return mismatch("fact %d reads %s, want %s", i+1, last.Facts[i], want)
+		}
+	}
+	return nil
 }
 
 // append appends a block to the original token, optionally seals, restores

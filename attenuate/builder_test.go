@@ -245,7 +245,7 @@ func TestBuilderRefusesInvalidCaveats(t *testing.T) {
 			for i := 0; i <= token.MaxChecksPerBlock; i++ {
 				b.Tools("get_account")
 			}
-		}, over, "at most 32 checks"},
+		}, over, "at most 64 checks"},
 		{"too many facts", func(b *attenuate.Builder) {
 			for _, n := range many(token.MaxFactsPerBlock+1, "helper-%d") {
 				b.DelegatedTo(n)
@@ -256,7 +256,7 @@ func TestBuilderRefusesInvalidCaveats(t *testing.T) {
 				b.Tools("get_account")
 			}
 			b.Check("check if true")
-		}, over, "at most 32 checks"},
+		}, over, "at most 64 checks"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,6 +334,9 @@ func TestCheckRefusesNonV3Datalog(t *testing.T) {
 		{"escaped control character", `check if tool("get\u001baccount")`, invalid, "control"},
 		{"raw control character", "check if tool(\"get\x1baccount\")", invalid, "control"},
 		{"not UTF-8", "check if tool(\"\xff\")", invalid, "UTF-8"},
+		{"regex Go cannot compile", `check if resource($r), $r.matches("a{1001}")`, invalid, "does not compile"},
+		{"regex over the budget", `check if resource($r), $r.matches("\\w\\w\\w")`, []error{attenuate.ErrInvalidCaveat, attenuate.ErrOverLimit}, "evaluation steps"},
+		{"regex Go and Rust read differently", `check if resource($r), $r.matches("\\bx")`, []error{attenuate.ErrInvalidCaveat, token.ErrUnsupported}, `\b`},
 		{"text over the token size", "check if true" + strings.Repeat(" ", token.MaxTokenBytes), []error{attenuate.ErrInvalidCaveat, attenuate.ErrOverLimit}, "token limit"},
 	}
 	for _, tt := range tests {

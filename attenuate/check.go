@@ -3,6 +3,7 @@ package attenuate
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 	"unicode"
@@ -11,6 +12,7 @@ import (
 	"github.com/biscuit-auth/biscuit-go/v2"
 	"github.com/biscuit-auth/biscuit-go/v2/parser"
 
+	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -24,6 +26,10 @@ import (
 // than Datalog 3.0. Sets are written ["a", "b"]. A trailing ";" is allowed.
 // The check is validated at once against the token limits and the
 // verifier's parser (every variable must be bound by a predicate).
+// Regular expressions in .matches() follow Biscuit's Rust dialect (\d, \w
+// and \s are Unicode classes); constructs Go and Rust read differently,
+// such as \b or \Q...\E, are refused (see "Regular expressions" in the
+// token package doc).
 // Parsing costs about a millisecond (biscuit-go's text parser is slow).
 func (b *Builder) Check(datalog string) *Builder {
 	const method = "Check"
@@ -39,7 +45,11 @@ func (b *Builder) Check(datalog string) *Builder {
 	}
 	// Append the check alone and read the result back as a verifier would,
 	// so that a check over a limit fails here rather than at Build.
-	if _, _, err := b.append([]biscuit.Check{c}, nil, false); err != nil {
+	_, u, err := b.append([]biscuit.Check{c}, nil, false)
+	if err == nil {
+		err = readBack(u, []biscuit.Check{c}, nil)
+	}
+	if err != nil {
 		return b.fail(fmt.Errorf("attenuate: %s: %w", method, err))
 	}
 	return b.addCheck(method, c)
@@ -89,7 +99,46 @@ func parseCheck(text string) (c biscuit.Check, err error) {
 	if err := checkTerms(c); err != nil {
 		return c, err
 	}
+	if err := checkPatterns(c); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// checkPatterns refuses a literal regular expression that could never
+// match at the verifier: one Go cannot compile (such as a{1001}), or one
+// whose compiling alone is over the evaluation budget. (Constructs that Go
+// and Rust read differently are refused when the block is read back.)
+func checkPatterns(c biscuit.Check) error {
+	for _, q := range c.Queries {
+		for _, x := range q.Expressions {
+			for i, op := range x {
+				if op != biscuit.BinaryRegex || i == 0 {
+					continue
+				}
+				v, ok := x[i-1].(biscuit.Value)
+				if !ok {
+					continue
+				}
+				p, ok := v.Term.(biscuit.String)
+				if !ok {
+					continue
+				}
+				translated, cost, err := datalog.TranslateRegex(string(p))
+				if err != nil {
+					continue // refused with token.ErrUnsupported when read back
+				}
+				parsed, err := syntax.Parse(translated, syntax.Perl)
+				if err != nil {
+					return fmt.Errorf("regular expression %q does not compile (%v), so the check could never pass", string(p), err)
+				}
+				if n := 8*len(p) + cost + datalog.ProgramSize(parsed); n > token.EvalSteps {
+					return limitMsg(fmt.Sprintf("regular expression %q costs about %d evaluation steps to compile, over the budget of %d for a whole decision: simplify it (fewer \\w or \\p{..}, narrower ranges under (?i), smaller repetitions)", string(p), n, token.EvalSteps))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // checkParser is biscuit-go's parser, built once: parser.FromStringCheck

@@ -17,7 +17,11 @@
 //  3. Call [Builder.Build]. It appends the block with biscuit-go, restores
 //     the root key ID hint that biscuit-go drops, reads the result back with
 //     the verifier's own parser and limits, and refuses anything a verifier
-//     would reject.
+//     would reject, and any block whose decoded facts and checks differ,
+//     term by term, from what the builder meant to write. A token whose
+//     symbol tables overlap is refused by [New] (token.ErrSymbolOverlap):
+//     biscuit-go and the verifier would read such a token's next block
+//     differently.
 //  4. Hand the new token to the sub-agent. To stop it from delegating
 //     further, [Builder.Seal] before Build, or [Seal] the token.
 //

@@ -30,6 +30,15 @@
 //  4. Revocation IDs agree, for padded and unpadded base64.
 //  5. Sealed tokens cross in both directions; a token minted in Rust with a
 //     root key ID verifies in mandate.
+//  6. Regular expressions decide as in Rust on Unicode input (\d, \w, \s
+//     are Unicode classes), and the constructs Go and Rust read
+//     differently (\b, \Q...\E, octal escapes, (?-u), ...) are refused by
+//     the Builder and the verifier.
+//  7. A rule whose body is only an expression (p(1) <- true), written by
+//     Rust's parser, is read and decided by mandate.
+//  8. Overlapping symbol tables are refused by both (SymbolTableOverlap,
+//     token.ErrSymbolOverlap); mandate also refuses a block that repeats
+//     one of its own symbols.
 //
 // Agents that attenuate with the Rust, JS or Python libraries must write
 // sets as {"a", "b"}: in those libraries ["a", "b"] is an array, a Datalog

@@ -128,6 +128,38 @@
 // all, reject if, !=, closures, scope annotations, third-party blocks,
 // P-256 keys): write `!($a == $b)` instead of `$a != $b`.
 //
+// # Regular expressions
+//
+// `$r.matches("...")` is defined by Biscuit's reference (Rust)
+// implementation, whose regular expressions are Unicode-aware; Go's are
+// ASCII-only in places. mandate evaluates the Rust dialect: \d is any
+// Unicode decimal digit (\p{Nd}), \w any Unicode letter, mark, digit or
+// connector (so "é" and "٣" are word characters), \s any Unicode White_Space
+// (no-break space, \v, U+2028), and their complements are negated to match.
+// Constructs that Go and Rust read differently and that Go cannot express
+// as Rust does are refused with [ErrUnsupported], naming the construct: \b
+// and \B (Unicode word boundaries), \Q...\E (a Go-only quote), \0 to \9
+// (octal in Go, refused by Rust), inline flags other than i, m, s and U
+// ((?-u), (?x)), \p{..} names other than general categories, scripts and
+// Any, \W or \S inside [...], nested classes and the set operations &&, --
+// and ~~ of Rust's classes. A literal pattern is checked when the token is
+// parsed; a pattern bound from a fact at run time fails its check with the
+// same reason. A pattern Go cannot compile (such as a repetition over
+// 1000) fails its check, where Rust reads it as "no match": a check that
+// the pattern matches fails in both, one that it does not match fails in
+// mandate only (fail closed). Unicode tables are those of Go (Unicode 15.0)
+// and may lag Rust's for characters assigned since.
+//
+// # Conformance
+//
+// testdata/biscuit-samples holds the official Biscuit samples (the
+// specification's and the Rust implementation's); every Biscuit v3 sample
+// decides as its samples.json says, and every newer one is refused naming
+// its feature. A block whose symbol table repeats a default symbol, a
+// symbol of an earlier block or one of its own is refused
+// ([ErrSymbolOverlap]), as the specification requires: readers would
+// resolve its strings differently.
+//
 // # Limits
 //
 // Every size and count limit lives in limits.go with the reason for its

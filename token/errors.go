@@ -20,12 +20,19 @@ var (
 	ErrTooLarge = fmt.Errorf("%w: over a limit", ErrInvalid)
 	// ErrUnsupported: a block uses a format newer than Biscuit v3
 	// (Datalog 3.0), such as "check all", "reject if", "!=", arrays or
-	// third-party blocks.
+	// third-party blocks, or a regular expression construct that Go and
+	// Biscuit's Rust implementation read differently (such as \b or
+	// \Q...\E; see "Regular expressions" in the package doc).
 	ErrUnsupported = fmt.Errorf("%w: unsupported format", ErrInvalid)
 	// ErrSignature: the signature chain does not verify.
 	ErrSignature = fmt.Errorf("%w: bad signature", ErrInvalid)
 	// ErrUnknownKey: no trusted root key verifies the token.
 	ErrUnknownKey = fmt.Errorf("%w: unknown root key", ErrInvalid)
+	// ErrSymbolOverlap: a block's symbol table repeats a default symbol, a
+	// symbol of an earlier block or one of its own, which the Biscuit
+	// specification forbids (readers would disagree on what the block
+	// says). It also matches ErrMalformed.
+	ErrSymbolOverlap = fmt.Errorf("%w: symbol table overlap", ErrMalformed)
 )
 
 // ErrSealed is returned when appending to a sealed token.

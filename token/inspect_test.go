@@ -170,7 +170,7 @@ func TestInspectVerified(t *testing.T) {
 // JSON stays valid for any content, including dates no RFC 3339 year fits.
 func TestInspectHostileContent(t *testing.T) {
 	key := testKey(1)
-	hostile := []string{"agent", "evil\x1b[2J\nblock 9 (authority)", "\u202eobat", "v\r", "time"}
+	hostile := []string{"agent", "evil\x1b[2J\nblock 9 (authority)", "\u202eobat", "v\r"}
 	auth := &pb.Block{
 		Symbols: hostile,
 		Version: u32(3),
@@ -178,7 +178,7 @@ func TestInspectHostileContent(t *testing.T) {
 		FactsV2: []*pb.FactV2{pbFact(sym0, pbStr(sym0+1)), pbFact(sym0+2, pbStr(sym0+1))},
 		ChecksV2: []*pb.CheckV2{{Queries: []*pb.RuleV2{{
 			Head: pbPred(27),
-			Body: []*pb.PredicateV2{pbPred(sym0+4, pbVar(sym0+3))},
+			Body: []*pb.PredicateV2{pbPred(5, pbVar(sym0+3))}, // default symbol "time"
 			Expressions: []*pb.ExpressionV2{{Ops: []*pb.Op{
 				pbValue(pbVar(sym0 + 3)),
 				pbValue(&pb.TermV2{Content: &pb.TermV2_Date{Date: 1 << 62}}),

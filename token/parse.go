@@ -103,7 +103,12 @@ func checkSignedBlock(sb *pb.SignedBlock) error {
 func classify(err error) error {
 	var lim *datalog.LimitError
 	var uns *datalog.UnsupportedError
+	var re *datalog.RegexError
 	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	case errors.Is(err, datalog.ErrSymbolOverlap):
+		return fmt.Errorf("%w: %w", ErrSymbolOverlap, err)
 	case errors.As(err, &uns):
 		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	case errors.As(err, &lim):
@@ -208,6 +213,9 @@ func signedPayload(buf []byte, sb *pb.SignedBlock) []byte {
 // every version 6 block with a newer signature version, which says less to
 // the token's author than the block's own version and feature.
 func blockError(c *pb.Biscuit, err error) error {
+	if uns := (*datalog.UnsupportedError)(nil); errors.As(err, &uns) && uns.Feature == datalog.FeatureP256 {
+		return err // no block of such a token can be verified at all
+	}
 	var syms datalog.SymbolTable
 	signed := append([]*pb.SignedBlock{c.GetAuthority()}, c.GetBlocks()...)
 	for i, sb := range signed {

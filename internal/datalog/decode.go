@@ -55,7 +55,7 @@ func (e *UnsupportedError) Error() string {
 	if e.Version > 3 {
 		return fmt.Sprintf("block version %d (%s) uses %s, newer than Biscuit v3 block version 3 (Datalog 3.0), the only one mandate evaluates", e.Version, versionName(e.Version), e.Feature)
 	}
-	return fmt.Sprintf("uses %s, newer than Biscuit v3 block version 3 (Datalog 3.0), the only one mandate evaluates", e.Feature)
+	return fmt.Sprintf("uses %s, newer than Biscuit v3 (block version 3, Datalog 3.0, Ed25519), the only format mandate evaluates", e.Feature)
 }
 
 func versionName(v uint32) string {
@@ -88,17 +88,106 @@ var DefaultSymbols = [...]string{
 // SymbolOffset is the index of the first symbol a block adds.
 const SymbolOffset = 1024
 
+// defaultIndex maps each default symbol to its index.
+var defaultIndex = func() map[string]int {
+	m := make(map[string]int, len(DefaultSymbols))
+	for i, s := range DefaultSymbols {
+		m[s] = i
+	}
+	return m
+}()
+
+// ErrSymbolOverlap matches every *SymbolOverlapError.
+var ErrSymbolOverlap = errors.New("symbol table overlap")
+
+// SymbolOverlapError reports a block whose symbol table repeats a default
+// symbol, a symbol of an earlier block, or one of its own. The Biscuit
+// specification forbids it (Rust refuses the first two with
+// Format(SymbolTableOverlap); biscuit-wasm 0.6.0 accepts the third, which
+// misleads interning readers just the same): readers that
+// intern strings (biscuit-go, which drops the repeat) and readers that
+// index positionally (the specification, mandate) would then resolve the
+// same index to different strings, so one signed block would mean two
+// things.
+type SymbolOverlapError struct {
+	Symbol string
+	Where  string // "the default symbols", "an earlier block's symbols" or "this block's symbols"
+}
+
+func (e *SymbolOverlapError) Error() string {
+	return fmt.Sprintf("block symbol %q repeats one of %s: Biscuit forbids overlapping symbol tables, since readers would resolve the block's strings differently; the token was not written by a conforming Biscuit library", e.Symbol, e.Where)
+}
+
+// Is makes errors.Is(err, ErrSymbolOverlap) hold.
+func (e *SymbolOverlapError) Is(target error) bool { return target == ErrSymbolOverlap }
+
 // SymbolTable resolves symbol indexes. Blocks of a v3 token share one table
-// that each block extends in order.
+// that each block extends in order; no string appears twice in it, nor is
+// any a default symbol (see Extend).
 type SymbolTable struct {
 	added []string
+	index map[string]struct{} // built once added is large enough to need it
 }
+
+// smallTable is the table size up to which Extend scans instead of keeping
+// an index: most tokens add a dozen symbols.
+const smallTable = 32
 
 // NewSymbolTable returns an empty table with room for n added symbols.
 func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string, 0, n)} }
 
-// Extend appends a block's symbols.
-func (t *SymbolTable) Extend(syms []string) { t.added = append(t.added, syms...) }
+// Extend appends a block's symbols, refusing with a *SymbolOverlapError any
+// that repeats a default symbol, a symbol already in the table, or another
+// of syms. On error the table is unchanged.
+func (t *SymbolTable) Extend(syms []string) error {
+	n := len(t.added)
+	for _, s := range syms {
+		if _, ok := defaultIndex[s]; ok {
+			t.truncate(n)
+			return &SymbolOverlapError{Symbol: s, Where: "the default symbols"}
+		}
+		if t.has(s) {
+			where := "this block's symbols"
+			if slices.Contains(t.added[:n], s) {
+				where = "an earlier block's symbols"
+			}
+			t.truncate(n)
+			return &SymbolOverlapError{Symbol: s, Where: where}
+		}
+		t.add(s)
+	}
+	return nil
+}
+
+func (t *SymbolTable) has(s string) bool {
+	if t.index != nil {
+		_, ok := t.index[s]
+		return ok
+	}
+	return slices.Contains(t.added, s)
+}
+
+func (t *SymbolTable) add(s string) {
+	t.added = append(t.added, s)
+	if t.index == nil && len(t.added) > smallTable {
+		t.index = make(map[string]struct{}, 2*len(t.added))
+		for _, a := range t.added {
+			t.index[a] = struct{}{}
+		}
+		return
+	}
+	if t.index != nil {
+		t.index[s] = struct{}{}
+	}
+}
+
+// truncate drops the symbols added after the first n.
+func (t *SymbolTable) truncate(n int) {
+	for _, s := range t.added[n:] {
+		delete(t.index, s)
+	}
+	t.added = t.added[:n]
+}
 
 // Len is the number of symbols blocks have added.
 func (t *SymbolTable) Len() int { return len(t.added) }
@@ -124,6 +213,26 @@ func CheckContainer(c *pb.Biscuit) error {
 	}
 	if p := c.GetProof(); p != nil && len(p.ProtoReflect().GetUnknown()) > 0 {
 		return &UnsupportedError{Feature: describeUnknown("Proof", p.ProtoReflect().GetUnknown())}
+	}
+	// A key algorithm first: it is the reason a token of newer libraries
+	// cannot be verified at all, whatever else its blocks use.
+	for i := -1; i < len(c.GetBlocks()); i++ {
+		sb := c.GetAuthority()
+		if i >= 0 {
+			sb = c.Blocks[i]
+		}
+		k := sb.GetNextKey()
+		if k == nil {
+			continue
+		}
+		switch alg := k.GetAlgorithm(); {
+		case alg == 1:
+			return &UnsupportedError{Feature: FeatureP256}
+		case alg != pb.PublicKey_Ed25519:
+			return &UnsupportedError{Feature: fmt.Sprintf("key algorithm %d, unknown to Biscuit v3; mandate verifies Ed25519 only", alg)}
+		case len(k.ProtoReflect().GetUnknown()) > 0:
+			return &UnsupportedError{Feature: describeUnknown("PublicKey", k.ProtoReflect().GetUnknown())}
+		}
 	}
 	for i := -1; i < len(c.GetBlocks()); i++ {
 		sb := c.GetAuthority()
@@ -179,9 +288,13 @@ func describeField(msg protoreflect.Name, num uint64) string {
 		if num == 4 {
 			return "closures (lazy && and ||)"
 		}
-	case "OpUnary":
-		return "a unary operator newer than Datalog 3.0 (such as type_of)"
-	case "OpBinary":
+	case "OpUnary", "OpBinary":
+		if num == 2 {
+			return featureFFI
+		}
+		if msg == "OpUnary" {
+			return "a unary operator newer than Datalog 3.0"
+		}
 		return "an operator newer than Datalog 3.0 (such as != or !==, == read as heterogeneous equality by Rust >= 6, bitwise, any/all)"
 	case "SignedBlock":
 		switch num {
@@ -191,7 +304,7 @@ func describeField(msg protoreflect.Name, num uint64) string {
 			return "block signature version 1 (Biscuit 3.3)"
 		}
 	case "PublicKey":
-		return "a key algorithm other than Ed25519 (such as P-256)"
+		return FeatureP256
 	case "Biscuit", "Proof":
 		return fmt.Sprintf("an unknown field %d in the token container", num)
 	}
@@ -302,7 +415,9 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 	if out.Version < MinVersion {
 		return nil, fmt.Errorf("block version %d predates Biscuit v3 and is not accepted", out.Version)
 	}
-	syms.Extend(out.Symbols)
+	if err := syms.Extend(out.Symbols); err != nil {
+		return nil, err
+	}
 	d := decoder{syms: syms, lim: lim}
 	if len(facts) > 0 {
 		out.Facts = make([]Predicate, 0, len(facts))
@@ -509,8 +624,10 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	if seen == 0 {
 		return Rule{}, errors.New("missing head")
 	}
-	if isRule && len(body) == 0 {
-		return Rule{}, errors.New("a rule needs at least one body predicate")
+	// A rule's body may be expressions only (`p(1) <- true`, valid Biscuit:
+	// the head holds when they do), but not empty.
+	if isRule && len(body) == 0 && len(exprs) == 0 {
+		return Rule{}, errors.New("a rule needs a body: at least one predicate or expression")
 	}
 	d.varSyms = d.varSyms[:0]
 	d.varNames = nil
@@ -763,6 +880,14 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 				return errors.New("malformed expression: binary operator without two operands")
 			}
 			depth--
+			// A literal pattern is checked here, so that a construct
+			// Go and Rust read differently refuses the token at once
+			// (a pattern bound at run time is checked when evaluated).
+			if last := out[len(out)-1]; op.Code == BinaryRegex && last.Kind == OpValue && last.Term.Kind == KindString {
+				if _, _, err := TranslateRegex(last.Term.Str); err != nil {
+					return err
+				}
+			}
 		}
 		out = append(out, op)
 		return nil
@@ -820,7 +945,7 @@ func (d *decoder) op(b []byte) (Op, error) {
 				if num == 3 {
 					return &UnsupportedError{Feature: describeBinary(kind)}
 				}
-				return unsupported(msg, 1)
+				return &UnsupportedError{Feature: describeUnary(kind)}
 			}
 			out = Op{Kind: OpUnary, Code: uint8(kind)}
 			if num == 3 {
@@ -866,6 +991,25 @@ func newerFeature(syms *SymbolTable, blockSyms []string, lim *Limits, facts, rul
 	return ""
 }
 
+// FeatureP256 names the key algorithm of newer Biscuit libraries: the
+// protobuf PublicKey of Biscuit v3 knows only Ed25519 (algorithm 0), so
+// algorithm 1, SECP256R1, is an unknown field to it.
+const FeatureP256 = "P-256 (secp256r1) keys and signatures (Biscuit 3.3)"
+
+const featureFFI = "extern:: foreign functions (Datalog 3.3)"
+
+// describeUnary names a unary operator newer than Datalog 3.0 by its
+// protobuf kind (schema.proto of Biscuit 3.3).
+func describeUnary(kind uint64) string {
+	switch kind {
+	case 3:
+		return "a unary operator newer than Datalog 3.0 (.type(), Datalog 3.3)"
+	case 4:
+		return featureFFI
+	}
+	return fmt.Sprintf("a unary operator newer than Datalog 3.0 (unary operator %d)", kind)
+}
+
 // describeBinary names a binary operator newer than Datalog 3.0 by its
 // protobuf kind (schema.proto of Biscuit 3.3).
 func describeBinary(kind uint64) string {
@@ -886,7 +1030,7 @@ func describeBinary(kind uint64) string {
 	case 27:
 		return newer + "(.get())"
 	case 28:
-		return newer + "(extern:: foreign functions)"
+		return featureFFI
 	case 29:
 		return newer + "(.try_or())"
 	}

@@ -7,6 +7,12 @@
 // uses biscuit-go for building blocks and for the protobuf schema; decoding
 // (with limits and version checks) and evaluation (with a deterministic step
 // budget, on the caller's goroutine) live here.
+//
+// Decoding is strict where Biscuit implementations could disagree: symbol
+// tables must not overlap (SymbolTable.Extend), unknown or repeated fields
+// are refused, and regular expressions are read in the Rust dialect of
+// Biscuit's reference implementation (regex.go: Unicode \d, \w and \s;
+// constructs Go and Rust read differently are refused).
 package datalog
 
 import (
@@ -494,4 +500,28 @@ func (c Check) String() string {
 		q.formatBody(&b)
 	}
 	return b.String()
+}
+
+// Equal reports whether two operations are identical.
+func (o Op) Equal(p Op) bool {
+	return o.Kind == p.Kind && o.Code == p.Code && (o.Kind != OpValue || o.Term.Equal(p.Term))
+}
+
+// Equal reports whether two expressions are identical programs.
+func (e Expression) Equal(f Expression) bool {
+	return slices.EqualFunc(e, f, Op.Equal)
+}
+
+// Equal reports whether two rules are identical: same head, body,
+// expressions and variables (by slot and name).
+func (r Rule) Equal(o Rule) bool {
+	return r.Head.Equal(o.Head) &&
+		slices.EqualFunc(r.Body, o.Body, Predicate.Equal) &&
+		slices.EqualFunc(r.Expressions, o.Expressions, Expression.Equal) &&
+		r.Vars == o.Vars && slices.Equal(r.VarNames, o.VarNames)
+}
+
+// Equal reports whether two checks are identical.
+func (c Check) Equal(o Check) bool {
+	return slices.EqualFunc(c.Queries, o.Queries, Rule.Equal)
 }

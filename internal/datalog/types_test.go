@@ -14,7 +14,7 @@ import (
 
 // testLimits mirrors token/limits.go (which imports this package).
 var testLimits = Limits{
-	MaxSymbols: 512, MaxStringBytes: 1024, MaxFacts: 64, MaxRules: 16, MaxChecks: 32,
+	MaxSymbols: 512, MaxStringBytes: 1024, MaxFacts: 64, MaxRules: 16, MaxChecks: 64,
 	MaxQueries: 8, MaxBodyPredicates: 4, MaxExpressions: 8, MaxOps: 64, MaxTerms: 8,
 	MaxSetSize: 64, MaxVariables: 16, MaxContextBytes: 256,
 }

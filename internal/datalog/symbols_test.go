@@ -1,0 +1,63 @@
+package datalog
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestSymbolTableRefusesOverlap(t *testing.T) {
+	many := make([]string, 40) // past smallTable: the indexed path
+	for i := range many {
+		many[i] = fmt.Sprintf("s%d", i)
+	}
+	tests := []struct {
+		name      string
+		earlier   [][]string
+		block     []string
+		wantWhere string // "" for no error
+	}{
+		{"fresh symbols", [][]string{{"a"}}, []string{"b", "c"}, ""},
+		{"a default symbol", nil, []string{"x", "read"}, "the default symbols"},
+		{"the last default symbol", nil, []string{"query"}, "the default symbols"},
+		{"an earlier block's symbol", [][]string{{"a", "b"}}, []string{"c", "b"}, "an earlier block's symbols"},
+		{"its own symbol twice", [][]string{{"a"}}, []string{"c", "c"}, "this block's symbols"},
+		{"an earlier symbol in a large table", [][]string{many}, []string{"z", "s39"}, "an earlier block's symbols"},
+		{"its own symbol twice in a large table", [][]string{many}, []string{"z", "z"}, "this block's symbols"},
+		{"fresh symbols in a large table", [][]string{many[:20], many[20:]}, []string{"z"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var st SymbolTable
+			for _, e := range tt.earlier {
+				if err := st.Extend(e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := st.Len()
+			err := st.Extend(tt.block)
+			if tt.wantWhere == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, s := range tt.block {
+					if got, _ := st.Lookup(uint64(SymbolOffset + before + i)); got != s {
+						t.Errorf("symbol %d = %q, want %q", i, got, s)
+					}
+				}
+				return
+			}
+			var oe *SymbolOverlapError
+			if !errors.Is(err, ErrSymbolOverlap) || !errors.As(err, &oe) || oe.Where != tt.wantWhere {
+				t.Fatalf("Extend: %v; want a SymbolOverlapError in %s", err, tt.wantWhere)
+			}
+			if st.Len() != before {
+				t.Errorf("a refused block left %d symbols in the table", st.Len()-before)
+			}
+			// The table still works after a refusal.
+			if err := st.Extend([]string{"after"}); err != nil {
+				t.Errorf("Extend after a refusal: %v", err)
+			}
+		})
+	}
+}
