@@ -19,7 +19,7 @@ func TestInvisibleNamesAndRelativeResources(t *testing.T) {
 	withOrg := func(o string) ceiling { c := crmCeiling; c.Orgs = []string{o}; return c }
 	for name, c := range map[string]ceiling{
 		"prefix with dot-dot":         withPrefix("account:acme/../"),
-		"prefix with empty segment":   withPrefix("account://"),
+		"prefix with empty segment":   withPrefix("account:acme//"),
 		"prefix percent-encoded":      withPrefix("account:acme/%2e%2e/"),
 		"org with RLO":                withOrg("ac\u202eme"),
 		"org with line separator":     withOrg("acme\u2028"),
