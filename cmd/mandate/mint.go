@@ -78,7 +78,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
   export MANDATE_TOKEN=...
   mandate mint --authority http://127.0.0.1:8421 --agent orchestrator --user alice@acme.test \
       --right 'service=github,tool=*,op=*,resource=repo:acme/' > session.tok
-  # stderr: session: s_...; to revoke it: mandate revoke --authority ... --session s_...`,
+  # stderr: session: CLIENT/s_...; to revoke it: mandate revoke --authority ... --session CLIENT/s_...`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -156,7 +156,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 	f.StringVar(&subject.Agent, "agent", "", "the agent `NAME` the token is for (required)")
 	f.StringVar(&subject.User, "user", "", "the `USER` the agent acts for")
 	f.StringVar(&subject.Org, "org", "", "the organisation, `ORG`")
-	f.StringVar(&subject.Session, "session", "", "session `ID` (default: a new one)")
+	f.StringVar(&subject.Session, "session", "", "session `ID` to join or name (default: a new one); through an authority a client's sessions are scoped to it: NAME means CLIENT/NAME")
 	f.StringArrayVar(&rights, "right", nil, "grant a `RIGHT`: service=S,tool=T,op=O,resource=R (repeatable)")
 	f.DurationVar(&ttl, "ttl", 15*time.Minute, "lifetime of the token, at most 24h")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also print the root key ID on stderr")
