@@ -103,6 +103,45 @@ const (
 	MaxSubjectBytes = 256
 )
 
+// Limits of approvals (approval.go) and approval caveats.
+const (
+	// MaxApprovalEncodedBytes bounds an encoded approval before it is
+	// decoded: it travels in an HTTP header or an MCP _meta field next to
+	// the token. The payload's fields are bounded below; 4 KiB holds the
+	// largest with room.
+	MaxApprovalEncodedBytes = 4 << 10
+
+	// MaxApprovalPayloadBytes bounds the signed JSON payload.
+	MaxApprovalPayloadBytes = 2900
+
+	// MaxApprovalIDBytes bounds an approval ID (the authority's, such as
+	// "ap_" and 26 base32 characters).
+	MaxApprovalIDBytes = 64
+
+	// MaxApprovalReasonBytes bounds the free-text reason, shown to people.
+	MaxApprovalReasonBytes = 1024
+
+	// MaxApprovalUses bounds max_uses: an approval is for one call, or a
+	// few retries of it, never a standing grant.
+	MaxApprovalUses = 100
+
+	// MaxApprovalTTL bounds an approval's lifetime: no longer than a token
+	// lives (MaxTTL).
+	MaxApprovalTTL = MaxTTL
+
+	// MaxApprovalClockSkew is how far in the future an approval's
+	// issued_at may be, for clocks that disagree a little.
+	MaxApprovalClockSkew = time.Minute
+
+	// MaxApproversPerCaveat bounds the approvers one approval caveat names
+	// (it is a set literal, under MaxSetSize).
+	MaxApproversPerCaveat = 16
+
+	// MaxApprovalRequirements bounds the tools a mint request can say
+	// always need approval (each is a check of the authority block).
+	MaxApprovalRequirements = 16
+)
+
 // decodeLimits is the structural limit set handed to the decoder.
 var decodeLimits = datalog.Limits{
 	MaxSymbols:        MaxSymbols,

@@ -17,6 +17,10 @@ type MintRequest struct {
 	Subject Subject // Agent is required; an empty Session gets a new ID
 	Rights  []Right // at least one, at most MaxRightsPerToken
 	TTL     time.Duration
+	// RequireApproval lists tools whose calls always need a person's
+	// approval, at most MaxApprovalRequirements: each becomes a check of
+	// the authority block (see ApprovalRequirement).
+	RequireApproval []ApprovalRequirement
 	// Now is the minting instant; zero means time.Now().
 	Now time.Time
 }
@@ -68,6 +72,14 @@ func (r *MintRequest) Validate() error {
 		}
 		if err := CheckResource(rt.Resource); err != nil {
 			return fmt.Errorf("%w: right %d: resource %q: %w", ErrBadRequest, i, rt.Resource, err)
+		}
+	}
+	if len(r.RequireApproval) > MaxApprovalRequirements {
+		return fmt.Errorf("%w: %d approval requirements is over the limit of %d", ErrBadRequest, len(r.RequireApproval), MaxApprovalRequirements)
+	}
+	for i := range r.RequireApproval {
+		if err := r.RequireApproval[i].Validate(); err != nil {
+			return fmt.Errorf("approval requirement %d: %w", i+1, err)
 		}
 	}
 	if r.TTL <= 0 {
@@ -146,6 +158,15 @@ func Mint(key SigningKey, req MintRequest) (*Minted, error) {
 	}
 	if err := b.AddAuthorityCheck(ExpiryCheck(exp)); err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
+	}
+	for _, ar := range req.RequireApproval {
+		c, err := ar.Check()
+		if err == nil {
+			err = b.AddAuthorityCheck(c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
 	}
 	tok, err := b.Build()
 	if err != nil {

@@ -37,6 +37,11 @@ type Request struct {
 	// the token limits is left out: Datalog 3.0 has no negation, so a
 	// missing fact can only make checks fail, never pass.
 	Args map[string]any
+	// Approval is an approval the agent presents with the call (the
+	// encoded token.Approval, as the authority returned it). It is read
+	// only when an approval caveat stops the call, and only by a verifier
+	// configured with Config.Approvals; it is never a capability.
+	Approval string
 }
 
 // MaxArgs bounds the arguments of one request.

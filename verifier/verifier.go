@@ -46,6 +46,10 @@ type Config struct {
 	Now func() time.Time
 	// Audit receives one event per decision. Nil disables audit events.
 	Audit *zerolog.Logger
+	// Approvals checks the approvals requests carry (package
+	// verifier/approval). Nil: a call that an approval caveat stops is
+	// denied with CodeApprovalRequired, approval or not.
+	Approvals ApprovalChecker
 	// InsecureNoRevocation allows a nil Revocations. Tokens can then never
 	// be revoked at this verifier: use it only in tests and offline tools.
 	InsecureNoRevocation bool
@@ -113,6 +117,15 @@ type Decision struct {
 	Org           string        `json:"org,omitempty"`
 	Blocks        int           `json:"blocks"`
 	Duration      time.Duration `json:"duration_ns"`
+	// Code is a machine-readable code for approval denials
+	// (CodeApprovalRequired, CodeApprovalInvalid); empty otherwise.
+	Code string `json:"code,omitempty"`
+	// CallDigest is the call's token.CallDigest in hex when an approval
+	// caveat decided: what to ask the authority to approve.
+	CallDigest string `json:"call_digest,omitempty"`
+	// ApprovalID is the ID of the approval the request carried, once it
+	// verified.
+	ApprovalID string `json:"approval_id,omitempty"`
 	// Err is nil when allowed; otherwise it matches ErrDenied and the
 	// specific cause (errors.Is).
 	Err error `json:"-"`
@@ -140,6 +153,9 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	if err != nil {
 		return deny(d, err)
 	}
+	if token.StatesApproval(vt.Datalog()[0]) {
+		return deny(d, fmt.Errorf("%w: the authority block states approved facts, which only a verifier adds; mandate never mints such a token", ErrEvaluation))
+	}
 
 	sc := v.pool.Get().(*scratch)
 	defer v.pool.Put(sc)
@@ -149,6 +165,12 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	}
 	sc.facts = facts
 	out, err := sc.ev.Run(vt.Datalog(), facts, func(w *datalog.World) bool { return covered(w, &req) })
+	if err == nil && out.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[out.Block].Checks[out.Check]) {
+		var done bool
+		if d, out, done, err = v.approve(ctx, d, vt, &req, now, sc, out); done {
+			return d
+		}
+	}
 	switch {
 	case err != nil && out.Block >= 0:
 		d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
@@ -238,6 +260,10 @@ func reason(err error) string {
 		return msg + "; the verifier cannot reach the authority's revocation feed"
 	case errors.Is(err, ErrNoRight):
 		return msg + "; the token grants no such right"
+	case errors.Is(err, ErrApprovalRequired):
+		return msg + "; ask the authority to approve this call and retry with the approval"
+	case errors.Is(err, ErrApprovalInvalid):
+		return msg + "; this approval does not decide this call"
 	case errors.Is(err, ErrCheckFailed):
 		return msg + "; an attenuation forbids this call"
 	}
