@@ -23,9 +23,11 @@ func newAttenuateCmd(a *app) *cobra.Command {
 		expires, delegateTo      string
 		checks                   []string
 		seal                     bool
+		approvals, approvers     []string
+		orgApprovers             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "attenuate [--tool T]... [--op O]... [--service S]... [--resource R] [--resource-prefix P] [--range TOOL:ARG=MIN..MAX]... [--max TOOL:ARG=N]... [--min TOOL:ARG=N]... [--one-of TOOL:ARG=V,...]... [--ttl D | --expires RFC3339] [--delegate-to NAME] [--check DATALOG]... [--seal] [TOKEN|-]",
+		Use:   "attenuate [--tool T]... [--op O]... [--service S]... [--resource R] [--resource-prefix P] [--range TOOL:ARG=MIN..MAX]... [--max TOOL:ARG=N]... [--min TOOL:ARG=N]... [--one-of TOOL:ARG=V,...]... [--ttl D | --expires RFC3339] [--delegate-to NAME] [--check DATALOG]... [--require-approval TOOL[:ARG>N]]... [--approver NAME]... [--org-approvers] [--seal] [TOKEN|-]",
 		Short: "Narrow a token offline before handing it to a sub-agent",
 		Long: `Append a block of checks to a token and print the new token on stdout. The
 new token can only do less than the one it came from: every flag narrows it,
@@ -68,6 +70,10 @@ everything attenuated from it, not the token it came from.`,
 
   # Mails only to two addresses, then seal
   mandate attenuate --tool send_email --one-of 'send_email:to=bob@acme.test,carol@acme.test' --seal - < session.tok
+
+  # Refunds above 100 stop for a person's approval, from alice or bob
+  mandate attenuate --require-approval 'refund:amount>100' \
+      --approver alice@acme.test --approver bob@acme.test < session.tok
 
   # A raw check
   mandate attenuate --check 'check if resource($r), $r.starts_with("invoice:acme/")' < session.tok`,
@@ -139,7 +145,19 @@ everything attenuated from it, not the token it came from.`,
 				}
 				sets = append(sets, oneOf{tool, arg, vals, s})
 			}
-			caveats := len(tools) + len(ops) + len(services) + len(bounds) + len(sets) + len(checks)
+			if (len(approvers) > 0 || orgApprovers) && len(approvals) == 0 {
+				return usagef(cmd, "--approver and --org-approvers say who approves a --require-approval; give one")
+			}
+			var reqs []token.ApprovalRequirement
+			for _, s := range approvals {
+				r, err := token.ParseApprovalRequirement(s)
+				if err != nil {
+					return usagef(cmd, "--require-approval %q: want TOOL or TOOL:ARG>N, such as refund or 'refund:amount>100'", s)
+				}
+				r.Approvers, r.OrgApprovers = approvers, orgApprovers
+				reqs = append(reqs, r)
+			}
+			caveats := len(tools) + len(ops) + len(services) + len(bounds) + len(sets) + len(checks) + len(reqs)
 			for _, s := range []string{resource, resourcePrefix, expires, delegateTo} {
 				if s != "" {
 					caveats++
@@ -149,7 +167,7 @@ everything attenuated from it, not the token it came from.`,
 				caveats++
 			}
 			if caveats == 0 && !seal {
-				return usagef(cmd, "nothing to narrow: give at least one of --tool, --op, --service, --resource, --resource-prefix, --range, --max, --min, --one-of, --ttl, --expires, --delegate-to, --check or --seal")
+				return usagef(cmd, "nothing to narrow: give at least one of --tool, --op, --service, --resource, --resource-prefix, --range, --max, --min, --one-of, --ttl, --expires, --delegate-to, --check, --require-approval or --seal")
 			}
 
 			tok, err := readToken(cmd, args)
@@ -220,6 +238,11 @@ everything attenuated from it, not the token it came from.`,
 					return err
 				}
 			}
+			for i, r := range reqs {
+				if err := step("--require-approval "+approvals[i], func() { b.RequireApprovalFor(r) }); err != nil {
+					return err
+				}
+			}
 			if seal {
 				b.Seal()
 			}
@@ -250,6 +273,9 @@ everything attenuated from it, not the token it came from.`,
 	f.StringVar(&expires, "expires", "", "expire at this RFC 3339 `TIME`")
 	f.StringVar(&delegateTo, "delegate-to", "", "record the `NAME` this block is for (audit only)")
 	f.StringArrayVar(&checks, "check", nil, "a raw check in Biscuit v3 `DATALOG` (repeatable)")
+	f.StringArrayVar(&approvals, "require-approval", nil, "calls of TOOL need a person's approval: every call (`TOOL`), or calls whose integer ARG is above N (TOOL:ARG>N) (repeatable)")
+	f.StringArrayVar(&approvers, "approver", nil, "only this `NAME` may approve the --require-approval calls (repeatable)")
+	f.BoolVar(&orgApprovers, "org-approvers", false, "any approver of the token's org may approve the --require-approval calls (with --approver: either)")
 	f.BoolVar(&seal, "seal", false, "seal the result: no further attenuation")
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mandate-dev/mandate/internal/strictjson"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/approval"
 )
 
 func newVerifyCmd(a *app) *cobra.Command {
@@ -26,7 +27,7 @@ func newVerifyCmd(a *app) *cobra.Command {
 		argsJSON   string
 	)
 	cmd := &cobra.Command{
-		Use:   "verify (--public-key HEX | --authority URL --trust-key HEX) --service S --tool T --op O [--resource R] [--arg NAME=VALUE]... [--args JSON] [TOKEN|-]",
+		Use:   "verify (--public-key HEX | --authority URL --trust-key HEX) --service S --tool T --op O [--resource R] [--arg NAME=VALUE]... [--args JSON] [--approval APPROVAL] [TOKEN|-]",
 		Short: "Decide a tool call as a tool server would, and print the decision as JSON",
 		Long: `Decide whether a token allows one tool call, exactly as a tool server
 embedding mandate's verifier would, and print the decision as JSON on stdout:
@@ -129,6 +130,12 @@ array is a list, which a check must allow as a whole.`,
 				defer stop()
 			}
 			cfg.Now = a.now
+			if req.Approval != "" {
+				// One decision and exit: nothing to count uses against
+				// here. Tool servers redeem at the authority.
+				cfg.Approvals, _ = approval.New(approval.Config{InsecureNoRedemption: true})
+				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: verify checks the approval offline and does not spend a use of it")
+			}
 			v, err := verifier.New(cfg)
 			if err != nil {
 				return err
@@ -157,6 +164,7 @@ array is a list, which a check must allow as a whole.`,
 	f.StringVar(&req.Resource, "resource", "", "the one `RESOURCE` the call touches")
 	f.StringArrayVar(&argFlags, "arg", nil, "a tool argument, `NAME=VALUE` (repeatable): integer, true/false, RFC 3339 date or string")
 	f.StringVar(&argsJSON, "args", "", "tool arguments as a `JSON` object")
+	f.StringVar(&req.Approval, "approval", "", "a person's `APPROVAL` of this call, as the authority returned it")
 	return cmd
 }
 
