@@ -256,3 +256,17 @@ func FuzzParseApproval(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseApproval(b *testing.B) {
+	k := testKey(1)
+	enc, err := token.SignApproval(k, testApproval())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := token.ParseApproval(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
