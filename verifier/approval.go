@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
@@ -64,6 +65,13 @@ type ApprovalCall struct {
 // returns a final decision (done) or, when not done, the outcome of evaluating again with
 // the approval fact, for Authorize to report as usual.
 func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, req *Request, now time.Time, sc *scratch, out datalog.Outcome) (Decision, datalog.Outcome, bool, error) {
+	if out.Block == 0 && !slices.ContainsFunc(vt.Rights(), func(r token.Right) bool {
+		return r.Covers(req.Service, req.Tool, req.Operation, req.Resource)
+	}) {
+		// The authority block's checks run before the policy: a call no
+		// right covers is not one an approval could let through.
+		return deny(d, fmt.Errorf("%w: service=%q tool=%q operation=%q resource=%q", ErrNoRight, req.Service, req.Tool, req.Operation, req.Resource)), out, true, nil
+	}
 	d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
 	call := token.Call{Service: req.Service, Tool: req.Tool, Operation: req.Operation, Resource: req.Resource, Args: req.Args}
 	digest, err := token.CallDigest(call)

@@ -333,6 +333,12 @@ func (v *Verifier) audit(d *Decision, req *Request) {
 		Strs("revocation_ids", d.RevocationIDs).
 		Int("blocks", d.Blocks).
 		Float64("duration_ms", float64(d.Duration)/float64(time.Millisecond))
+	if d.Code != "" {
+		ev = ev.Str("code", d.Code).Str("call_digest", d.CallDigest)
+	}
+	if d.ApprovalID != "" {
+		ev = ev.Str("approval_id", d.ApprovalID)
+	}
 	if d.FailedCheck != nil {
 		ev = ev.Int("failed_block", d.FailedCheck.Block).Int("failed_check", d.FailedCheck.Check).Str("failed_check_text", d.FailedCheck.Text)
 	}

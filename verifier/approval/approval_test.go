@@ -253,6 +253,15 @@ func TestApprovalBinding(t *testing.T) {
 		{"another amount", tok, refund(900, "7"), good, approval.ErrOtherCall},
 		{"another order", tok, refund(500, "8"), good, approval.ErrOtherCall},
 		{"another argument", tok, func() verifier.Request { r := refund(500, "7"); r.Args["currency"] = "USD"; return r }(), good, approval.ErrOtherCall},
+		{"a large argument the facts leave out", tok, func() verifier.Request {
+			r := refund(500, "7")
+			r.Args["memo"] = strings.Repeat("a", token.MaxStringBytes+1)
+			return r
+		}(), w.approve(t, tok, func() verifier.Request {
+			r := refund(500, "7")
+			r.Args["memo"] = strings.Repeat("b", token.MaxStringBytes+1)
+			return r
+		}()), approval.ErrOtherCall},
 		{"an extra argument", tok, func() verifier.Request { r := refund(500, "7"); r.Args["note"] = "x"; return r }(), good, approval.ErrOtherCall},
 		{"another session", otherSession, call, w.approve(t, otherSession, call), approval.ErrOtherSession},
 		{"a sibling's token", sibling, call, good, approval.ErrOtherLineage},
@@ -409,6 +418,11 @@ func TestApprovalMintRequirement(t *testing.T) {
 		t.Errorf("failed check %+v, want the authority block's", d.FailedCheck)
 	}
 	wantAllowed(t, w.v.Authorize(ctx, tok, with(call, w.approve(t, tok, call))))
+	// A call no right covers is no_right, not approval_required.
+	d = w.v.Authorize(ctx, tok, verifier.Request{Service: "billing", Tool: "refund", Operation: "write", Resource: "order:globex/1"})
+	if d.Allowed || !errors.Is(d.Err, verifier.ErrNoRight) || d.Code != "" {
+		t.Errorf("uncovered call: %v (code %q), want ErrNoRight", d.Err, d.Code)
+	}
 	// A delegate's token still needs it; an approval asked with the
 	// delegate's token names the delegate's block.
 	sub := build(t, tok, func(b *attenuate.Builder) { b.DelegatedTo("sub") })
