@@ -112,6 +112,28 @@
 // attenuation block states can satisfy the policy or another block's
 // checks, so appending a block can only narrow a token.
 //
+// # Approvals
+//
+// Some calls need a person. An approval caveat ([ApprovalRequirement],
+// written by package attenuate or by [MintRequest].RequireApproval in the
+// authority block) passes for every other call and, for the calls it
+// names, only with the approval fact ([FactApproved]):
+//
+//	approved("alice@acme.test", "acme")   approver, approver's org
+//	check if tool($t), !($t == "refund") or arg("amount", $a), $a <= 100 or approved($p, $o)
+//
+// Only a verifier adds approved(...), for one decision, after checking an
+// [Approval]: a statement signed by an authority root key (under its own
+// domain, so it never reads as a Biscuit block, a feed page or a key
+// endorsement) that binds an approver's consent to one call
+// ([CallDigest], a documented encoding agents in any language compute),
+// one session and one lineage (a block revocation ID the token must
+// carry). A verifier that does not know approvals never adds the fact, so
+// the caveat fails closed. [SignApproval] signs one, [ParseApproval] reads
+// one strictly and [UnverifiedApproval.Verify] checks its signature and
+// expiry; package verifier/approval binds it to the call. An approval is
+// never a capability: it grants nothing by itself.
+//
 // Warning: a resource prefix is a plain string prefix. "account:acme/42"
 // also covers "account:acme/420". End a prefix at a separator
 // ("account:acme/42/") to grant one subtree, or compare with == for one

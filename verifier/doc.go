@@ -46,6 +46,21 @@
 // errors.Is. Every error is a deny: there is no input, token or load under
 // which Authorize allows by default, panics, or leaves a goroutine behind.
 //
+// # Approvals
+//
+// A token may say that some calls need a person's approval
+// (token.ApprovalRequirement). When such a check fails, the decision is a
+// deny with Code [CodeApprovalRequired] and the call's digest
+// ([Decision].CallDigest): the agent asks the authority for an approval of
+// that call and retries with it in [Request].Approval. A verifier configured
+// with [Config].Approvals (package verifier/approval) checks the approval
+// offline, adds approved(approver, approver_org), evaluates again, and only
+// if that allows the call spends one use at the authority. Any problem with
+// the approval is a deny with Code [CodeApprovalInvalid]. Without
+// Config.Approvals every approval-gated call is denied: the caveat fails
+// closed. An approval presented with a call that needs none is ignored and
+// not spent.
+//
 // # Where people go wrong
 //
 //   - One resource per decision. A check `check if resource($r), ...`
