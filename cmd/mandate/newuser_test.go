@@ -299,11 +299,13 @@ func TestREADMEWalkthroughFiles(t *testing.T) {
 		t.Skip("no git to ask about .gitignore")
 	}
 	written := regexp.MustCompile(`(?:[^0-9&]> ?|--out |-o )([A-Za-z0-9_./-]+)`)
+	quoted := regexp.MustCompile(`'[^']*'`) // a > in quotes ('refund:amount>100') is no redirect
 	var names []string
 	for _, block := range strings.Split(readme, "```sh\n")[1:] {
 		block, _, _ = strings.Cut(block, "```")
 		for _, line := range strings.Split(block, "\n") {
 			line, _, _ = strings.Cut(line, "#")
+			line = quoted.ReplaceAllString(line, "''")
 			for _, m := range written.FindAllStringSubmatch(line, -1) {
 				if m[1] != "/dev/null" {
 					names = append(names, m[1])
