@@ -26,6 +26,10 @@
 //   - Without a Redeemer an approval for one use could be replayed until it
 //     expires, at every verifier: [New] refuses a Config without one unless
 //     InsecureNoRedemption is set, and a zero Checker denies.
+//   - One approval per call. It states one approved(approver, org) fact, so
+//     two approval caveats that accept disjoint approvers (block 1: alice
+//     only, block 2: bob only) cannot both pass; the second one's failure is
+//     reported as approval_invalid, naming its block and check.
 //   - The approval binds every argument. Pass the same arguments to the
 //     verifier that the handler will use, all of them: an argument left out
 //     of the request changes the digest, so the approval does not match.

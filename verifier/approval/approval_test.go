@@ -265,13 +265,14 @@ func TestApprovalBinding(t *testing.T) {
 		{"an extra argument", tok, func() verifier.Request { r := refund(500, "7"); r.Args["note"] = "x"; return r }(), good, approval.ErrOtherCall},
 		{"another session", otherSession, call, w.approve(t, otherSession, call), approval.ErrOtherSession},
 		{"a sibling's token", sibling, call, good, approval.ErrOtherLineage},
-		{"an ancestor's token", w.root, call, w.approve(t, w.root, call, func(a *token.Approval) { a.Lineage = lastID(t, tok) }), nil},
+		{"an ancestor's token", tok, call, w.approve(t, child, call, func(a *token.Approval) { a.ID = "ap_for_child" }), approval.ErrOtherLineage},
+		{"a call that needs no approval", w.root, call, good, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := w.v.Authorize(ctx, tc.tok, with(tc.call, tc.ap))
 			if tc.wantErr == nil {
 				// The root token has no approval caveat: the approval
-				// is not even read, and not spent.
+				// is neither read nor spent.
 				wantAllowed(t, d)
 				if d.ApprovalID != "" {
 					t.Errorf("approval %s was used on a call that needs none", d.ApprovalID)
