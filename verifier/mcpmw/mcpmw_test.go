@@ -59,6 +59,13 @@ func (f *fixture) count(tool string) {
 
 func newFixture(t *testing.T, withMiddleware bool) *fixture {
 	t.Helper()
+	return newFixtureAS(t, withMiddleware, "http://127.0.0.1:8700")
+}
+
+// newFixtureAS is newFixture with the authorization server its protected
+// resource metadata names.
+func newFixtureAS(t *testing.T, withMiddleware bool, as string) *fixture {
+	t.Helper()
 	key, err := token.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +126,7 @@ func newFixture(t *testing.T, withMiddleware bool) *fixture {
 	mux.Handle("/mcp", h)
 	meta, err := mcpmw.ProtectedResourceMetadata(mcpmw.Metadata{
 		Resource:             f.resource,
-		AuthorizationServers: []string{"http://127.0.0.1:8700"},
+		AuthorizationServers: []string{as},
 		ResourceName:         "repo tools",
 	})
 	if err != nil {
