@@ -71,7 +71,7 @@
 //     policy, a stale revocation replica. The text is one sentence the model
 //     can act on ([Sentence]); the structured content is the [Denial] (the
 //     kind as "error", the failed block and check, the decision ID), also
-//     under _meta[[DenialMetaKey]]. Tools with an output schema get it in
+//     under _meta at [DenialMetaKey]. Tools with an output schema get it in
 //     _meta only: clients validate structured content against the output
 //     schema even in error results. This is the reasoning of SEP-1303 (MCP
 //     2025-11-25), which moved argument validation failures from protocol
