@@ -944,3 +944,67 @@ func TestTokenBeforeBody(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleReplica: while the revocation replica is stale, no new grant or
+// token helps: tool calls are tool errors (temporarily_unavailable) and
+// requests that call no tool are 503 with Retry-After, never a 401 that
+// would send an OAuth client to re-authorize.
+func TestStaleReplica(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale atomic.Bool
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revocation.NewMemory(),
+		Fresh: func() error {
+			if stale.Load() {
+				return errors.New("no revocation feed for 2m")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, err := mcpmw.New(v, mcpmw.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := mcp.NewServer(&mcp.Implementation{Name: "s", Version: "v0"}, nil)
+	ran := 0
+	err = mcpmw.AddTool(guard, server, &mcp.Tool{Name: "read_file"},
+		mcpmw.ToolPolicy{Service: "github", Operation: "read", Resource: mcpmw.ArgResource("repo:", "repo")},
+		func(context.Context, *mcp.CallToolRequest, readFileIn) (*mcp.CallToolResult, any, error) {
+			ran++
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := guard.Middleware(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true, Stateless: true}))
+	m, err := token.Mint(key, token.MintRequest{Subject: token.Subject{Agent: "a"}, Rights: []token.Right{{Service: "github", Tool: "*", Operation: "read"}}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+m.Token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	stale.Store(true)
+	if w := post(initialize); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || w.Header().Get("WWW-Authenticate") != "" || !strings.Contains(w.Body.String(), "temporarily_unavailable") {
+		t.Errorf("initialize while stale: %d %v %s; want 503 with Retry-After and no challenge", w.Code, w.Header(), w.Body)
+	}
+	w := post(callBody(2, "read_file", `{"repo":"acme/api","path":"a"}`))
+	if w.Code != http.StatusOK || ran != 0 {
+		t.Fatalf("call while stale: %d, ran %d; want a tool error and no run", w.Code, ran)
+	}
+	checkRawToolDenial(t, w.Body.Bytes(), "temporarily_unavailable:2")
+	stale.Store(false)
+	if w := post(callBody(3, "read_file", `{"repo":"acme/api","path":"a"}`)); w.Code != http.StatusOK || ran != 1 {
+		t.Errorf("call once fresh: %d %s, ran %d; want it to run", w.Code, w.Body, ran)
+	}
+}
