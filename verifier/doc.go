@@ -46,6 +46,19 @@
 // errors.Is. Every error is a deny: there is no input, token or load under
 // which Authorize allows by default, panics, or leaves a goroutine behind.
 //
+// # Who can fix a denial
+//
+// [Decision.Kind] classifies a denial by who can fix it, and the adapters
+// answer by it ([StatusOf], [WriteChallenge]): a token problem
+// ([KindNoToken], [KindInvalidToken]: 401) needs a new token; a missing
+// right ([KindInsufficientScope]: 403 with the Bearer challenge) a broader
+// grant, named as an OAuth scope by [Decision.Scope]; everything else —
+// an attenuation caveat ([KindCaveat]), a bad request, a stale replica —
+// the caller's own call, and is answered without a challenge, so that no
+// client starts an authorization flow that cannot help. Attenuation only
+// narrows, so a caveat is never something a grant fixes: when a caveat
+// and a missing right both deny a call, the decision reports the caveat.
+//
 // # Where people go wrong
 //
 //   - One resource per decision. A check `check if resource($r), ...`

@@ -121,11 +121,8 @@ type Decision struct {
 // InvalidToken reports whether the denial is about the token itself
 // (malformed, unverifiable, expired or revoked) rather than about the
 // request being outside it: HTTP adapters answer 401 invalid_token for
-// these and 403 insufficient_scope otherwise.
-func (d *Decision) InvalidToken() bool {
-	return d.Err != nil && (errors.Is(d.Err, token.ErrInvalid) || errors.Is(d.Err, token.ErrExpired) ||
-		errors.Is(d.Err, ErrRevoked) || errors.Is(d.Err, ErrStale))
-}
+// these. See [Decision.Kind] for every other kind.
+func (d *Decision) InvalidToken() bool { return d.Kind() == KindInvalidToken }
 
 // Authorize decides whether tok (URL-safe base64, padded or not) allows req.
 // It never panics and never blocks: every error is a deny with a reason.
@@ -160,13 +157,19 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 		d.Reason = "allowed"
 		return d
 	case out.PolicyFailed:
-		return deny(d, fmt.Errorf("%w: service=%q tool=%q operation=%q resource=%q", ErrNoRight, req.Service, req.Tool, req.Operation, req.Resource))
+		// No grant lifts a caveat: report the caveat if one denies too.
+		if cav, cerr, ok := attenuationDenies(sc.ev, vt.Datalog(), facts); ok {
+			out, err = cav, cerr
+			break
+		}
+		return deny(d, &NoRightError{Right: token.Right{Service: req.Service, Tool: req.Tool, Operation: req.Operation, Resource: req.Resource}})
 	}
 	d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
-	if out.Block == 0 {
-		if exp := vt.ExpiresAt(); !exp.IsZero() && now.After(exp) {
-			return deny(d, fmt.Errorf("%w: %w", ErrDenied, &token.ExpiredError{ExpiresAt: exp, Now: now}))
-		}
+	if exp := vt.EffectiveExpiry(); !exp.IsZero() && now.After(exp) {
+		return deny(d, fmt.Errorf("%w: %w", ErrDenied, &token.ExpiredError{ExpiresAt: exp, Now: now}))
+	}
+	if err != nil {
+		return deny(d, fmt.Errorf("%w: block %d check %d: %w", ErrEvaluation, out.Block, out.Check, err))
 	}
 	return deny(d, fmt.Errorf("%w: block %d check %d: %s", ErrCheckFailed, out.Block, out.Check, out.CheckText))
 }
