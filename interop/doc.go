@@ -1,9 +1,13 @@
 // Package interop holds no code, only tests: they prove that mandate and
-// Biscuit's Rust reference implementation agree on the same tokens. The
-// Rust side runs under Node.js through the npm package
-// @biscuit-auth/biscuit-wasm, pinned in package.json and package-lock.json;
-// biscuit.mjs runs a batch of operations (mint, append, seal, inspect,
-// authorize) that the Go tests send it as JSON on stdin.
+// Biscuit's Rust reference implementation agree on the same tokens, and that
+// an independent MCP client sees mandate's denials as intended. The Rust
+// side runs under Node.js through the npm package
+// @biscuit-auth/biscuit-wasm, and the MCP client is the official TypeScript
+// SDK, @modelcontextprotocol/sdk, both pinned in package.json and
+// package-lock.json; biscuit.mjs runs a batch of operations (mint, append,
+// seal, inspect, authorize) that the Go tests send it as JSON on stdin, and
+// mcpclient.mjs runs MCP client sessions against a guarded server on
+// 127.0.0.1.
 //
 // To run the tests, from the repository root:
 //
@@ -39,6 +43,12 @@
 //  8. Overlapping symbol tables are refused by both (SymbolTableOverlap,
 //     token.ErrSymbolOverlap); mandate also refuses a block that repeats
 //     one of its own symbols.
+//  9. The TypeScript MCP client, with and without an OAuth provider: token
+//     problems fail with 401; a call no right covers is a 403 that the
+//     provider answers with step-up for exactly the covering scope; a
+//     caveat, unusable arguments or an undeclared tool come back as isError
+//     tool results with the machine-readable denial and never reach the
+//     provider; every session keeps working after each denial.
 //
 // Agents that attenuate with the Rust, JS or Python libraries must write
 // sets as {"a", "b"}: in those libraries ["a", "b"] is an array, a Datalog

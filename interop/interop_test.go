@@ -244,7 +244,7 @@ func TestRustCaveatHonoured(t *testing.T) {
 		{name: "limit missing", now: at(5, 0), req: with(inside, func(r *verifier.Request) { r.Tool = "list_invoices" }),
 			want: &loc{1, 2}, rust: []loc{{1, 2}}, text: "limit", wantErr: []error{verifier.ErrCheckFailed}},
 		{name: "after the appended expiry", now: at(30, 1), req: inside,
-			want: &loc{1, 3}, rust: []loc{{1, 3}}, text: "2026-11-22T10:30:00Z", wantErr: []error{verifier.ErrCheckFailed}},
+			want: &loc{1, 3}, rust: []loc{{1, 3}}, text: "2026-11-22T10:30:00Z", wantErr: []error{token.ErrExpired}}, // an attenuation block's expiry: an expired token, as Authenticate says
 		{name: "after the authority expiry", now: at(60, 1), req: inside,
 			want: &loc{0, 0}, rust: []loc{{0, 0}, {1, 3}}, text: "2026-11-22T11:00:00Z", wantErr: []error{token.ErrExpired}},
 	}

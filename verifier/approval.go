@@ -11,25 +11,14 @@ import (
 	"github.com/mandate-dev/mandate/token"
 )
 
-// Machine-readable codes of approval denials (Decision.Code).
-const (
-	// CodeApprovalRequired: the call needs a person's approval and the
-	// request carried none (or this verifier checks none). Ask the
-	// authority for an approval of Decision.CallDigest and retry with it.
-	CodeApprovalRequired = "approval_required"
-	// CodeApprovalInvalid: the request carried an approval that does not
-	// decide this call (forged, expired, for another call, session or
-	// lineage, by an approver the caveat does not accept, or used up).
-	CodeApprovalInvalid = "approval_invalid"
-)
-
 var (
 	// ErrApprovalRequired: an approval caveat failed and the request
-	// carried no approval; see Decision.CallDigest and FailedCheck.
+	// carried no approval (KindApprovalRequired); see Decision.CallDigest
+	// and FailedCheck.
 	ErrApprovalRequired = fmt.Errorf("%w: approval required", ErrDenied)
 	// ErrApprovalInvalid: the request's approval does not decide this
-	// call. The cause also matches token.ErrApproval (or a redeemer's
-	// error).
+	// call (KindApprovalInvalid). The cause also matches token.ErrApproval
+	// (or a redeemer's error).
 	ErrApprovalInvalid = fmt.Errorf("%w: approval refused", ErrDenied)
 )
 
@@ -82,16 +71,13 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 	where := fmt.Sprintf("block %d check %d", out.Block, out.Check)
 	switch {
 	case req.Approval == "":
-		d.Code = CodeApprovalRequired
 		return deny(d, fmt.Errorf("%w: %s needs a person's approval of this call (call digest %s)", ErrApprovalRequired, where, d.CallDigest)), out, true, nil
 	case v.cfg.Approvals == nil:
-		d.Code = CodeApprovalRequired
 		return deny(d, fmt.Errorf("%w: %s needs a person's approval of this call (call digest %s), and this verifier is not configured to check approvals (Config.Approvals)", ErrApprovalRequired, where, d.CallDigest)), out, true, nil
 	}
 	ac := &ApprovalCall{Keys: v.cfg.Keys, Token: vt, Call: call, Digest: digest, Approval: req.Approval, DecisionID: d.DecisionID, Now: now}
 	a, err := v.cfg.Approvals.CheckApproval(ctx, ac)
 	if err != nil {
-		d.Code = CodeApprovalInvalid
 		return deny(d, fmt.Errorf("%w: %w", ErrApprovalInvalid, err)), out, true, nil
 	}
 	d.ApprovalID = a.ID
@@ -100,7 +86,6 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 	switch {
 	case err == nil && again.Allowed:
 		if err := v.cfg.Approvals.RedeemApproval(ctx, ac, a); err != nil {
-			d.Code = CodeApprovalInvalid
 			return deny(d, fmt.Errorf("%w: approval %s: %w", ErrApprovalInvalid, a.ID, err)), again, true, nil
 		}
 		d.FailedCheck = nil
@@ -108,7 +93,6 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 		d.Reason = fmt.Sprintf("allowed with approval %s by %s", a.ID, a.Approver)
 		return d, again, true, nil
 	case err == nil && again.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[again.Block].Checks[again.Check]):
-		d.Code = CodeApprovalInvalid
 		d.FailedCheck = &FailedCheck{Block: again.Block, Check: again.Check, Text: again.CheckText}
 		return deny(d, fmt.Errorf("%w: approval %s by %q (org %q) does not satisfy block %d check %d: %s",
 			ErrApprovalInvalid, a.ID, a.Approver, a.ApproverOrg, again.Block, again.Check, again.CheckText)), again, true, nil

@@ -14,8 +14,9 @@ import (
 // such as the MCP handshake (initialize, tools/list). Decision.Allowed means
 // "the token is valid here", never "this call is allowed": use Authorize for
 // tool calls. Every denial about the token itself has InvalidToken() true
-// (HTTP adapters answer 401 invalid_token); the others are ErrCanceled (ctx
-// done) and ErrEvaluation (an internal error).
+// (HTTP adapters answer 401 invalid_token); the others are ErrStale (the
+// revocation replica is behind) and ErrCanceled (ctx done), both of
+// KindUnavailable, and ErrEvaluation (an internal error).
 func (v *Verifier) Authenticate(ctx context.Context, tok string) (d Decision) {
 	defer v.begin(&d)(&Request{})
 	vt, now, err := v.check(ctx, tok, &d)

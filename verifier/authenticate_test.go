@@ -73,7 +73,7 @@ func TestAuthenticate(t *testing.T) {
 		{name: "expired authority block", tok: mint(key, now.Add(-2*time.Hour)).Token, wantErr: token.ErrExpired, invalid: true},
 		{name: "expired attenuation block", tok: short, now: later, wantErr: token.ErrExpired, invalid: true},
 		{name: "revoked", tok: revoked.Token, wantErr: verifier.ErrRevoked, invalid: true},
-		{name: "stale", tok: good.Token, fresh: func() error { return errors.New("feed unreachable") }, wantErr: verifier.ErrStale, invalid: true},
+		{name: "stale", tok: good.Token, fresh: func() error { return errors.New("feed unreachable") }, wantErr: verifier.ErrStale}, // the verifier's state, not the token: 503
 		{name: "canceled", tok: good.Token, ctx: canceled(), wantErr: verifier.ErrCanceled},
 	}
 	for _, tt := range tests {

@@ -46,17 +46,30 @@
 // errors.Is. Every error is a deny: there is no input, token or load under
 // which Authorize allows by default, panics, or leaves a goroutine behind.
 //
+// # Who can fix a denial
+//
+// [Decision.Kind] classifies a denial by who can fix it, and the adapters
+// answer by it ([StatusOf], [WriteChallenge]): a token problem
+// ([KindNoToken], [KindInvalidToken]: 401) needs a new token; a missing
+// right ([KindInsufficientScope]: 403 with the Bearer challenge) a broader
+// grant, named as an OAuth scope by [Decision.Scope]; everything else —
+// an attenuation caveat ([KindCaveat]), a bad request, a stale replica —
+// the caller's own call, and is answered without a challenge, so that no
+// client starts an authorization flow that cannot help. Attenuation only
+// narrows, so a caveat is never something a grant fixes: when a caveat
+// and a missing right both deny a call, the decision reports the caveat.
+//
 // # Approvals
 //
 // A token may say that some calls need a person's approval
 // (token.ApprovalRequirement). When such a check fails, the decision is a
-// deny with Code [CodeApprovalRequired] and the call's digest
+// deny of kind [KindApprovalRequired] and the call's digest
 // ([Decision].CallDigest): the agent asks the authority for an approval of
 // that call and retries with it in [Request].Approval. A verifier configured
 // with [Config].Approvals (package verifier/approval) checks the approval
 // offline, adds approved(approver, approver_org), evaluates again, and only
 // if that allows the call spends one use at the authority. Any problem with
-// the approval is a deny with Code [CodeApprovalInvalid]. Without
+// the approval is a deny of kind [KindApprovalInvalid]. Without
 // Config.Approvals every approval-gated call is denied: the caveat fails
 // closed. An approval presented with a call that needs none is ignored and
 // not spent.

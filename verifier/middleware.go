@@ -67,12 +67,12 @@ func BearerToken(r *http.Request) (string, error) {
 }
 
 // Middleware returns net/http middleware that authorizes every request
-// before next runs. It answers, per RFC 6750:
-//   - 401 with a bare Bearer challenge when no token is sent;
-//   - 401 invalid_token when the token is malformed, unverifiable, expired
-//     or revoked;
-//   - 403 insufficient_scope when the token does not allow this call;
-//   - 400 invalid_request when fn cannot map the request.
+// before next runs. It answers each kind of denial ([Decision.Kind]) the
+// way a client can act on it (see [StatusOf] and [WriteChallenge]): 401
+// with a Bearer challenge for a missing or invalid token, 403
+// insufficient_scope with the scope that would cover the call, and for
+// what no grant can fix (a caveat, a bad request, a stale verifier) a
+// status and JSON error code without an invitation to authorize again.
 //
 // The decision is stored in the request context (DecisionFrom).
 func Middleware(v *Verifier, fn RequestFunc, opts HTTPOptions) func(http.Handler) http.Handler {
@@ -94,82 +94,132 @@ func Middleware(v *Verifier, fn RequestFunc, opts HTTPOptions) func(http.Handler
 func (v *Verifier) AuthorizeHTTP(r *http.Request, fn RequestFunc) (*Decision, int) {
 	tok, err := BearerToken(r)
 	if err != nil {
-		d := &Decision{Err: fmt.Errorf("%w: %w", ErrDenied, err), Reason: err.Error()}
 		if errors.Is(err, ErrNoToken) {
-			d.Reason = "no bearer token: send the agent's token as \"Authorization: Bearer <token>\""
-			return d, http.StatusUnauthorized
+			d := &Decision{Err: fmt.Errorf("%w: %w", ErrDenied, err), Reason: "no bearer token: send the agent's token as \"Authorization: Bearer <token>\""}
+			return d, StatusOf(d)
 		}
-		return d, http.StatusBadRequest
+		d := &Decision{Err: fmt.Errorf("%w: %w", ErrBadRequest, err), Reason: err.Error()}
+		return d, StatusOf(d)
 	}
 	req, err := fn(r)
 	if err != nil {
-		return &Decision{Err: errors.Join(ErrBadRequest, err), Reason: "cannot map request: " + err.Error()}, http.StatusBadRequest
+		d := &Decision{Err: errors.Join(ErrBadRequest, err), Reason: "cannot map request: " + err.Error()}
+		return d, StatusOf(d)
 	}
 	d := v.Authorize(r.Context(), tok, req)
 	return &d, StatusOf(&d)
 }
 
-// StatusOf returns the HTTP status for a decision: 200, 401 or 403.
+// StatusOf returns the HTTP status for a decision: 200 when allowed,
+// otherwise the status of its kind ([KindStatus]).
 func StatusOf(d *Decision) int {
-	switch {
-	case d.Allowed:
+	if d.Allowed {
 		return http.StatusOK
-	case d.InvalidToken():
+	}
+	return KindStatus(d.Kind())
+}
+
+// KindStatus is the HTTP status of a kind of denial:
+//
+//	unauthorized, invalid_token                      401
+//	insufficient_scope                               403 (with the Bearer challenge)
+//	caveat_denied, access_denied, approval_required  403 (without one)
+//	limit_exceeded                                   429
+//	invalid_request                                  400
+//	temporarily_unavailable                          503
+func KindStatus(k Kind) int {
+	switch k {
+	case KindNoToken, KindInvalidToken:
 		return http.StatusUnauthorized
-	case errors.Is(d.Err, ErrBadRequest):
+	case KindBadRequest:
 		return http.StatusBadRequest
+	case KindLimitExceeded:
+		return http.StatusTooManyRequests
+	case KindUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusForbidden
 }
 
-// errorCode is the RFC 6750 error code of a status.
-func errorCode(status int, d *Decision) string {
-	switch status {
-	case http.StatusUnauthorized:
-		if errors.Is(d.Err, ErrNoToken) {
-			return ""
-		}
-		return "invalid_token"
-	case http.StatusForbidden:
-		return "insufficient_scope"
-	}
-	return "invalid_request"
+// RetryAfterSeconds is the Retry-After of a temporarily_unavailable
+// answer: about the time a revocation follower needs to catch up.
+const RetryAfterSeconds = "5"
+
+// DenialBody is the JSON body of every denial the HTTP adapters write (and
+// the structured content of MCP tool errors). Error is the [Kind]; Scope is
+// set for insufficient_scope only; FailedCheck locates the check that
+// denied (its block and text are the caller's own token's), never the
+// facts of other blocks.
+type DenialBody struct {
+	Error       string       `json:"error"`
+	Description string       `json:"error_description"`
+	Scope       string       `json:"scope,omitempty"`
+	DecisionID  string       `json:"decision_id,omitempty"`
+	FailedCheck *FailedCheck `json:"failed_check,omitempty"`
 }
 
-// WriteChallenge writes a denial: the WWW-Authenticate challenge and a JSON
-// body {"error", "error_description", "decision_id", "failed_check"}.
+// Body returns the denial body of d.
+func (d *Decision) Body() DenialBody {
+	return DenialBody{Error: string(d.Kind()), Description: d.Reason, Scope: d.Scope(), DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}
+}
+
+// WriteChallenge writes a denial with the status StatusOf(d) gives (pass
+// it as status): the JSON body [DenialBody] and, per RFC 6750 and RFC 9728,
+//   - 401: a Bearer challenge, bare when no token was sent, else with
+//     error="invalid_token", and resource_metadata when configured;
+//   - 403 insufficient_scope: a Bearer challenge with
+//     error="insufficient_scope" and scope="…" naming the right that
+//     would cover the call, which OAuth clients answer with step-up;
+//   - every other denial: no challenge at all, so that no client starts
+//     an authorization flow that cannot help (and 503 has Retry-After).
 func WriteChallenge(w http.ResponseWriter, status int, d *Decision, opts HTTPOptions) {
-	code := errorCode(status, d)
+	body := d.Body()
+	if body.Error == "" || KindStatus(Kind(body.Error)) != status {
+		body.Error = legacyCode(status)
+	}
 	realm := opts.Realm
 	if realm == "" {
 		realm = "mandate"
 	}
 	params := []string{`realm="` + quoteSafe(realm) + `"`}
-	if code != "" {
-		params = append(params, `error="`+code+`"`, `error_description="`+quoteSafe(d.Reason)+`"`)
+	challenge := false
+	switch Kind(body.Error) {
+	case KindNoToken:
+		challenge = true
+	case KindInvalidToken, KindInsufficientScope:
+		challenge = true
+		params = append(params, `error="`+body.Error+`"`, `error_description="`+quoteSafe(d.Reason)+`"`)
+		if body.Scope != "" {
+			params = append(params, `scope="`+quoteSafe(body.Scope)+`"`)
+		}
+	case KindUnavailable:
+		w.Header().Set("Retry-After", RetryAfterSeconds)
 	}
-	if opts.ResourceMetadata != "" {
-		params = append(params, `resource_metadata="`+quoteSafe(opts.ResourceMetadata)+`"`)
-	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	if challenge {
+		if opts.ResourceMetadata != "" {
+			params = append(params, `resource_metadata="`+quoteSafe(opts.ResourceMetadata)+`"`)
+		}
 		w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	body := struct {
-		Error       string       `json:"error"`
-		Description string       `json:"error_description"`
-		DecisionID  string       `json:"decision_id,omitempty"`
-		FailedCheck *FailedCheck `json:"failed_check,omitempty"`
-	}{code, d.Reason, d.DecisionID, d.FailedCheck}
-	if body.Error == "" {
-		body.Error = "invalid_request"
-		if status == http.StatusUnauthorized {
-			body.Error = "unauthorized"
-		}
-	}
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// legacyCode is the code of a status a caller chose against StatusOf.
+func legacyCode(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return string(KindInvalidToken)
+	case http.StatusForbidden:
+		return string(KindDenied)
+	case http.StatusTooManyRequests:
+		return string(KindLimitExceeded)
+	case http.StatusServiceUnavailable:
+		return string(KindUnavailable)
+	}
+	return string(KindBadRequest)
 }
 
 // quoteSafe keeps only the characters RFC 6750 allows in a quoted

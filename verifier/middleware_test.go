@@ -18,7 +18,11 @@ func toolServer(t *testing.T, v *Verifier, opts HTTPOptions) *httptest.Server {
 		if id == "" {
 			return Request{}, errors.New("missing ?account=")
 		}
-		return Request{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/" + id}, nil
+		org := r.URL.Query().Get("org")
+		if org == "" {
+			org = "acme"
+		}
+		return Request{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:" + org + "/" + id}, nil
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/account", Middleware(v, mapFn, opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +41,8 @@ func TestMiddleware(t *testing.T) {
 	a := newTestAuthority(t)
 	v := newVerifier(t, a)
 	srv := toolServer(t, v, HTTPOptions{ResourceMetadata: "http://127.0.0.1/.well-known/oauth-protected-resource"})
-	narrow := appendBlock(t, a.mint(t, time.Hour), `check if resource($r), $r.starts_with("account:acme/42")`)
+	wide := a.mint(t, time.Hour)
+	narrow := appendBlock(t, wide, `check if resource($r), $r.starts_with("account:acme/42")`)
 
 	tests := []struct {
 		name        string
@@ -46,19 +51,26 @@ func TestMiddleware(t *testing.T) {
 		wantStatus  int
 		wantError   string // JSON error code
 		wantWWWAuth string // substring of WWW-Authenticate, "" = header absent
+		other       bool   // query is an account of another org
 	}{
 		{name: "allowed", auth: []string{"Bearer " + narrow}, query: "account=42", wantStatus: 200},
 		{name: "scheme is case-insensitive", auth: []string{"bearer " + narrow}, query: "account=42", wantStatus: 200},
 		{name: "no token", query: "account=42", wantStatus: 401, wantError: "unauthorized", wantWWWAuth: `Bearer realm="mandate", resource_metadata=`},
 		{name: "invalid token", auth: []string{"Bearer garbage"}, query: "account=42", wantStatus: 401, wantError: "invalid_token", wantWWWAuth: `error="invalid_token"`},
-		{name: "insufficient scope", auth: []string{"Bearer " + narrow}, query: "account=7", wantStatus: 403, wantError: "insufficient_scope", wantWWWAuth: `error="insufficient_scope"`},
+		{name: "insufficient scope", auth: []string{"Bearer " + wide}, query: "7", other: true, wantStatus: 403, wantError: "insufficient_scope", wantWWWAuth: `error="insufficient_scope", error_description="no right covers the request: service='crm' tool='get_account' operation='read' resource='account:globex/7'; the token grants no such right", scope="crm:get_account:read:account:globex/7", resource_metadata=`},
+		{name: "caveat denies", auth: []string{"Bearer " + narrow}, query: "account=7", wantStatus: 403, wantError: "caveat_denied"},
+		{name: "caveat and no right: the caveat wins", auth: []string{"Bearer " + narrow}, query: "7", other: true, wantStatus: 403, wantError: "caveat_denied"},
 		{name: "basic auth", auth: []string{"Basic dXNlcjpwYXNz"}, query: "account=42", wantStatus: 400, wantError: "invalid_request"},
 		{name: "two headers", auth: []string{"Bearer " + narrow, "Bearer " + narrow}, query: "account=42", wantStatus: 400, wantError: "invalid_request"},
 		{name: "unmappable request", auth: []string{"Bearer " + narrow}, wantStatus: 400, wantError: "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/account?"+tt.query, nil)
+			q := tt.query
+			if tt.other {
+				q = "org=globex&account=" + q
+			}
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/account?"+q, nil)
 			for _, h := range tt.auth {
 				req.Header.Add("Authorization", h)
 			}
@@ -72,7 +84,7 @@ func TestMiddleware(t *testing.T) {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
 			}
 			www := resp.Header.Get("WWW-Authenticate")
-			if tt.wantWWWAuth == "" && www != "" && tt.wantStatus != 200 && tt.wantStatus != 400 {
+			if tt.wantWWWAuth == "" && www != "" {
 				t.Errorf("unexpected WWW-Authenticate %q", www)
 			}
 			if tt.wantWWWAuth != "" && !strings.Contains(www, tt.wantWWWAuth) {

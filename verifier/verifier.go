@@ -117,11 +117,9 @@ type Decision struct {
 	Org           string        `json:"org,omitempty"`
 	Blocks        int           `json:"blocks"`
 	Duration      time.Duration `json:"duration_ns"`
-	// Code is a machine-readable code for approval denials
-	// (CodeApprovalRequired, CodeApprovalInvalid); empty otherwise.
-	Code string `json:"code,omitempty"`
 	// CallDigest is the call's token.CallDigest in hex when an approval
-	// caveat decided: what to ask the authority to approve.
+	// caveat decided (KindApprovalRequired, KindApprovalInvalid): what to
+	// ask the authority to approve.
 	CallDigest string `json:"call_digest,omitempty"`
 	// ApprovalID is the ID of the approval the request carried, once it
 	// verified.
@@ -134,11 +132,8 @@ type Decision struct {
 // InvalidToken reports whether the denial is about the token itself
 // (malformed, unverifiable, expired or revoked) rather than about the
 // request being outside it: HTTP adapters answer 401 invalid_token for
-// these and 403 insufficient_scope otherwise.
-func (d *Decision) InvalidToken() bool {
-	return d.Err != nil && (errors.Is(d.Err, token.ErrInvalid) || errors.Is(d.Err, token.ErrExpired) ||
-		errors.Is(d.Err, ErrRevoked) || errors.Is(d.Err, ErrStale))
-}
+// these. See [Decision.Kind] for every other kind.
+func (d *Decision) InvalidToken() bool { return d.Kind() == KindInvalidToken }
 
 // Authorize decides whether tok (URL-safe base64, padded or not) allows req.
 // It never panics and never blocks: every error is a deny with a reason.
@@ -182,13 +177,19 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 		d.Reason = "allowed"
 		return d
 	case out.PolicyFailed:
-		return deny(d, fmt.Errorf("%w: service=%q tool=%q operation=%q resource=%q", ErrNoRight, req.Service, req.Tool, req.Operation, req.Resource))
+		// No grant lifts a caveat: report the caveat if one denies too.
+		if cav, cerr, ok := attenuationDenies(sc.ev, vt.Datalog(), facts); ok {
+			out, err = cav, cerr
+			break
+		}
+		return deny(d, &NoRightError{Right: token.Right{Service: req.Service, Tool: req.Tool, Operation: req.Operation, Resource: req.Resource}})
 	}
 	d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
-	if out.Block == 0 {
-		if exp := vt.ExpiresAt(); !exp.IsZero() && now.After(exp) {
-			return deny(d, fmt.Errorf("%w: %w", ErrDenied, &token.ExpiredError{ExpiresAt: exp, Now: now}))
-		}
+	if exp := vt.EffectiveExpiry(); !exp.IsZero() && now.After(exp) {
+		return deny(d, fmt.Errorf("%w: %w", ErrDenied, &token.ExpiredError{ExpiresAt: exp, Now: now}))
+	}
+	if err != nil {
+		return deny(d, fmt.Errorf("%w: block %d check %d: %w", ErrEvaluation, out.Block, out.Check, err))
 	}
 	return deny(d, fmt.Errorf("%w: block %d check %d: %s", ErrCheckFailed, out.Block, out.Check, out.CheckText))
 }
@@ -333,8 +334,8 @@ func (v *Verifier) audit(d *Decision, req *Request) {
 		Strs("revocation_ids", d.RevocationIDs).
 		Int("blocks", d.Blocks).
 		Float64("duration_ms", float64(d.Duration)/float64(time.Millisecond))
-	if d.Code != "" {
-		ev = ev.Str("code", d.Code).Str("call_digest", d.CallDigest)
+	if d.CallDigest != "" {
+		ev = ev.Str("kind", string(d.Kind())).Str("call_digest", d.CallDigest)
 	}
 	if d.ApprovalID != "" {
 		ev = ev.Str("approval_id", d.ApprovalID)

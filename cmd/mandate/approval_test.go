@@ -27,7 +27,7 @@ func TestAttenuateRequireApproval(t *testing.T) {
 	}
 	r := c.run(tok, append(refund, "--arg", "amount=500")...)
 	d := decision(t, r)
-	if r.code != exitFailure || d["code"] != verifier.CodeApprovalRequired || len(d["call_digest"].(string)) != 64 {
+	if r.code != exitFailure || d["kind"] != string(verifier.KindApprovalRequired) || len(d["call_digest"].(string)) != 64 {
 		t.Fatalf("amount 500 without approval: exit %d, decision %s", r.code, r.stdout)
 	}
 	wantDigest, err := token.CallDigestHex(token.Call{Service: "payments", Tool: "refund", Operation: "write", Resource: "order:acme/7", Args: map[string]any{"amount": 500}})
@@ -65,11 +65,11 @@ func TestAttenuateRequireApproval(t *testing.T) {
 		t.Fatalf("amount 500 with alice's approval: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
 	r = c.run(tok, append(refund, "--arg", "amount=501", "--approval", sign("alice@acme.test"))...)
-	if d := decision(t, r); r.code != exitFailure || d["code"] != verifier.CodeApprovalInvalid {
+	if d := decision(t, r); r.code != exitFailure || d["kind"] != string(verifier.KindApprovalInvalid) {
 		t.Fatalf("amount 501 with an approval of 500: exit %d, %s", r.code, r.stdout)
 	}
 	r = c.run(tok, append(refund, "--arg", "amount=500", "--approval", sign("bob@acme.test"))...)
-	if d := decision(t, r); r.code != exitFailure || d["code"] != verifier.CodeApprovalInvalid || !strings.Contains(r.stdout, "bob@acme.test") {
+	if d := decision(t, r); r.code != exitFailure || d["kind"] != string(verifier.KindApprovalInvalid) || !strings.Contains(r.stdout, "bob@acme.test") {
 		t.Fatalf("bob's approval: exit %d, %s", r.code, r.stdout)
 	}
 

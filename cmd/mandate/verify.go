@@ -144,7 +144,11 @@ array is a list, which a check must allow as a whole.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: revocations are not checked offline (--public-key); use --authority URL to check them")
 			}
 			d := v.Authorize(cmd.Context(), tok, req)
-			if err := writeJSON(cmd.OutOrStdout(), d); err != nil {
+			out := struct {
+				verifier.Decision
+				Kind verifier.Kind `json:"kind,omitempty"` // what to do about a denial
+			}{d, d.Kind()}
+			if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 				return err
 			}
 			if !d.Allowed {

@@ -59,10 +59,10 @@ Demo mode: an in-process root key signed two tokens.
 Try:
   curl -i %[3]s/accounts/42 -H "Authorization: Bearer $SUPPORT"                 # 200
   curl -i %[3]s/accounts/42                                                   # 401, bare challenge
-  curl -i %[3]s/accounts/42 -H "Authorization: Bearer $REFUNDS"                 # 403, the refunds token cannot read
+  curl -i %[3]s/accounts/42 -H "Authorization: Bearer $REFUNDS"                 # 403 caveat_denied, the refunds token cannot read
   curl -i %[3]s/accounts/42/refunds -H "Authorization: Bearer $REFUNDS" -d '{"amount":300,"reason":"late"}'   # 200
-  curl -i %[3]s/accounts/42/refunds -H "Authorization: Bearer $REFUNDS" -d '{"amount":900,"reason":"late"}'   # 403, amount over 500
-  curl -i %[3]s/accounts/7/refunds  -H "Authorization: Bearer $SUPPORT" -d '{"amount":100,"reason":"late"}'   # 403, no refund right on 7
+  curl -i %[3]s/accounts/42/refunds -H "Authorization: Bearer $REFUNDS" -d '{"amount":900,"reason":"late"}'   # 403 caveat_denied, amount over 500
+  curl -i %[3]s/accounts/7/refunds  -H "Authorization: Bearer $SUPPORT" -d '{"amount":100,"reason":"late"}'   # 403 insufficient_scope, scope crm:refund:write:account:acme/7/refunds
 Stop with Ctrl-C.
 `, d.Support, d.Refunds, url)
 }

@@ -5,9 +5,13 @@
 // Each tool is declared with its policy next to it: the service and
 // operation it performs and how its resource follows from its arguments.
 // Every tools/call is authorized from the tool's name and arguments; a
-// tool without a policy is denied. The server answers 401 and 403 with the
-// challenges of the MCP authorization specification, and serves RFC 9728
-// protected resource metadata that points clients at the authority.
+// tool without a policy is denied. The server answers 401 (no or invalid
+// token) and 403 insufficient_scope (no right covers the call; the
+// challenge's scope names the right that would) with the challenges of the
+// MCP authorization specification, answers a call an attenuation caveat
+// denies with an isError tool result the model can act on, and serves
+// RFC 9728 protected resource metadata that points clients at the
+// authority. In demo mode it prints such a caveat denial as a model sees it.
 //
 // Run it with:
 //
@@ -76,7 +80,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer app.Close()
 	fmt.Fprintf(out, "MCP tool server on %s (streamable HTTP)\nprotected resource metadata: %s\n", app.MCPURL, app.MetadataURL)
 	if app.Demo != nil {
-		app.Demo.print(out, app.MCPURL)
+		app.Demo.print(ctx, out, app.MCPURL)
 	}
 	<-ctx.Done()
 	return nil

@@ -13,15 +13,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// bearer adds a fixed Authorization header to every request.
-type bearer struct{ tok string }
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.tok)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 func connect(t *testing.T, app *App, tok string) *mcp.ClientSession {
 	t.Helper()
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-agent", Version: "v0"}, nil)
@@ -29,7 +20,7 @@ func connect(t *testing.T, app *App, tok string) *mcp.ClientSession {
 	defer cancel()
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:             app.MCPURL,
-		HTTPClient:           &http.Client{Transport: bearer{tok}},
+		HTTPClient:           &http.Client{Transport: bearer{tok: tok, base: http.DefaultTransport}},
 		DisableStandaloneSSE: true,
 		MaxRetries:           -1,
 	}, nil)
@@ -74,17 +65,18 @@ func TestMCPServer(t *testing.T) {
 		tool     string
 		args     map[string]any
 		want     string // allowed: in the result
-		wantDeny string // denied: in the error
+		wantDeny string // denied with a 403 (a right is missing): in the error
+		wantTool string // denied by a caveat or unmappable: in the isError result's text
 	}{
 		{name: "read allowed", cs: reviewer, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "go.mod"}, want: "contents of acme/api/go.mod (for code-reviewer"},
 		{name: "search another acme repo", cs: reviewer, tool: "search_code", args: map[string]any{"repo": "acme/web", "query": "TODO"}, want: `3 matches for "TODO" in acme/web`},
 		{name: "read outside acme", cs: reviewer, tool: "read_file", args: map[string]any{"repo": "globex/api", "path": "go.mod"}, wantDeny: "no right covers"},
 		{name: "write where only read is granted", cs: reviewer, tool: "create_issue", args: map[string]any{"repo": "acme/web", "title": "x"}, wantDeny: "no right covers"},
 		{name: "write where granted", cs: reviewer, tool: "create_issue", args: map[string]any{"repo": "acme/api", "title": "Flaky test", "labels": []string{"ci"}}, want: `opened "Flaky test" in acme/api with labels [ci]`},
-		{name: "unknown tool", cs: reviewer, tool: "delete_repo", args: map[string]any{"repo": "acme/api"}, wantDeny: "no mandate policy"},
+		{name: "unknown tool", cs: reviewer, tool: "delete_repo", args: map[string]any{"repo": "acme/api"}, wantTool: "no mandate policy"},
 		{name: "triage: allowed labels", cs: triage, tool: "create_issue", args: map[string]any{"repo": "acme/api", "title": "Crash", "labels": []string{"bug", "triage"}}, want: "for code-reviewer"},
-		{name: "triage: one label outside the set", cs: triage, tool: "create_issue", args: map[string]any{"repo": "acme/api", "title": "Crash", "labels": []string{"bug", "wontfix"}}, wantDeny: "a check failed"},
-		{name: "triage: cannot read", cs: triage, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "go.mod"}, wantDeny: "a check failed"},
+		{name: "triage: one label outside the set", cs: triage, tool: "create_issue", args: map[string]any{"repo": "acme/api", "title": "Crash", "labels": []string{"bug", "wontfix"}}, wantTool: `a caveat of your token (block 1, check 2: check if tool($t), !($t == "create_issue") or tool("create_issue"), arg("labels", $v), ["bug", "triage"].contains($v)) forbids this call`},
+		{name: "triage: cannot read", cs: triage, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "go.mod"}, wantTool: "a caveat of your token (block 1, check 0"},
 		{name: "triage: session survives denials", cs: triage, tool: "create_issue", args: map[string]any{"repo": "acme/api", "title": "Again", "labels": []string{"bug"}}, want: `opened "Again"`},
 	}
 	for _, tt := range tests {
@@ -101,14 +93,23 @@ func TestMCPServer(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || res.IsError {
-				t.Fatalf("CallTool: %v %+v; want allowed", err, res)
+			if err != nil {
+				t.Fatalf("CallTool: %v", err)
 			}
 			var got string
 			for _, c := range res.Content {
 				if tc, ok := c.(*mcp.TextContent); ok {
 					got += tc.Text
 				}
+			}
+			if tt.wantTool != "" {
+				if !res.IsError || !strings.Contains(got, tt.wantTool) {
+					t.Errorf("result %q (isError %v), want a tool error containing %q", got, res.IsError, tt.wantTool)
+				}
+				return
+			}
+			if res.IsError {
+				t.Fatalf("CallTool: %q; want allowed", got)
 			}
 			if !strings.Contains(got, tt.want) {
 				t.Errorf("result %q, want it to contain %q", got, tt.want)
@@ -153,8 +154,8 @@ func TestChallengesAndMetadata(t *testing.T) {
 		t.Errorf("no token: %d %q; want 401, a bare challenge with resource_metadata", resp.StatusCode, h)
 	}
 	resp = post(app.Demo.Reviewer, call)
-	if h := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 403 || !strings.Contains(h, `error="insufficient_scope"`) || !strings.Contains(h, `resource_metadata="`+app.MetadataURL+`"`) {
-		t.Errorf("denied call: %d %q; want 403 insufficient_scope with resource_metadata", resp.StatusCode, h)
+	if h := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 403 || !strings.Contains(h, `error="insufficient_scope"`) || !strings.Contains(h, `scope="github:read_file:read:repo:globex/api"`) || !strings.Contains(h, `resource_metadata="`+app.MetadataURL+`"`) {
+		t.Errorf("denied call: %d %q; want 403 insufficient_scope with the scope and resource_metadata", resp.StatusCode, h)
 	}
 
 	// A client without a token cannot even connect.
@@ -199,7 +200,9 @@ func TestRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	for _, want := range []string{"MCP tool server on http://127.0.0.1:", "/.well-known/oauth-protected-resource/mcp", "REVIEWER=", "TRIAGE="} {
+	for _, want := range []string{"MCP tool server on http://127.0.0.1:", "/.well-known/oauth-protected-resource/mcp", "REVIEWER=", "TRIAGE=",
+		"A caveat denial, as the model sees it", "isError: true", `text: Tool "create_issue" was not run: a caveat of your token (block 1, check 2:`,
+		`"error": "caveat_denied"`, `"decision_id": "d_`, `"block": 1`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

@@ -6,7 +6,7 @@
 // # What a verifier does with an approval
 //
 //  1. A call fails an approval caveat. Without an approval the decision is
-//     a deny with Code "approval_required" and the call's digest
+//     a deny of kind approval_required (verifier.KindApprovalRequired) and the call's digest
 //     (token.CallDigest); the agent asks the authority to approve that
 //     call and retries with the approval it receives (verifier.Request's
 //     Approval).

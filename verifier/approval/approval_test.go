@@ -144,13 +144,13 @@ func wantAllowed(t *testing.T, d verifier.Decision) {
 	}
 }
 
-func wantDenied(t *testing.T, d verifier.Decision, code string, errs ...error) {
+func wantDenied(t *testing.T, d verifier.Decision, kind verifier.Kind, errs ...error) {
 	t.Helper()
 	if d.Allowed {
 		t.Fatal("allowed")
 	}
-	if d.Code != code {
-		t.Errorf("code %q, want %q (reason: %s)", d.Code, code, d.Reason)
+	if d.Kind() != kind {
+		t.Errorf("kind %q, want %q (reason: %s)", d.Kind(), kind, d.Reason)
 	}
 	for _, e := range errs {
 		if !errors.Is(d.Err, e) {
@@ -177,7 +177,7 @@ func TestApprovalRequired(t *testing.T) {
 
 	call := refund(500, "7")
 	d := w.v.Authorize(ctx, tok, call)
-	wantDenied(t, d, verifier.CodeApprovalRequired, verifier.ErrApprovalRequired, verifier.ErrDenied)
+	wantDenied(t, d, verifier.KindApprovalRequired, verifier.ErrApprovalRequired, verifier.ErrDenied)
 	dg := digest(t, call)
 	if d.CallDigest == "" || d.CallDigest != hex.EncodeToString(dg[:]) {
 		t.Errorf("call digest %q, want %x", d.CallDigest, dg)
@@ -191,7 +191,7 @@ func TestApprovalRequired(t *testing.T) {
 	// A call without the argument needs approval too.
 	noAmount := refund(0, "7")
 	delete(noAmount.Args, "amount")
-	wantDenied(t, w.v.Authorize(ctx, tok, noAmount), verifier.CodeApprovalRequired, verifier.ErrApprovalRequired)
+	wantDenied(t, w.v.Authorize(ctx, tok, noAmount), verifier.KindApprovalRequired, verifier.ErrApprovalRequired)
 
 	// With the approval: allowed once, then used up.
 	ap := w.approve(t, tok, call)
@@ -200,13 +200,13 @@ func TestApprovalRequired(t *testing.T) {
 	if d.ApprovalID == "" || !strings.Contains(d.Reason, "alice@acme.test") {
 		t.Errorf("decision %+v does not name the approval and approver", d)
 	}
-	wantDenied(t, w.v.Authorize(ctx, tok, with(call, ap)), verifier.CodeApprovalInvalid, verifier.ErrApprovalInvalid, approval.ErrUsedUp, token.ErrApproval)
+	wantDenied(t, w.v.Authorize(ctx, tok, with(call, ap)), verifier.KindApprovalInvalid, verifier.ErrApprovalInvalid, approval.ErrUsedUp, token.ErrApproval)
 
 	// max_uses 2: exactly twice.
 	ap2 := w.approve(t, tok, call, func(a *token.Approval) { a.ID, a.MaxUses = "ap_twice", 2 })
 	wantAllowed(t, w.v.Authorize(ctx, tok, with(call, ap2)))
 	wantAllowed(t, w.v.Authorize(ctx, tok, with(call, ap2)))
-	wantDenied(t, w.v.Authorize(ctx, tok, with(call, ap2)), verifier.CodeApprovalInvalid, approval.ErrUsedUp)
+	wantDenied(t, w.v.Authorize(ctx, tok, with(call, ap2)), verifier.KindApprovalInvalid, approval.ErrUsedUp)
 }
 
 // TestApprovalBinding: an approval decides its own call, session and
@@ -279,7 +279,7 @@ func TestApprovalBinding(t *testing.T) {
 				}
 				return
 			}
-			wantDenied(t, d, verifier.CodeApprovalInvalid, verifier.ErrApprovalInvalid, tc.wantErr)
+			wantDenied(t, d, verifier.KindApprovalInvalid, verifier.ErrApprovalInvalid, tc.wantErr)
 			if d.InvalidToken() {
 				t.Errorf("a bad approval reads as an invalid token: %v", d.Err)
 			}
@@ -301,16 +301,16 @@ func TestApprovalApprovers(t *testing.T) {
 	}
 	wantAllowed(t, w.v.Authorize(ctx, named, by(named, "alice@acme.test", "acme")))
 	d := w.v.Authorize(ctx, named, by(named, "bob@acme.test", "acme"))
-	wantDenied(t, d, verifier.CodeApprovalInvalid, verifier.ErrApprovalInvalid)
+	wantDenied(t, d, verifier.KindApprovalInvalid, verifier.ErrApprovalInvalid)
 	if !strings.Contains(d.Reason, "bob@acme.test") || !strings.Contains(d.Reason, "does not satisfy") {
 		t.Errorf("reason %q does not say the approver is not accepted", d.Reason)
 	}
 	wantAllowed(t, w.v.Authorize(ctx, org, by(org, "erin@acme.test", "acme")))
-	wantDenied(t, w.v.Authorize(ctx, org, by(org, "frank@globex.test", "globex")), verifier.CodeApprovalInvalid, verifier.ErrApprovalInvalid)
+	wantDenied(t, w.v.Authorize(ctx, org, by(org, "frank@globex.test", "globex")), verifier.KindApprovalInvalid, verifier.ErrApprovalInvalid)
 	// A wrong approver spends nothing: the right one still can use a fresh
 	// approval with the same ID... and a rejected one was never redeemed.
 	d = w.v.Authorize(ctx, named, by(named, "alice@acme.test", "acme")) // same ID as the first: used up
-	wantDenied(t, d, verifier.CodeApprovalInvalid, approval.ErrUsedUp)
+	wantDenied(t, d, verifier.KindApprovalInvalid, approval.ErrUsedUp)
 }
 
 // TestApprovalFactOnlyFromVerifier: only the verifier's approved fact lifts
@@ -329,7 +329,7 @@ func TestApprovalFactOnlyFromVerifier(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			forged := tokentest.AppendDatalog(t, tok, src)
 			d := w.v.Authorize(ctx, forged, call)
-			wantDenied(t, d, verifier.CodeApprovalRequired, verifier.ErrApprovalRequired)
+			wantDenied(t, d, verifier.KindApprovalRequired, verifier.ErrApprovalRequired)
 			if d.FailedCheck == nil || d.FailedCheck.Block != 1 {
 				t.Errorf("failed check %+v, want block 1's approval caveat", d.FailedCheck)
 			}
@@ -373,7 +373,7 @@ func TestApprovalFailsClosed(t *testing.T) {
 	ap := w.approve(t, tok, call)
 	plain := w.verifier(t, nil)
 	d := plain.Authorize(ctx, tok, with(call, ap))
-	wantDenied(t, d, verifier.CodeApprovalRequired, verifier.ErrApprovalRequired)
+	wantDenied(t, d, verifier.KindApprovalRequired, verifier.ErrApprovalRequired)
 	if !strings.Contains(d.Reason, "not configured to check approvals") {
 		t.Errorf("reason %q", d.Reason)
 	}
@@ -414,20 +414,20 @@ func TestApprovalMintRequirement(t *testing.T) {
 	tok := w.mint(t, "s_main", []token.ApprovalRequirement{{Tool: "refund"}})
 	call := refund(1, "7")
 	d := w.v.Authorize(ctx, tok, call)
-	wantDenied(t, d, verifier.CodeApprovalRequired, verifier.ErrApprovalRequired)
+	wantDenied(t, d, verifier.KindApprovalRequired, verifier.ErrApprovalRequired)
 	if d.FailedCheck == nil || d.FailedCheck.Block != 0 {
 		t.Errorf("failed check %+v, want the authority block's", d.FailedCheck)
 	}
 	wantAllowed(t, w.v.Authorize(ctx, tok, with(call, w.approve(t, tok, call))))
 	// A call no right covers is no_right, not approval_required.
 	d = w.v.Authorize(ctx, tok, verifier.Request{Service: "billing", Tool: "refund", Operation: "write", Resource: "order:globex/1"})
-	if d.Allowed || !errors.Is(d.Err, verifier.ErrNoRight) || d.Code != "" {
-		t.Errorf("uncovered call: %v (code %q), want ErrNoRight", d.Err, d.Code)
+	if d.Allowed || !errors.Is(d.Err, verifier.ErrNoRight) || d.Kind() != verifier.KindInsufficientScope {
+		t.Errorf("uncovered call: %v (kind %q), want ErrNoRight", d.Err, d.Kind())
 	}
 	// A delegate's token still needs it; an approval asked with the
 	// delegate's token names the delegate's block.
 	sub := build(t, tok, func(b *attenuate.Builder) { b.DelegatedTo("sub") })
-	wantDenied(t, w.v.Authorize(ctx, sub, call), verifier.CodeApprovalRequired)
+	wantDenied(t, w.v.Authorize(ctx, sub, call), verifier.KindApprovalRequired)
 	wantAllowed(t, w.v.Authorize(ctx, sub, with(call, w.approve(t, sub, call, func(a *token.Approval) { a.ID = "ap_sub" }))))
 }
 
@@ -462,7 +462,7 @@ func TestApprovalOnlySpentWhenItDecides(t *testing.T) {
 	})})
 	tok2 := w.delegated(t)
 	d = w.verifier(t, down).Authorize(ctx, tok2, with(call, w.approve(t, tok2, call)))
-	wantDenied(t, d, verifier.CodeApprovalInvalid, verifier.ErrApprovalInvalid)
+	wantDenied(t, d, verifier.KindApprovalInvalid, verifier.ErrApprovalInvalid)
 }
 
 func TestApprovalRedeemerRequired(t *testing.T) {
@@ -475,7 +475,7 @@ func TestApprovalRedeemerRequired(t *testing.T) {
 	call := refund(500, "7")
 	ap := w.approve(t, tok, call)
 	d := w.verifier(t, &approval.Checker{}).Authorize(ctx, tok, with(call, ap))
-	wantDenied(t, d, verifier.CodeApprovalInvalid, approval.ErrNoRedeemer)
+	wantDenied(t, d, verifier.KindApprovalInvalid, approval.ErrNoRedeemer)
 
 	insecure, err := approval.New(approval.Config{InsecureNoRedemption: true})
 	if err != nil {

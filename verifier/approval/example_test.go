@@ -33,7 +33,7 @@ func Example() {
 	call := verifier.Request{Service: "billing", Tool: "refund", Operation: "write", Resource: "order:acme/7",
 		Args: map[string]any{"amount": 500}}
 	d := v.Authorize(context.Background(), sub, call)
-	fmt.Println(d.Allowed, d.Code, len(d.CallDigest))
+	fmt.Println(d.Allowed, d.Kind(), len(d.CallDigest))
 
 	// The authority, once alice approves: an approval of this call, for
 	// this session and the sub-agent's token (its last block).
@@ -46,7 +46,7 @@ func Example() {
 	d = v.Authorize(context.Background(), sub, call)
 	fmt.Println(d.Allowed, d.Reason)
 	d = v.Authorize(context.Background(), sub, call)
-	fmt.Println(d.Allowed, d.Code)
+	fmt.Println(d.Allowed, d.Kind())
 	// Output:
 	// false approval_required 64
 	// true allowed with approval ap_1 by alice@acme.test

@@ -36,9 +36,13 @@
 //	})
 //
 // A denied request is aborted: handlers after the middleware do not run, and
-// the client gets 401 (no token: a bare Bearer challenge; an invalid,
+// the client gets what [verifier.WriteChallenge] writes for the denial's
+// [verifier.Kind]: 401 (no token: a bare Bearer challenge; an invalid,
 // expired or revoked token: error="invalid_token"), 403
-// error="insufficient_scope" when the token does not allow the call, or 400
-// when the request cannot be mapped. The JSON body carries the reason and
-// the decision ID, never the token.
+// error="insufficient_scope" with the scope that would cover the call when
+// a broader grant could allow it, 403 "caveat_denied" without a challenge
+// when an attenuation caveat denies it (no grant can), 400 when the request
+// cannot be mapped, 503 when the verifier's revocation state is stale. The
+// JSON body carries the code, the reason and the decision ID, never the
+// token. The README's table lists every code.
 package ginmw

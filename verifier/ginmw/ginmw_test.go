@@ -42,6 +42,7 @@ type body struct {
 	Error       string                `json:"error"`
 	Description string                `json:"error_description"`
 	DecisionID  string                `json:"decision_id"`
+	Scope       string                `json:"scope"`
 	FailedCheck *verifier.FailedCheck `json:"failed_check"`
 	Agent       string                `json:"agent"`
 	Repo        string                `json:"repo"`
@@ -117,6 +118,7 @@ func TestMiddleware(t *testing.T) {
 		wantRan    bool
 		wantCheck  string // text the failed check contains, "" for none
 		wantBlock  int
+		wantScope  string // body and challenge scope
 	}{
 		{name: "allowed", path: "/repos/acme/api/file", auth: "Bearer " + good.Token, wantStatus: 200, wantRan: true},
 		{name: "allowed attenuated", path: "/repos/acme/api/file", auth: "Bearer " + onlyAPI, wantStatus: 200, wantRan: true},
@@ -125,8 +127,9 @@ func TestMiddleware(t *testing.T) {
 		{name: "unknown key", path: "/repos/acme/api/file", auth: "Bearer " + foreign.Token, wantStatus: 401, wantError: "invalid_token", wantChall: "invalid_token"},
 		{name: "expired", path: "/repos/acme/api/file", auth: "Bearer " + expired.Token, wantStatus: 401, wantError: "invalid_token", wantChall: "invalid_token", wantCheck: "time(", wantBlock: 0},
 		{name: "revoked", path: "/repos/acme/api/file", auth: "Bearer " + toRevoke.Token, wantStatus: 401, wantError: "invalid_token", wantChall: "invalid_token"},
-		{name: "no right", path: "/repos/globex/api/file", auth: "Bearer " + good.Token, wantStatus: 403, wantError: "insufficient_scope", wantChall: "insufficient_scope"},
-		{name: "attenuation denies", path: "/repos/acme/web/file", auth: "Bearer " + onlyAPI, wantStatus: 403, wantError: "insufficient_scope", wantChall: "insufficient_scope", wantCheck: "repo:acme/api", wantBlock: 1},
+		{name: "no right", path: "/repos/globex/api/file", auth: "Bearer " + good.Token, wantStatus: 403, wantError: "insufficient_scope", wantChall: "insufficient_scope", wantScope: "github:get_file:read:repo:globex/api"},
+		{name: "attenuation denies", path: "/repos/acme/web/file", auth: "Bearer " + onlyAPI, wantStatus: 403, wantError: "caveat_denied", wantChall: "-", wantCheck: "repo:acme/api", wantBlock: 1},
+		{name: "attenuation denies and no right covers", path: "/repos/globex/api/file", auth: "Bearer " + onlyAPI, wantStatus: 403, wantError: "caveat_denied", wantChall: "-", wantCheck: "repo:acme/api", wantBlock: 1},
 		{name: "not bearer", path: "/repos/acme/api/file", auth: "Basic YWxpY2U6cHc=", wantStatus: 400, wantError: "invalid_request"},
 		{name: "unmappable", path: "/repos/bad/api/file", auth: "Bearer " + good.Token, wantStatus: 400, wantError: "invalid_request"},
 	}
@@ -182,9 +185,12 @@ func TestMiddleware(t *testing.T) {
 				t.Errorf("failed_check = %+v, want block %d's check containing %q", b.FailedCheck, tt.wantBlock, tt.wantCheck)
 			}
 			chall := resp.Header.Get("WWW-Authenticate")
-			if tt.wantStatus == 400 {
+			if b.Scope != tt.wantScope || tt.wantScope != "" && !strings.Contains(chall, `scope="`+tt.wantScope+`"`) {
+				t.Errorf("scope %q, challenge %q; want scope %q in both", b.Scope, chall, tt.wantScope)
+			}
+			if tt.wantStatus == 400 || tt.wantChall == "-" {
 				if chall != "" {
-					t.Errorf("400 carries a challenge: %q", chall)
+					t.Errorf("%d %s carries a challenge (it would invite step-up): %q", tt.wantStatus, tt.wantError, chall)
 				}
 				return
 			}

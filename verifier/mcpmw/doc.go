@@ -44,26 +44,45 @@
 // The MCP authorization specification puts authorization on the HTTP
 // response: a request without a valid token gets 401 with a
 // WWW-Authenticate challenge whose resource_metadata leads the client to the
-// authority, and a token that does not allow the request gets 403 with
-// error="insufficient_scope". MCP clients act on those statuses (the SDK's
-// client hands them to its OAuth handler), not on tool results, so the
-// decision must be made before the SDK handler answers. [Guard.Middleware]
-// therefore checks the bearer token first (before a byte of the body is
-// read, so that only a token holder can make it parse anything), then
-// reads the JSON-RPC body (up to Options.MaxBodyBytes, 413 beyond; then
-// restores it), authorizes every tools/call in it — every call of a batch;
-// one denial refuses the batch — and answers:
+// authority, and a token whose scopes do not cover the request gets 403
+// with error="insufficient_scope", which clients answer with step-up
+// authorization. MCP SDK clients hand every 401 and 403 to their OAuth
+// handler, so a 403 must mean "a broader grant would allow this" and
+// nothing else. [Guard.Middleware] checks the bearer token first (before a
+// byte of the body is read, so that only a token holder can make it parse
+// anything), then reads the JSON-RPC body (up to Options.MaxBodyBytes, 413
+// beyond; then restores it), authorizes every tools/call in it — every
+// call of a batch; the first denial refuses the batch — and answers by the
+// denial's [verifier.Kind]:
 //
 //   - 401, bare challenge: no token. 401 error="invalid_token": the token is
 //     malformed, unverifiable, expired or revoked. Every request, including
 //     initialize, tools/list and the GET event stream, needs a valid token.
-//   - 403 error="insufficient_scope": the call is outside the token, or the
-//     tool has no policy. The body is a JSON-RPC error response (code
-//     [CodeForbidden]) with the reason, the failed check and the decision
-//     ID, so that the SDK client fails that call and keeps the session (it
-//     closes the session on a non-JSON-RPC error body).
-//   - 400 with a JSON-RPC error (invalid params): the call cannot be read
-//     unambiguously, or its resource cannot be derived from its arguments.
+//   - 403 error="insufficient_scope", scope="…": no right of the token
+//     covers the call and no caveat denies it; scope is the right that
+//     would (token.Right.Scope). The body is a JSON-RPC error response
+//     (code [CodeForbidden]) with the reason, the scope and the decision
+//     ID, so that a client without an OAuth handler fails that call and
+//     keeps the session (the Go SDK closes the session on a non-JSON-RPC
+//     error body).
+//   - HTTP 200 with the call's tool result, isError true: everything no
+//     grant can fix — an attenuation caveat (even when no right covers the
+//     call either), arguments the policy cannot map, a tool without a
+//     policy, a stale revocation replica. The text is one sentence the model
+//     can act on ([Sentence]); the structured content is the [Denial] (the
+//     kind as "error", the failed block and check, the decision ID), also
+//     under _meta at [DenialMetaKey]. Tools with an output schema get it in
+//     _meta only: clients validate structured content against the output
+//     schema even in error results. This is the reasoning of SEP-1303 (MCP
+//     2025-11-25), which moved argument validation failures from protocol
+//     errors to tool results: the model can correct its call, and no
+//     client starts an authorization flow that cannot help.
+//   - 400 with a JSON-RPC error (invalid params): the body cannot be read
+//     unambiguously.
+//
+// Approval-required denials (the approvals issue) will be answered with its
+// URL-mode elicitation error; that kind is reserved
+// ([verifier.KindApprovalRequired]) and not produced yet.
 //
 // # Two decisions per call, on purpose
 //
@@ -79,7 +98,9 @@
 // again from the SDK's own parse of it (name, raw arguments and the
 // Authorization header of the HTTP request) before the tool runs. That
 // second decision is a warm cache hit (microseconds); a denial there is a
-// tool error result. Both decisions appear in the audit log.
+// tool error result like the middleware's (an insufficient_scope one
+// included: the SDK has already accepted the request). Both decisions
+// appear in the audit log.
 //
 // Without the middleware (another transport, or a handler mounted without
 // it), the wrapped handlers still deny every call that does not carry an

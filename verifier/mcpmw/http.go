@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/mandate-dev/mandate/verifier"
 )
@@ -23,42 +24,58 @@ var ErrUndeclaredTool = fmt.Errorf("%w: tool has no mandate policy on this serve
 // Middleware returns HTTP middleware for the SDK's streamable HTTP handler
 // (mcp.NewStreamableHTTPHandler). Every request must carry a valid bearer
 // token, checked (signature, expiry, revocation) before the body is read;
-// every tools/call in a POST body is authorized before next runs.
-// It answers as the MCP authorization specification describes:
+// every tools/call in a POST body is authorized before next runs. Each
+// denial is answered the way MCP clients can act on it
+// ([verifier.Decision.Kind]):
 //
 //   - 401 with a bare Bearer challenge and resource_metadata when no token
 //     is sent, and with error="invalid_token" when the token is malformed,
-//     unverifiable, expired or revoked;
-//   - 403 with error="insufficient_scope" when the token does not allow a
-//     call (or the tool has no policy), and a JSON-RPC error response
-//     (code [CodeForbidden]) as the body, so that MCP clients report the
-//     reason and keep the session;
-//   - 400 with a JSON-RPC error (invalid params) when a call cannot be
-//     read unambiguously or its resource cannot be derived;
-//   - 413 when the body is over Options.MaxBodyBytes.
+//     unverifiable, expired or revoked: the client gets a new token;
+//   - 403 with error="insufficient_scope" and scope="…" (the right that
+//     would cover the call, token.Right.Scope) when no right of the token
+//     covers a call and no caveat denies it, with a JSON-RPC error
+//     response (code [CodeForbidden]) as the body: a client with an OAuth
+//     handler steps up, others report the reason and keep the session;
+//   - HTTP 200 with the call's tool result, isError true, when no grant
+//     can fix the denial: an attenuation caveat, arguments the policy
+//     cannot map, a tool without a policy, a stale revocation replica.
+//     Its text is one sentence for the model ([Sentence]) and its
+//     structured content the machine-readable [Denial]; no client starts
+//     an authorization flow for it;
+//   - 400 with a JSON-RPC error (invalid params) when the body cannot be
+//     read unambiguously, 413 when it is over Options.MaxBodyBytes, and
+//     503 (Retry-After) for a request that calls no tool while the
+//     revocation replica is stale.
 //
-// In a JSON-RPC batch every call is authorized, and one denial refuses the
-// whole batch: nothing of it runs.
+// In a JSON-RPC batch every call is authorized, and the first denial
+// refuses the whole batch: nothing of it runs.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := verifier.BearerToken(r)
 		if err != nil {
-			d := &verifier.Decision{Err: errors.Join(verifier.ErrDenied, err), Reason: err.Error()}
-			status := http.StatusBadRequest
+			d := &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()}
 			if errors.Is(err, verifier.ErrNoToken) {
-				status = http.StatusUnauthorized
+				d.Err = fmt.Errorf("%w: %w", verifier.ErrDenied, err)
 				d.Reason = "this MCP server requires a mandate bearer token; see resource_metadata for the authority"
 			}
-			verifier.WriteChallenge(w, status, d, g.httpOptions())
+			verifier.WriteChallenge(w, verifier.StatusOf(d), d, g.httpOptions())
 			return
 		}
 		// The token is checked before a byte of the body is read: parsing
 		// a body costs far more than a signature check, and only a caller
-		// holding a valid token may make the server do that work.
-		if !g.authenticate(w, r, tok) {
+		// holding a valid token may make the server do that work. A stale
+		// replica does not stop here: the token's signature is verified,
+		// and its tool calls are answered with tool errors below.
+		auth := g.v.Authenticate(r.Context(), tok)
+		if !auth.Allowed && auth.Kind() != verifier.KindUnavailable {
+			verifier.WriteChallenge(w, verifier.StatusOf(&auth), &auth, g.httpOptions())
 			return
 		}
 		if r.Method != http.MethodPost || r.Body == nil {
+			if !auth.Allowed {
+				verifier.WriteChallenge(w, verifier.StatusOf(&auth), &auth, g.httpOptions())
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -83,47 +100,41 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 
 		msgs, batch, err := parseBody(body)
 		if err != nil {
-			g.writeRPCDenial(w, http.StatusBadRequest, nil, &verifier.Decision{Reason: err.Error()}, msgs, batch)
+			g.writeRPCDenial(w, http.StatusBadRequest, nil, &verifier.Decision{Err: verifier.ErrBadRequest, Reason: err.Error()}, msgs, batch)
 			return
 		}
+		calls := false
 		for _, m := range msgs {
 			if m.call == nil {
 				continue
 			}
-			d, status := g.authorizeHTTP(r, tok, m.call)
-			if status == http.StatusUnauthorized {
-				verifier.WriteChallenge(w, status, d, g.httpOptions())
-				return
+			calls = true
+			d := g.authorizeHTTP(r, tok, m.call)
+			switch k := d.Kind(); {
+			case d.Allowed:
+				continue
+			case k.TokenProblem():
+				verifier.WriteChallenge(w, verifier.StatusOf(d), d, g.httpOptions())
+			case k.GrantCanFix():
+				g.writeRPCDenial(w, http.StatusForbidden, m.call, d, msgs, batch)
+			default:
+				g.writeToolDenial(w, m.call, d, msgs, batch)
 			}
-			if status != http.StatusOK {
-				g.writeRPCDenial(w, status, m.call, d, msgs, batch)
-				return
-			}
+			return
+		}
+		if !auth.Allowed && !calls {
+			verifier.WriteChallenge(w, verifier.StatusOf(&auth), &auth, g.httpOptions())
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// authenticate checks the token of a request that calls no tool. It writes
-// the 401 challenge and returns false when the token is not valid.
-func (g *Guard) authenticate(w http.ResponseWriter, r *http.Request, tok string) bool {
-	d := g.v.Authenticate(r.Context(), tok)
-	if d.Allowed {
-		return true
-	}
-	status := http.StatusUnauthorized
-	if !d.InvalidToken() {
-		status = http.StatusForbidden
-	}
-	verifier.WriteChallenge(w, status, &d, g.httpOptions())
-	return false
-}
-
-// authorizeHTTP decides one call of an HTTP request and returns the status
-// to answer. A call the guard cannot map (no policy, bad arguments) is
-// answered 401 if the token is invalid anyway, so that the client learns
-// first that it must get a new token.
-func (g *Guard) authorizeHTTP(r *http.Request, tok string, c *call) (*verifier.Decision, int) {
+// authorizeHTTP decides one call of an HTTP request. A call the guard
+// cannot map (no policy, bad arguments) is answered as a token problem if
+// the token is invalid anyway, so that the client learns first that it
+// must get a new token.
+func (g *Guard) authorizeHTTP(r *http.Request, tok string, c *call) *verifier.Decision {
 	p, ok := g.policy(c.name)
 	var mapErr error
 	var req verifier.Request
@@ -135,16 +146,13 @@ func (g *Guard) authorizeHTTP(r *http.Request, tok string, c *call) (*verifier.D
 	if mapErr != nil {
 		d := g.v.Authenticate(r.Context(), tok)
 		if !d.Allowed {
-			return &d, verifier.StatusOf(&d)
+			return &d
 		}
-		d.Allowed, d.Err, d.Reason = false, mapErr, mapErr.Error()
-		if errors.Is(mapErr, ErrUndeclaredTool) {
-			return &d, http.StatusForbidden
-		}
-		return &d, http.StatusBadRequest
+		d.Allowed, d.Err, d.Reason = false, mapErr, strings.TrimPrefix(mapErr.Error(), verifier.ErrDenied.Error()+": ")
+		return &d
 	}
 	d := g.v.Authorize(r.Context(), tok, req)
-	return &d, verifier.StatusOf(&d)
+	return &d
 }
 
 // rpcError is a JSON-RPC 2.0 error response.
@@ -165,6 +173,7 @@ type rpcErrorBody struct {
 type rpcErrorData struct {
 	Error       string                `json:"error"`
 	Description string                `json:"error_description"`
+	Scope       string                `json:"scope,omitempty"`
 	Tool        string                `json:"tool,omitempty"`
 	DecisionID  string                `json:"decision_id,omitempty"`
 	FailedCheck *verifier.FailedCheck `json:"failed_check,omitempty"`
@@ -181,10 +190,10 @@ func (g *Guard) writeRPCDenial(w http.ResponseWriter, status int, denied *call, 
 	if c := hw.h.Get("WWW-Authenticate"); c != "" {
 		w.Header().Set("WWW-Authenticate", c)
 	}
-	data := rpcErrorData{Error: "invalid_request", Description: d.Reason, DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}
+	data := rpcErrorData{Error: string(verifier.KindBadRequest), Description: d.Reason, DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}
 	code := -32602 // invalid params
 	if status == http.StatusForbidden {
-		data.Error, code = "insufficient_scope", CodeForbidden
+		data.Error, data.Scope, code = string(verifier.KindInsufficientScope), d.Scope(), CodeForbidden
 	}
 	msg := "request refused: " + d.Reason
 	if denied != nil {

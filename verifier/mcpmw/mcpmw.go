@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -114,6 +115,9 @@ type Guard struct {
 	opts     Options
 	mu       sync.RWMutex
 	policies map[string]ToolPolicy
+	// typed holds the tools with an output schema: their denials carry
+	// the structured denial in _meta only (see denialResult).
+	typed map[string]bool
 }
 
 // New returns a Guard deciding with v.
@@ -124,7 +128,7 @@ func New(v *verifier.Verifier, opts Options) (*Guard, error) {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	return &Guard{v: v, opts: opts, policies: make(map[string]ToolPolicy)}, nil
+	return &Guard{v: v, opts: opts, policies: make(map[string]ToolPolicy), typed: make(map[string]bool)}, nil
 }
 
 func (g *Guard) httpOptions() verifier.HTTPOptions {
@@ -138,14 +142,21 @@ func (g *Guard) policy(tool string) (ToolPolicy, bool) {
 	return p, ok
 }
 
-func (g *Guard) declare(tool string, p ToolPolicy) error {
+func (g *Guard) declare(tool string, p ToolPolicy, outputSchema bool) error {
 	if err := p.validate(tool); err != nil {
 		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.policies[tool] = p
+	g.typed[tool] = outputSchema
 	return nil
+}
+
+func (g *Guard) hasOutputSchema(tool string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.typed[tool]
 }
 
 // AddTool declares the policy of t and registers t on s, like s.AddTool,
@@ -156,7 +167,7 @@ func (g *Guard) AddTool(s *mcp.Server, t *mcp.Tool, p ToolPolicy, h mcp.ToolHand
 	if t == nil {
 		return errors.New("mcpmw: AddTool: nil tool")
 	}
-	if err := g.declare(t.Name, p); err != nil {
+	if err := g.declare(t.Name, p, t.OutputSchema != nil); err != nil {
 		return err
 	}
 	s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -177,7 +188,8 @@ func AddTool[In, Out any](g *Guard, s *mcp.Server, t *mcp.Tool, p ToolPolicy, h 
 	if t == nil {
 		return errors.New("mcpmw: AddTool: nil tool")
 	}
-	if err := g.declare(t.Name, p); err != nil {
+	// mcp.AddTool gives the tool an output schema exactly when this holds.
+	if err := g.declare(t.Name, p, t.OutputSchema != nil || reflect.TypeFor[Out]() != reflect.TypeFor[any]()); err != nil {
 		return err
 	}
 	mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
@@ -193,9 +205,11 @@ func AddTool[In, Out any](g *Guard, s *mcp.Server, t *mcp.Tool, p ToolPolicy, h 
 
 // authorizeCall is the in-SDK decision: it uses the tool name and the raw
 // arguments exactly as the SDK parsed them, and the bearer token of the
-// HTTP request that carried the call. A denial is a tool error result whose
-// text gives the reason and the decision ID; an allowed call's context
-// carries the decision (verifier.DecisionFrom).
+// HTTP request that carried the call. A denial is a tool error result
+// ([Guard.denialResult]); an allowed call's context carries the decision
+// (verifier.DecisionFrom). Behind the middleware, a call reaches it only if
+// the middleware allowed it, so a denial here is rare (the token was
+// revoked in between).
 func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallToolRequest) (context.Context, *mcp.CallToolResult) {
 	var hdr http.Header
 	if req.Extra != nil {
@@ -208,23 +222,20 @@ func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallTo
 	}
 	tok, err := verifier.BearerToken(&http.Request{Header: hdr})
 	if err != nil {
-		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %v (serve the MCP handler behind Guard.Middleware, over HTTP, with a bearer token)", name, err))
+		err = fmt.Errorf("%v (serve the MCP handler behind Guard.Middleware, over HTTP, with a bearer token)", err)
+		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrDenied, verifier.ErrNoToken), Reason: err.Error()})
 	}
 	args, err := decodeArgs(rawArgs)
 	if err != nil {
-		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %v", name, err))
+		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()})
 	}
 	vreq, err := p.request(name, args)
 	if err != nil {
-		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %v", name, err))
+		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()})
 	}
 	d := g.v.Authorize(ctx, tok, vreq)
 	if !d.Allowed {
-		return ctx, deniedResult(fmt.Sprintf("mandate: tool %q denied: %s (decision %s)", name, d.Reason, d.DecisionID))
+		return ctx, g.denialResult(name, &d)
 	}
 	return verifier.WithDecision(ctx, &d), nil
-}
-
-func deniedResult(text string) *mcp.CallToolResult {
-	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 }

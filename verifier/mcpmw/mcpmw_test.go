@@ -59,6 +59,13 @@ func (f *fixture) count(tool string) {
 
 func newFixture(t *testing.T, withMiddleware bool) *fixture {
 	t.Helper()
+	return newFixtureAS(t, withMiddleware, "http://127.0.0.1:8700")
+}
+
+// newFixtureAS is newFixture with the authorization server its protected
+// resource metadata names.
+func newFixtureAS(t *testing.T, withMiddleware bool, as string) *fixture {
+	t.Helper()
 	key, err := token.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +126,7 @@ func newFixture(t *testing.T, withMiddleware bool) *fixture {
 	mux.Handle("/mcp", h)
 	meta, err := mcpmw.ProtectedResourceMetadata(mcpmw.Metadata{
 		Resource:             f.resource,
-		AuthorizationServers: []string{"http://127.0.0.1:8700"},
+		AuthorizationServers: []string{as},
 		ResourceName:         "repo tools",
 	})
 	if err != nil {
@@ -185,6 +192,44 @@ func text(res *mcp.CallToolResult) string {
 	return b.String()
 }
 
+// denialOf decodes the structured content of a denied call's result.
+func denialOf(t *testing.T, v any) mcpmw.Denial {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d mcpmw.Denial
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("structured content %s: %v", b, err)
+	}
+	return d
+}
+
+// checkToolDenial checks a denial answered as a tool result: isError, one
+// sentence naming the tool, and the machine-readable denial (kind, failed
+// block, decision ID) as structured content and in _meta.
+func checkToolDenial(t *testing.T, res *mcp.CallToolResult, tool string, kind verifier.Kind, block int, wantText string) {
+	t.Helper()
+	if !res.IsError {
+		t.Fatalf("result %q is not an error", text(res))
+	}
+	msg := text(res)
+	if !strings.HasPrefix(msg, fmt.Sprintf("Tool %q was not run: ", tool)) || !strings.Contains(msg, wantText) || !strings.HasSuffix(msg, ".") || strings.Count(msg, "\n") != 0 {
+		t.Errorf("text %q, want one sentence naming the tool and containing %q", msg, wantText)
+	}
+	for where, v := range map[string]any{"structuredContent": res.StructuredContent, "_meta": res.Meta[mcpmw.DenialMetaKey]} {
+		d := denialOf(t, v)
+		got := -1
+		if d.FailedCheck != nil {
+			got = d.FailedCheck.Block
+		}
+		if d.Error != string(kind) || d.Tool != tool || !strings.HasPrefix(d.DecisionID, "d_") || got != block || d.Description == "" {
+			t.Errorf("%s %+v, want error %q, tool %q, failed block %d, a decision ID and a description", where, d, kind, tool, block)
+		}
+	}
+}
+
 func TestClientCalls(t *testing.T) {
 	f := newFixture(t, true)
 	session := f.mint(t,
@@ -214,18 +259,22 @@ func TestClientCalls(t *testing.T) {
 		cs       *mcp.ClientSession
 		tool     string
 		args     map[string]any
-		wantText string // allowed: the handler's output contains it
-		wantDeny string // denied: the error contains it
+		wantText string        // allowed: the handler's output contains it
+		wantDeny string        // denied: the error or the tool error's text contains it
+		wantKind verifier.Kind // the denial's kind; insufficient_scope is a 403, the others tool errors
+		wantFail int           // a tool error's failed block, -1 for none
 	}{
 		{name: "allowed read", cs: cs, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "README.md"}, wantText: "acme/api/README.md read for orchestrator"},
-		{name: "other org denied", cs: cs, tool: "read_file", args: map[string]any{"repo": "globex/api", "path": "README.md"}, wantDeny: "no right covers"},
-		{name: "missing resource argument", cs: cs, tool: "read_file", args: map[string]any{"path": "README.md"}, wantDeny: `argument "repo" must be a non-empty string`},
-		{name: "undeclared tool denied", cs: cs, tool: "undeclared", args: map[string]any{}, wantDeny: "no mandate policy"},
+		{name: "other org denied", cs: cs, tool: "read_file", args: map[string]any{"repo": "globex/api", "path": "README.md"}, wantDeny: "no right covers", wantKind: verifier.KindInsufficientScope},
+		{name: "missing resource argument", cs: cs, tool: "read_file", args: map[string]any{"path": "README.md"}, wantDeny: `argument "repo" must be a non-empty string`, wantKind: verifier.KindBadRequest, wantFail: -1},
+		{name: "undeclared tool denied", cs: cs, tool: "undeclared", args: map[string]any{}, wantDeny: "no mandate policy", wantKind: verifier.KindDenied, wantFail: -1},
 		{name: "refund within bound", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1", "amount": 400}, wantText: "refunded 400 on o-1"},
-		{name: "refund over bound", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1", "amount": 900}, wantDeny: "a check failed"},
-		{name: "refund without amount", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1"}, wantDeny: "a check failed"},
-		{name: "attenuated read denied", cs: refunds, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "x"}, wantDeny: "a check failed"},
+		{name: "refund over bound", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1", "amount": 900}, wantDeny: "$a <= 500) forbids this call", wantKind: verifier.KindCaveat, wantFail: 1},
+		{name: "refund without amount", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-1"}, wantDeny: "a caveat of your token", wantKind: verifier.KindCaveat, wantFail: 1},
+		{name: "attenuated read denied", cs: refunds, tool: "read_file", args: map[string]any{"repo": "acme/api", "path": "x"}, wantDeny: `["create_refund"].contains($t)) forbids this call`, wantKind: verifier.KindCaveat, wantFail: 1},
+		{name: "attenuated read without a right: the caveat, not step-up", cs: refunds, tool: "read_file", args: map[string]any{"repo": "globex/api", "path": "x"}, wantDeny: "a caveat of your token", wantKind: verifier.KindCaveat, wantFail: 1},
 		{name: "session still usable after denials", cs: refunds, tool: "create_refund", args: map[string]any{"order": "o-2", "amount": 500}, wantText: "refunded 500 on o-2"},
+		{name: "first session still usable after denials", cs: cs, tool: "read_file", args: map[string]any{"repo": "acme/web", "path": "a"}, wantText: "acme/web/a read for orchestrator"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,17 +293,24 @@ func TestClientCalls(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("CallTool allowed (result %q); want a denial", text(res))
-			}
 			if ran {
 				t.Error("the handler ran for a denied call")
 			}
-			// The SDK client formats the JSON-RPC error of the 403 body
-			// into its error (with %v, so it is text, not *jsonrpc.Error).
-			if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("tool %q denied", tt.tool)) || !strings.Contains(msg, tt.wantDeny) {
-				t.Errorf("error %q, want it to name the tool and contain %q", msg, tt.wantDeny)
+			if tt.wantKind == verifier.KindInsufficientScope {
+				// A 403: the SDK client formats the JSON-RPC error of
+				// the body into its error (with %v, so it is text).
+				if err == nil {
+					t.Fatalf("CallTool returned a result %q; want the 403's error", text(res))
+				}
+				if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("tool %q denied", tt.tool)) || !strings.Contains(msg, tt.wantDeny) {
+					t.Errorf("error %q, want it to name the tool and contain %q", msg, tt.wantDeny)
+				}
+				return
 			}
+			if err != nil {
+				t.Fatalf("CallTool: %v; want an isError tool result", err)
+			}
+			checkToolDenial(t, res, tt.tool, tt.wantKind, tt.wantFail, tt.wantDeny)
 		})
 	}
 
@@ -342,8 +398,52 @@ type rpcResp struct {
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
 			DecisionID  string `json:"decision_id"`
+			Scope       string `json:"scope"`
 		} `json:"data"`
 	} `json:"error"`
+}
+
+// checkRawToolDenial checks a raw HTTP body that answers a denied call with
+// its isError tool result: want is "kind:id".
+func checkRawToolDenial(t *testing.T, body []byte, want string) {
+	t.Helper()
+	type result struct {
+		ID     json.RawMessage `json:"id"`
+		Result *struct {
+			IsError           bool            `json:"isError"`
+			StructuredContent json.RawMessage `json:"structuredContent"`
+			Content           []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+	}
+	var msgs []result
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &msgs); err != nil {
+			t.Fatalf("body %s: %v", body, err)
+		}
+	} else {
+		msgs = make([]result, 1)
+		if err := json.Unmarshal(trimmed, &msgs[0]); err != nil {
+			t.Fatalf("body %s: %v", body, err)
+		}
+	}
+	for _, m := range msgs {
+		if m.Result == nil {
+			continue
+		}
+		var d mcpmw.Denial
+		if err := json.Unmarshal(m.Result.StructuredContent, &d); err != nil {
+			t.Fatalf("structured content of %s: %v", body, err)
+		}
+		if got := d.Error + ":" + string(m.ID); got != want || !m.Result.IsError || len(m.Result.Content) != 1 || m.Result.Content[0].Type != "text" || !strings.HasPrefix(d.DecisionID, "d_") {
+			t.Errorf("tool result %s, want an isError result of kind:id %s with one text and a decision ID", body, want)
+		}
+		return
+	}
+	t.Errorf("body %s has no tool result", body)
 }
 
 func TestHTTPChallenges(t *testing.T) {
@@ -359,6 +459,14 @@ func TestHTTPChallenges(t *testing.T) {
 	}
 	readOK := callBody(7, "read_file", `{"repo":"acme/api","path":"a"}`)
 	readNo := callBody(8, "read_file", `{"repo":"globex/api","path":"a"}`)
+	b, err := attenuate.New(good.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyAPI, err := b.ResourcePrefix("repo:acme/api").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name       string
@@ -367,6 +475,7 @@ func TestHTTPChallenges(t *testing.T) {
 		wantStatus int
 		wantError  string // challenge error="…"; "-" for no challenge, "" for a bare one
 		wantRPC    string // JSON-RPC error code and ids, e.g. "-32003:8"
+		wantTool   string // a tool error result: "kind:id"
 	}{
 		{name: "initialize without token", body: initialize, wantStatus: 401},
 		{name: "initialize with garbage token", auth: "Bearer garbage", body: initialize, wantStatus: 401, wantError: "invalid_token"},
@@ -374,15 +483,18 @@ func TestHTTPChallenges(t *testing.T) {
 		{name: "initialize with a valid token", auth: "Bearer " + good.Token, body: initialize, wantStatus: 200, wantError: "-"},
 		{name: "call without token", body: readOK, wantStatus: 401},
 		{name: "denied call", auth: "Bearer " + good.Token, body: readNo, wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:8"},
-		{name: "undeclared tool", auth: "Bearer " + good.Token, body: callBody(9, "undeclared", `{}`), wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:9"},
-		{name: "unknown tool", auth: "Bearer " + good.Token, body: callBody(9, "no_such_tool", `{}`), wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:9"},
+		{name: "undeclared tool", auth: "Bearer " + good.Token, body: callBody(9, "undeclared", `{}`), wantStatus: 200, wantError: "-", wantTool: "access_denied:9"},
+		{name: "unknown tool", auth: "Bearer " + good.Token, body: callBody(9, "no_such_tool", `{}`), wantStatus: 200, wantError: "-", wantTool: "access_denied:9"},
 		{name: "undeclared tool, invalid token", auth: "Bearer garbage", body: callBody(9, "undeclared", `{}`), wantStatus: 401, wantError: "invalid_token"},
 		{name: "batch with one denied call", auth: "Bearer " + good.Token, body: "[" + readOK + "," + readNo + "]", wantStatus: 403, wantError: "insufficient_scope", wantRPC: "-32003:7,8"},
 		{name: "duplicate name key", auth: "Bearer " + good.Token, body: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_file","name":"undeclared","arguments":{}}}`, wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
 		{name: "duplicate argument key", auth: "Bearer " + good.Token, body: callBody(3, "read_file", `{"repo":"acme/api","repo":"globex/api"}`), wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
 		{name: "arguments not an object", auth: "Bearer " + good.Token, body: callBody(3, "read_file", `["acme/api"]`), wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
 		{name: "not JSON", auth: "Bearer " + good.Token, body: `{"jsonrpc":`, wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
-		{name: "object argument the verifier cannot use", auth: "Bearer " + good.Token, body: callBody(4, "read_file", `{"repo":"acme/api","path":{"a":1}}`), wantStatus: 400, wantError: "-", wantRPC: "-32602:4"},
+		{name: "object argument the verifier cannot use", auth: "Bearer " + good.Token, body: callBody(4, "read_file", `{"repo":"acme/api","path":{"a":1}}`), wantStatus: 200, wantError: "-", wantTool: "invalid_request:4"},
+		{name: "caveat denies", auth: "Bearer " + onlyAPI, body: callBody(5, "read_file", `{"repo":"acme/web","path":"a"}`), wantStatus: 200, wantError: "-", wantTool: "caveat_denied:5"},
+		{name: "caveat denies and no right covers", auth: "Bearer " + onlyAPI, body: readNo, wantStatus: 200, wantError: "-", wantTool: "caveat_denied:8"},
+		{name: "batch with a caveat denial", auth: "Bearer " + onlyAPI, body: "[" + readOK + "," + callBody(5, "read_file", `{"repo":"acme/web","path":"a"}`) + "]", wantStatus: 200, wantError: "-", wantTool: "caveat_denied:5"},
 		{name: "too deep", auth: "Bearer " + good.Token, body: callBody(4, "read_file", `{"repo":"acme/api","path":`+strings.Repeat("[", 70)+strings.Repeat("]", 70)+`}`), wantStatus: 400, wantError: "-", wantRPC: "-32602:null"},
 		{name: "basic auth", auth: "Basic YTpi", body: initialize, wantStatus: 400, wantError: "-"},
 	}
@@ -404,12 +516,18 @@ func TestHTTPChallenges(t *testing.T) {
 				}
 			default:
 				c := challenge(t, h)
+				if tt.wantError == "insufficient_scope" && c["scope"] != "github:read_file:read:repo:globex/api" {
+					t.Errorf("challenge scope %q, want the right that would cover the call", c["scope"])
+				}
 				if c["error"] != tt.wantError {
 					t.Errorf("challenge error %q, want %q (%s)", c["error"], tt.wantError, h)
 				}
 				if c["resource_metadata"] != f.metaURL {
 					t.Errorf("challenge resource_metadata %q, want %q", c["resource_metadata"], f.metaURL)
 				}
+			}
+			if tt.wantTool != "" {
+				checkRawToolDenial(t, body, tt.wantTool)
 			}
 			if tt.wantRPC == "" {
 				return
@@ -433,8 +551,8 @@ func TestHTTPChallenges(t *testing.T) {
 				if m.Error.Message == "" || m.Error.Data.Description == "" {
 					t.Errorf("error without a message or description: %s", body)
 				}
-				if tt.wantStatus == 403 && (m.Error.Data.Error != "insufficient_scope" || !strings.HasPrefix(m.Error.Data.DecisionID, "d_")) {
-					t.Errorf("403 error data %+v, want insufficient_scope and a decision ID", m.Error.Data)
+				if tt.wantStatus == 403 && (m.Error.Data.Error != "insufficient_scope" || !strings.HasPrefix(m.Error.Data.DecisionID, "d_") || m.Error.Data.Scope != "github:read_file:read:repo:globex/api") {
+					t.Errorf("403 error data %+v, want insufficient_scope, the scope and a decision ID", m.Error.Data)
 				}
 			}
 			if got := fmt.Sprintf("%d:%s", code, strings.Join(ids, ",")); got != tt.wantRPC {
@@ -481,7 +599,7 @@ func TestInSDKCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.IsError || !strings.Contains(text(res), "no right covers") || f.runs("read_file") != before {
+	if !res.IsError || !strings.Contains(text(res), "grants no right that covers this call; ask for access to github:read_file:read:repo:globex/api") || f.runs("read_file") != before {
 		t.Errorf("denied call: result %q (error %v), handler runs %d→%d; want a tool error and no run", text(res), res.IsError, before, f.runs("read_file"))
 	}
 
@@ -641,9 +759,10 @@ func TestCaseVariantKeys(t *testing.T) {
 		// does not, and answers 202).
 		before := f.runs("undeclared")
 		resp, body := f.post(t, "Bearer "+capped, `{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"undeclared","arguments":{}}}`)
-		if resp.StatusCode != http.StatusForbidden || f.runs("undeclared") != before {
-			t.Errorf("\"Method\": status %d, runs %d→%d, body %s; want 403 and no run", resp.StatusCode, before, f.runs("undeclared"), body)
+		if resp.StatusCode != http.StatusOK || f.runs("undeclared") != before {
+			t.Errorf("\"Method\": status %d, runs %d→%d, body %s; want a tool error and no run", resp.StatusCode, before, f.runs("undeclared"), body)
 		}
+		checkRawToolDenial(t, body, "access_denied:1")
 	})
 	t.Run("in SDK", func(t *testing.T) {
 		// A raw tool (no input schema beyond "object"): the SDK passes the
@@ -823,5 +942,69 @@ func TestTokenBeforeBody(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStaleReplica: while the revocation replica is stale, no new grant or
+// token helps: tool calls are tool errors (temporarily_unavailable) and
+// requests that call no tool are 503 with Retry-After, never a 401 that
+// would send an OAuth client to re-authorize.
+func TestStaleReplica(t *testing.T) {
+	key, err := token.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale atomic.Bool
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: revocation.NewMemory(),
+		Fresh: func() error {
+			if stale.Load() {
+				return errors.New("no revocation feed for 2m")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, err := mcpmw.New(v, mcpmw.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := mcp.NewServer(&mcp.Implementation{Name: "s", Version: "v0"}, nil)
+	ran := 0
+	err = mcpmw.AddTool(guard, server, &mcp.Tool{Name: "read_file"},
+		mcpmw.ToolPolicy{Service: "github", Operation: "read", Resource: mcpmw.ArgResource("repo:", "repo")},
+		func(context.Context, *mcp.CallToolRequest, readFileIn) (*mcp.CallToolResult, any, error) {
+			ran++
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := guard.Middleware(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{JSONResponse: true, Stateless: true}))
+	m, err := token.Mint(key, token.MintRequest{Subject: token.Subject{Agent: "a"}, Rights: []token.Right{{Service: "github", Tool: "*", Operation: "read"}}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+m.Token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	stale.Store(true)
+	if w := post(initialize); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || w.Header().Get("WWW-Authenticate") != "" || !strings.Contains(w.Body.String(), "temporarily_unavailable") {
+		t.Errorf("initialize while stale: %d %v %s; want 503 with Retry-After and no challenge", w.Code, w.Header(), w.Body)
+	}
+	w := post(callBody(2, "read_file", `{"repo":"acme/api","path":"a"}`))
+	if w.Code != http.StatusOK || ran != 0 {
+		t.Fatalf("call while stale: %d, ran %d; want a tool error and no run", w.Code, ran)
+	}
+	checkRawToolDenial(t, w.Body.Bytes(), "temporarily_unavailable:2")
+	stale.Store(false)
+	if w := post(callBody(3, "read_file", `{"repo":"acme/api","path":"a"}`)); w.Code != http.StatusOK || ran != 1 {
+		t.Errorf("call once fresh: %d %s, ran %d; want it to run", w.Code, w.Body, ran)
 	}
 }
