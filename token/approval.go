@@ -305,7 +305,7 @@ func (s *KeySet) byID(id uint32, now time.Time) (ed25519.PublicKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, k := range s.keys {
-		if k.ID == id && usable(k, now) && KeyID(k.Key) == id {
+		if k.ID == id && usable(k, now) {
 			return k.Key, true
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // encoding/json), integers without fraction or exponent.
 func decodeApprovalPayload(p []byte) (approvalWire, error) {
 	var w approvalWire
-	d := payloadReader{p: p}
+	d := payloadReader{p: p, s: string(p)}
 	d.space()
 	if !d.eat('{') {
 		return w, errors.New("not a JSON object")
@@ -82,6 +82,7 @@ var approvalFields = [...]string{"v", "id", "call_digest", "session", "lineage",
 
 type payloadReader struct {
 	p []byte
+	s string // p as one string: unescaped values are substrings of it
 	i int
 }
 
@@ -140,7 +141,7 @@ func (d *payloadReader) stringValue() (string, error) {
 		return "", err
 	}
 	if !esc {
-		return string(raw), nil
+		return d.s[d.i-1-len(raw) : d.i-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(d.p[start:d.i], &s); err != nil {
@@ -165,7 +166,7 @@ func (d *payloadReader) intValue(bits int) (int64, error) {
 	case d.i < len(d.p) && (d.p[d.i] == '.' || d.p[d.i] == 'e' || d.p[d.i] == 'E'):
 		return 0, errors.New("not an integer")
 	}
-	return strconv.ParseInt(string(d.p[start:d.i]), 10, bits)
+	return strconv.ParseInt(d.s[start:d.i], 10, bits)
 }
 
 func (d *payloadReader) field(w *approvalWire, f int) error {

@@ -68,12 +68,11 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 		return deny(d, fmt.Errorf("%w: %w", ErrBadRequest, err)), out, true, nil
 	}
 	d.CallDigest = hex.EncodeToString(digest[:])
-	where := fmt.Sprintf("block %d check %d", out.Block, out.Check)
 	switch {
 	case req.Approval == "":
-		return deny(d, fmt.Errorf("%w: %s needs a person's approval of this call (call digest %s)", ErrApprovalRequired, where, d.CallDigest)), out, true, nil
+		return deny(d, fmt.Errorf("%w: block %d check %d needs a person's approval of this call (call digest %s)", ErrApprovalRequired, out.Block, out.Check, d.CallDigest)), out, true, nil
 	case v.cfg.Approvals == nil:
-		return deny(d, fmt.Errorf("%w: %s needs a person's approval of this call (call digest %s), and this verifier is not configured to check approvals (Config.Approvals)", ErrApprovalRequired, where, d.CallDigest)), out, true, nil
+		return deny(d, fmt.Errorf("%w: block %d check %d needs a person's approval of this call (call digest %s), and this verifier is not configured to check approvals (Config.Approvals)", ErrApprovalRequired, out.Block, out.Check, d.CallDigest)), out, true, nil
 	}
 	ac := &ApprovalCall{Keys: v.cfg.Keys, Token: vt, Call: call, Digest: digest, Approval: req.Approval, DecisionID: d.DecisionID, Now: now}
 	a, err := v.cfg.Approvals.CheckApproval(ctx, ac)
@@ -90,7 +89,7 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 		}
 		d.FailedCheck = nil
 		d.Allowed = true
-		d.Reason = fmt.Sprintf("allowed with approval %s by %s", a.ID, a.Approver)
+		d.Reason = "allowed with approval " + a.ID + " by " + a.Approver
 		return d, again, true, nil
 	case err == nil && again.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[again.Block].Checks[again.Check]):
 		d.FailedCheck = &FailedCheck{Block: again.Block, Check: again.Check, Text: again.CheckText}
