@@ -72,6 +72,10 @@ type Approval struct {
 	KeyID uint32
 }
 
+// NewApprovalID returns a random approval ID, "ap_" and 26 base32
+// characters.
+func NewApprovalID() string { return "ap_" + NewSessionID()[2:] }
+
 // ErrApproval is the root of every reason an approval is unusable. It does
 // not match ErrInvalid: a bad approval says nothing about the token it came
 // with.

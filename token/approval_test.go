@@ -270,3 +270,10 @@ func BenchmarkParseApproval(b *testing.B) {
 		}
 	}
 }
+
+func TestNewApprovalID(t *testing.T) {
+	a, b := token.NewApprovalID(), token.NewApprovalID()
+	if a == b || !strings.HasPrefix(a, "ap_") || len(a) != 29 || len(a) > token.MaxApprovalIDBytes {
+		t.Fatalf("IDs %q, %q", a, b)
+	}
+}

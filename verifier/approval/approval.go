@@ -46,6 +46,17 @@ import (
 	"github.com/mandate-dev/mandate/verifier"
 )
 
+// Where an agent puts the approval when it retries a call. Adapters read
+// it from there into verifier.Request.Approval.
+const (
+	// Header is the HTTP request header that carries an approval.
+	Header = "Mandate-Approval"
+	// MetaKey is the key of an MCP tools/call request's params._meta that
+	// carries an approval (a reverse-DNS prefix, as MCP asks of _meta
+	// keys).
+	MetaKey = "dev.mandate/approval"
+)
+
 // Errors of binding an approval to a call; each also matches
 // token.ErrApproval.
 var (
