@@ -48,7 +48,7 @@ type Config struct {
 	Audit *zerolog.Logger
 	// Approvals checks the approvals requests carry (package
 	// verifier/approval). Nil: a call that an approval caveat stops is
-	// denied with CodeApprovalRequired, approval or not.
+	// denied (KindApprovalRequired), approval or not.
 	Approvals ApprovalChecker
 	// InsecureNoRevocation allows a nil Revocations. Tokens can then never
 	// be revoked at this verifier: use it only in tests and offline tools.
@@ -149,7 +149,7 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 		return deny(d, err)
 	}
 	if token.StatesApproval(vt.Datalog()[0]) {
-		return deny(d, fmt.Errorf("%w: the authority block states approved facts, which only a verifier adds; mandate never mints such a token", ErrEvaluation))
+		return deny(d, fmt.Errorf("%w: %w: the authority block states approved facts, which only a verifier adds; mandate never mints such a token", ErrDenied, token.ErrInvalid))
 	}
 
 	sc := v.pool.Get().(*scratch)

@@ -356,7 +356,7 @@ func TestApprovalFactOnlyFromVerifier(t *testing.T) {
 		}
 		forged := build(t, token.Encode(raw), func(b *attenuate.Builder) { b.RequireApproval("refund") })
 		d := w.v.Authorize(ctx, forged, call)
-		if d.Allowed || !strings.Contains(d.Reason, "authority block states approved") {
+		if d.Allowed || !strings.Contains(d.Reason, "authority block states approved") || d.Kind() != verifier.KindInvalidToken {
 			t.Fatalf("decision %+v, want a deny naming the authority block's approved fact", d)
 		}
 	})
