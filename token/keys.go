@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // PublicKeyPrefix is the optional algorithm prefix of a printed public key,
@@ -132,6 +134,9 @@ func FormatPublicKey(pub ed25519.PublicKey) string { return hex.EncodeToString(p
 type KeySet struct {
 	mu   sync.RWMutex
 	keys []PublicKey
+	// exp holds each key's point, precomputed for verification (nil for a
+	// key that is not a point), index for index with keys.
+	exp []*voi.ExpandedPublicKey
 }
 
 // NewKeySet returns a key set holding keys.
@@ -145,8 +150,22 @@ func NewKeySet(keys ...PublicKey) *KeySet {
 func (s *KeySet) Set(keys ...PublicKey) {
 	cp := make([]PublicKey, len(keys))
 	copy(cp, keys)
+	exp := make([]*voi.ExpandedPublicKey, len(cp))
+	s.mu.RLock()
+	oldKeys, oldExp := s.keys, s.exp
+	s.mu.RUnlock()
+	for i := range cp {
+		// The point is computed from a private copy of the key, so a
+		// caller changing its slice later cannot make the two disagree.
+		cp[i].Key = slices.Clone(cp[i].Key)
+		if j := slices.IndexFunc(oldKeys, func(k PublicKey) bool { return k.Key.Equal(cp[i].Key) }); j >= 0 {
+			exp[i] = oldExp[j] // precomputation is pure: reuse it across rotations
+			continue
+		}
+		exp[i] = expandedKey(cp[i].Key)
+	}
 	s.mu.Lock()
-	s.keys = cp
+	s.keys, s.exp = cp, exp
 	s.mu.Unlock()
 }
 
@@ -157,22 +176,28 @@ func (s *KeySet) Keys() []PublicKey {
 	return slices.Clone(s.keys)
 }
 
+// candidate is a trusted key to try, with its precomputed point.
+type candidate struct {
+	PublicKey
+	exp *voi.ExpandedPublicKey
+}
+
 // candidates returns the keys to try for a token, the hinted key first, and
 // only keys still valid at now.
-func (s *KeySet) candidates(hint *uint32, now time.Time, buf []PublicKey) []PublicKey {
+func (s *KeySet) candidates(hint *uint32, now time.Time, buf []candidate) []candidate {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := buf[:0]
 	if hint != nil {
-		for _, k := range s.keys {
+		for i, k := range s.keys {
 			if k.ID == *hint && usable(k, now) {
-				out = append(out, k)
+				out = append(out, candidate{k, s.exp[i]})
 			}
 		}
 	}
-	for _, k := range s.keys {
+	for i, k := range s.keys {
 		if (hint == nil || k.ID != *hint) && usable(k, now) {
-			out = append(out, k)
+			out = append(out, candidate{k, s.exp[i]})
 		}
 	}
 	return out

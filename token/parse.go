@@ -148,7 +148,7 @@ func (u *Unverified) UnsafeBlocks() []*datalog.Block { return u.blocks }
 // first; without a hint (biscuit-go drops it on append) every trusted key is
 // tried, so the hint is never needed for correctness.
 func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
-	var buf [4]PublicKey
+	var buf [4]candidate
 	var hint *uint32
 	if id, ok := u.RootKeyIDHint(); ok {
 		hint = &id
@@ -161,8 +161,8 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	var root *PublicKey
 	msg := signedPayload(nil, auth)
 	for i := range cands {
-		if ed25519.Verify(cands[i].Key, msg, auth.Signature) {
-			root = &cands[i]
+		if verifyExpanded(cands[i].exp, msg, auth.Signature) {
+			root = &cands[i].PublicKey
 			break
 		}
 	}
@@ -175,20 +175,19 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	prev := ed25519.PublicKey(auth.NextKey.Key)
 	for i, sb := range u.signed[1:] {
 		msg = signedPayload(msg[:0], sb)
-		if !ed25519.Verify(prev, msg, sb.Signature) {
+		if !verifySig(prev, msg, sb.Signature) {
 			return nil, fmt.Errorf("%w: block %d signature does not verify", ErrSignature, i+1)
 		}
 		prev = sb.NextKey.Key
 	}
 	last := u.signed[len(u.signed)-1]
 	if secret := u.c.Proof.GetNextSecret(); secret != nil {
-		pub := ed25519.NewKeyFromSeed(secret).Public().(ed25519.PublicKey)
-		if !bytes.Equal(pub, prev) {
+		if !bytes.Equal(publicFromSeed(secret), prev) {
 			return nil, fmt.Errorf("%w: proof does not match the last block's key", ErrSignature)
 		}
 	} else {
 		msg = append(signedPayload(msg[:0], last), last.Signature...)
-		if !ed25519.Verify(prev, msg, u.c.Proof.GetFinalSignature()) {
+		if !verifySig(prev, msg, u.c.Proof.GetFinalSignature()) {
 			return nil, fmt.Errorf("%w: seal signature does not verify", ErrSignature)
 		}
 	}
