@@ -314,12 +314,18 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 		}
 		out.Facts = append(out.Facts, p)
 	}
+	if len(rules) > 0 {
+		out.Rules = make([]Rule, 0, len(rules))
+	}
 	for _, r := range rules {
 		rule, err := d.rule(r, true)
 		if err != nil {
 			return nil, fmt.Errorf("rule: %w", err)
 		}
 		out.Rules = append(out.Rules, rule)
+	}
+	if len(checks) > 0 {
+		out.Checks = make([]Check, 0, len(checks))
 	}
 	for _, c := range checks {
 		check, err := d.check(c)
@@ -388,8 +394,9 @@ func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ pro
 }
 
 type decoder struct {
-	syms *SymbolTable
-	lim  *Limits
+	syms  *SymbolTable
+	lim   *Limits
+	slabs // the block's storage (alloc.go)
 	// per rule: the symbol index of each variable, by dense slot
 	varSyms  []uint32
 	varNames []string
@@ -431,7 +438,8 @@ func (d *decoder) fact(b []byte) (Predicate, error) {
 // check decodes a CheckV2 { repeated RuleV2 queries = 1; } (a kind field
 // other than 0, "check if", is newer than v3).
 func (d *decoder) check(b []byte) (Check, error) {
-	var queries [][]byte
+	var qbuf [4][]byte
+	queries := qbuf[:0]
 	err := walk(b, "CheckV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == 1 && typ == protowire.BytesType:
@@ -458,13 +466,13 @@ func (d *decoder) check(b []byte) (Check, error) {
 	if len(queries) == 0 {
 		return Check{}, errors.New("a check needs at least one query")
 	}
-	c := Check{Queries: make([]Rule, 0, len(queries))}
-	for _, q := range queries {
+	c := Check{Queries: d.rules.take(len(queries))}
+	for i, q := range queries {
 		r, err := d.rule(q, false)
 		if err != nil {
 			return Check{}, err
 		}
-		c.Queries = append(c.Queries, r)
+		c.Queries[i] = r
 	}
 	return c, nil
 }
@@ -473,7 +481,8 @@ func (d *decoder) check(b []byte) (Check, error) {
 // expressions = 3; }.
 func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	var head []byte
-	var body, exprs [][]byte
+	var bodyBuf, exprBuf [4][]byte
+	body, exprs := bodyBuf[:0], exprBuf[:0]
 	var seen uint8
 	err := walk(b, "RuleV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch num {
@@ -513,9 +522,9 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 		return Rule{}, errors.New("a rule needs at least one body predicate")
 	}
 	d.varSyms = d.varSyms[:0]
-	d.varNames = nil
+	d.varNames = d.varNames[:0]
 	d.inRule = true
-	out := Rule{Body: make([]Predicate, 0, len(body))}
+	out := Rule{Body: d.preds.take(len(body))[:0], Expressions: d.exprs.take(len(exprs))[:0]}
 	var bodyVars uint64 // bit per slot; MaxVariables <= 64
 	for _, p := range body {
 		pred, err := d.predicate(p)
@@ -554,7 +563,7 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	}
 	out.Head = h
 	out.Vars = len(d.varNames)
-	out.VarNames = d.varNames
+	out.VarNames = d.names.copyOf(d.varNames)
 	d.inRule = false
 	return out, nil
 }
@@ -564,7 +573,8 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 func (d *decoder) predicate(b []byte) (Predicate, error) {
 	var name uint64
 	var seen uint8
-	var terms [][]byte
+	var termBuf [8][]byte
+	terms := termBuf[:0]
 	err := walk(b, "PredicateV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
 		case 1:
@@ -595,7 +605,7 @@ func (d *decoder) predicate(b []byte) (Predicate, error) {
 	if err != nil {
 		return Predicate{}, err
 	}
-	out := Predicate{Name: n, Terms: make([]Term, len(terms))}
+	out := Predicate{Name: n, Terms: d.terms.take(len(terms))}
 	for i, t := range terms {
 		term, err := d.term(t, true)
 		if err != nil {
@@ -700,7 +710,8 @@ func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
 
 // set decodes a TermSet { repeated TermV2 set = 1; }.
 func (d *decoder) set(b []byte) (Term, error) {
-	out := Term{Kind: KindSet}
+	var elemBuf [16]Term
+	out := Term{Kind: KindSet, Set: elemBuf[:0]}
 	n := 0
 	err := walk(b, "TermSet", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {
@@ -729,13 +740,13 @@ func (d *decoder) set(b []byte) (Term, error) {
 	if err != nil {
 		return Term{}, err
 	}
-	return NewSet(out.Set), nil
+	return canonicalSet(d.terms.copyOf(out.Set)), nil
 }
 
 // expression decodes an ExpressionV2 { repeated Op ops = 1; } and checks
 // that it is a well-formed postfix program leaving one value.
 func (d *decoder) expression(b []byte) (Expression, error) {
-	out := make(Expression, 0, 8)
+	out := d.opScratch[:0]
 	depth := 0
 	err := walk(b, "ExpressionV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {
@@ -770,10 +781,11 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.opScratch = out
 	if depth != 1 {
 		return nil, errors.New("malformed expression: it must leave exactly one value")
 	}
-	return out, nil
+	return d.ops.copyOf(out), nil
 }
 
 // op decodes an Op, a oneof of value (1), unary (2) and binary (3).

@@ -1,0 +1,59 @@
+package datalog
+
+import "slices"
+
+// A block is decoded into a few slabs rather than one allocation per
+// predicate, rule and expression: a block's parts live exactly as long as
+// the block, and a decoded token is read-only. Each slab hands out
+// full-capacity-limited slices, so an append by a caller can never write
+// into a neighbour.
+
+// slab hands out consecutive slices of one backing array, starting a new
+// one (never moving old slices) when it runs out.
+type slab[T any] struct {
+	buf  []T
+	next int // size of the next backing array
+}
+
+// take returns a zeroed slice of n elements with capacity n.
+func (s *slab[T]) take(n int) []T {
+	if n == 0 {
+		return nil
+	}
+	if len(s.buf)+n > cap(s.buf) {
+		size := max(s.next, 4)
+		s.next = min(2*size, 1024)
+		s.buf = make([]T, 0, max(size, n))
+	}
+	start := len(s.buf)
+	s.buf = s.buf[:start+n]
+	return s.buf[start : start+n : start+n]
+}
+
+// copyOf returns a slab copy of src.
+func (s *slab[T]) copyOf(src []T) []T {
+	out := s.take(len(src))
+	copy(out, src)
+	return out
+}
+
+// slabs are a decoder's allocators and scratch buffers.
+type slabs struct {
+	terms slab[Term]
+	preds slab[Predicate]
+	ops   slab[Op]
+	exprs slab[Expression]
+	rules slab[Rule]
+	names slab[string]
+	// opScratch collects the operations of the expression being decoded
+	// (expressions do not nest).
+	opScratch []Op
+}
+
+// canonicalSet sorts and deduplicates elems in place (see NewSet), for a
+// slice the caller owns.
+func canonicalSet(elems []Term) Term {
+	slices.SortFunc(elems, compareTerms)
+	elems = slices.CompactFunc(elems, func(a, b Term) bool { return compareTerms(a, b) == 0 })
+	return Term{Kind: KindSet, Set: elems[:len(elems):len(elems)]}
+}
