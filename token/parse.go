@@ -35,7 +35,13 @@ func ParseString(s string) (*Unverified, error) {
 
 // Parse decodes a raw token, enforcing every limit in limits.go and refusing
 // any format newer than Biscuit v3. It checks no signature.
-func Parse(raw []byte) (*Unverified, error) {
+func Parse(raw []byte) (*Unverified, error) { return parse(raw, nil) }
+
+// parse is Parse. When prev is given and raw holds prev's blocks byte for
+// byte followed by new ones, prev's decoded blocks are reused and only the
+// new blocks are decoded: decoding is a function of a block's bytes and the
+// symbols before it, so the result is the same as decoding them all.
+func parse(raw []byte, prev *Unverified) (*Unverified, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
 	}
@@ -58,7 +64,15 @@ func Parse(raw []byte) (*Unverified, error) {
 	u.signed = append(u.signed, c.Blocks...)
 	u.blocks = make([]*datalog.Block, len(u.signed))
 	syms := datalog.NewSymbolTable(64)
-	for i, sb := range u.signed {
+	start := 0
+	if prev != nil && extends(u.signed, prev.signed) {
+		start = copy(u.blocks, prev.blocks)
+		for _, b := range prev.blocks {
+			syms.Extend(b.Symbols)
+		}
+	}
+	for i, sb := range u.signed[start:] {
+		i += start
 		if alg := sb.GetNextKey().GetAlgorithm(); alg != pb.PublicKey_Ed25519 {
 			return nil, fmt.Errorf("%w: block %d: key algorithm %d (such as P-256 from newer Biscuit libraries) is not Ed25519, the only algorithm of Biscuit v3 that mandate verifies", ErrUnsupported, i, alg)
 		}
