@@ -1,6 +1,10 @@
 package datalog
 
-import "slices"
+import (
+	"slices"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
 
 // A block is decoded into a few slabs rather than one allocation per
 // predicate, rule and expression: a block's parts live exactly as long as
@@ -45,9 +49,6 @@ type slabs struct {
 	exprs slab[Expression]
 	rules slab[Rule]
 	names slab[string]
-	// opScratch collects the operations of the expression being decoded
-	// (expressions do not nest).
-	opScratch []Op
 }
 
 // canonicalSet sorts and deduplicates elems in place (see NewSet), for a
@@ -56,4 +57,28 @@ func canonicalSet(elems []Term) Term {
 	slices.SortFunc(elems, compareTerms)
 	elems = slices.CompactFunc(elems, func(a, b Term) bool { return compareTerms(a, b) == 0 })
 	return Term{Kind: KindSet, Set: elems[:len(elems):len(elems)]}
+}
+
+// countFields counts the occurrences of field num in message b, so that a
+// repeated field can be decoded straight into a slab slice of the right
+// size. On malformed input it returns what it counted so far: the decoder
+// that walks b next reports the error.
+func countFields(b []byte, num protowire.Number) int {
+	n := 0
+	for len(b) > 0 {
+		f, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return n
+		}
+		b = b[l:]
+		l = protowire.ConsumeFieldValue(f, typ, b)
+		if l < 0 {
+			return n
+		}
+		b = b[l:]
+		if f == num {
+			n++
+		}
+	}
+	return n
 }

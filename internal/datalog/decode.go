@@ -710,8 +710,7 @@ func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
 
 // set decodes a TermSet { repeated TermV2 set = 1; }.
 func (d *decoder) set(b []byte) (Term, error) {
-	var elemBuf [16]Term
-	out := Term{Kind: KindSet, Set: elemBuf[:0]}
+	out := Term{Kind: KindSet, Set: d.terms.take(min(countFields(b, 1), d.lim.MaxSetSize))[:0]}
 	n := 0
 	err := walk(b, "TermSet", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {
@@ -740,13 +739,15 @@ func (d *decoder) set(b []byte) (Term, error) {
 	if err != nil {
 		return Term{}, err
 	}
-	return canonicalSet(d.terms.copyOf(out.Set)), nil
+	return canonicalSet(out.Set), nil
 }
 
 // expression decodes an ExpressionV2 { repeated Op ops = 1; } and checks
 // that it is a well-formed postfix program leaving one value.
 func (d *decoder) expression(b []byte) (Expression, error) {
-	out := d.opScratch[:0]
+	// Decoded in place: the slab slice has room for every operation, so
+	// append never moves it (a malformed count only costs a copy).
+	out := d.ops.take(min(countFields(b, 1), d.lim.MaxOps))[:0]
 	depth := 0
 	err := walk(b, "ExpressionV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {
@@ -781,11 +782,10 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.opScratch = out
 	if depth != 1 {
 		return nil, errors.New("malformed expression: it must leave exactly one value")
 	}
-	return d.ops.copyOf(out), nil
+	return out, nil
 }
 
 // op decodes an Op, a oneof of value (1), unary (2) and binary (3).
