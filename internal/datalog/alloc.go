@@ -25,7 +25,7 @@ func (s *slab[T]) take(n int) []T {
 		return nil
 	}
 	if len(s.buf)+n > cap(s.buf) {
-		size := max(s.next, 4)
+		size := min(max(s.next, 4), 1024)
 		s.next = min(2*size, 1024)
 		s.buf = make([]T, 0, max(size, n))
 	}
@@ -39,6 +39,19 @@ func (s *slab[T]) copyOf(src []T) []T {
 	out := s.take(len(src))
 	copy(out, src)
 	return out
+}
+
+// sizeFor sets each slab's first backing array from the size of the
+// encoded block, so that a typical block takes about one allocation per
+// slab (the divisors are encoded bytes per item in typical checks; a block
+// that needs more grows its slabs).
+func (s *slabs) sizeFor(blockBytes int) {
+	s.terms.next = blockBytes / 14
+	s.preds.next = blockBytes / 48
+	s.ops.next = blockBytes / 14
+	s.exprs.next = blockBytes / 48
+	s.rules.next = blockBytes / 48
+	s.names.next = blockBytes / 40
 }
 
 // slabs are a decoder's allocators and scratch buffers.

@@ -304,6 +304,7 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 	}
 	syms.Extend(out.Symbols)
 	d := decoder{syms: syms, lim: lim}
+	d.sizeFor(len(raw))
 	if len(facts) > 0 {
 		out.Facts = make([]Predicate, 0, len(facts))
 	}
