@@ -13,9 +13,9 @@ import (
 	"github.com/mandate-dev/mandate/token"
 )
 
-// BenchmarkEd25519Verify is the floor the cold benchmark is held to: a cold
-// 4-block decision must cost at most 1.3 × 4 of these, measured in the same
-// run.
+// BenchmarkEd25519Verify is the floor the cold benchmarks are held to: a
+// cold 4-block decision must cost at most 0.85 × 4 of these (issue 8; the
+// design's bound is 1.3 ×), measured in the same loop.
 func BenchmarkEd25519Verify(b *testing.B) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	msg := make([]byte, 200)
