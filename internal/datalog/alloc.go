@@ -13,10 +13,10 @@ import (
 // into a neighbour.
 
 // slab hands out consecutive slices of one backing array, starting a new
-// one (never moving old slices) when it runs out.
+// one of the same size (never moving old slices) when it runs out.
 type slab[T any] struct {
 	buf  []T
-	next int // size of the next backing array
+	next int // size of the backing arrays
 }
 
 // take returns a zeroed slice of n elements with capacity n.
@@ -25,9 +25,7 @@ func (s *slab[T]) take(n int) []T {
 		return nil
 	}
 	if len(s.buf)+n > cap(s.buf) {
-		size := min(max(s.next, 4), 1024)
-		s.next = min(2*size, 1024)
-		s.buf = make([]T, 0, max(size, n))
+		s.buf = make([]T, 0, max(min(max(s.next, 4), 1024), n))
 	}
 	start := len(s.buf)
 	s.buf = s.buf[:start+n]
@@ -41,17 +39,23 @@ func (s *slab[T]) copyOf(src []T) []T {
 	return out
 }
 
-// sizeFor sets each slab's first backing array from the size of the
-// encoded block, so that a typical block takes about one allocation per
-// slab (the divisors are encoded bytes per item in typical checks; a block
-// that needs more grows its slabs).
-func (s *slabs) sizeFor(blockBytes int) {
-	s.terms.next = blockBytes / 14
-	s.preds.next = blockBytes / 48
-	s.ops.next = blockBytes / 14
-	s.exprs.next = blockBytes / 48
-	s.rules.next = blockBytes / 48
-	s.names.next = blockBytes / 40
+// sizeFor sets each slab's first backing array from the encoded size of
+// the block's facts, rules and checks, so that a typical block takes about
+// one allocation per slab (the divisors are encoded bytes per item in
+// typical checks; a block that needs more grows its slabs).
+func (s *slabs) sizeFor(parts ...[][]byte) {
+	n := 0
+	for _, p := range parts {
+		for _, b := range p {
+			n += len(b)
+		}
+	}
+	s.terms.next = n / 20
+	s.preds.next = n / 60
+	s.ops.next = n / 16
+	s.exprs.next = n / 60
+	s.rules.next = n / 60
+	s.names.next = n / 60
 }
 
 // slabs are a decoder's allocators and scratch buffers.

@@ -231,7 +231,7 @@ func Decode(b *pb.Block, syms *SymbolTable, lim *Limits) (*Block, error) {
 // let the last one win, and two implementations could read one signed block
 // differently). It never panics on any input.
 func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
-	out := &Block{}
+	out := &Block{Symbols: make([]string, 0, countFields(raw, 1))}
 	var buf [3][8][]byte // enough for typical blocks without allocating
 	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
 	var seen uint8
@@ -304,7 +304,7 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 	}
 	syms.Extend(out.Symbols)
 	d := decoder{syms: syms, lim: lim}
-	d.sizeFor(len(raw))
+	d.sizeFor(facts, rules, checks)
 	if len(facts) > 0 {
 		out.Facts = make([]Predicate, 0, len(facts))
 	}
