@@ -1,6 +1,8 @@
 package datalog
 
 import (
+	"fmt"
+	"math"
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -98,4 +100,112 @@ func countFields(b []byte, num protowire.Number) int {
 		}
 	}
 	return n
+}
+
+// Fast paths for the commonest messages, a term or an operator holding a
+// single varint: they decode exactly as the general walk does (the same
+// cases, through the same functions), only without walking.
+
+// fastPaths is switched off only by the test that holds the fast paths to
+// the general one.
+var fastPaths = true
+
+// singleVarint reports whether b is exactly one varint field.
+func singleVarint(b []byte) (protowire.Number, uint64, bool) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || typ != protowire.VarintType {
+		return 0, 0, false
+	}
+	x, m := protowire.ConsumeVarint(b[n:])
+	if m < 0 || n+m != len(b) {
+		return 0, 0, false
+	}
+	return num, x, true
+}
+
+// singleBytes reports whether b is exactly one length-delimited field.
+func singleBytes(b []byte) (protowire.Number, []byte, bool) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || typ != protowire.BytesType {
+		return 0, nil, false
+	}
+	v, m := protowire.ConsumeBytes(b[n:])
+	if m < 0 || n+m != len(b) {
+		return 0, nil, false
+	}
+	return num, v, true
+}
+
+// varintTermField reports whether a TermV2 field holds its value as a
+// varint: variable (1), integer (2), string (3), date (4), bool (6).
+func varintTermField(num protowire.Number) bool {
+	return num >= 1 && num <= 6 && num != 5
+}
+
+// varintTerm decodes the TermV2 fields that varintTermField accepts.
+func (d *decoder) varintTerm(num protowire.Number, x uint64) (Term, error) {
+	switch num {
+	case 1:
+		return d.variable(x)
+	case 2:
+		return Int(int64(x)), nil
+	case 3:
+		s, err := d.symbol(x)
+		if err != nil {
+			return Term{}, err
+		}
+		if len(s) > d.lim.MaxStringBytes {
+			return Term{}, &LimitError{What: "string length", Limit: d.lim.MaxStringBytes}
+		}
+		return String(s), nil
+	case 4:
+		if x > math.MaxInt64 {
+			return Term{}, fmt.Errorf("date %d is out of range", x)
+		}
+		return Term{Kind: KindDate, Int: int64(x)}, nil
+	case 6:
+		return Bool(x != 0), nil
+	}
+	return Term{}, unsupported("TermV2", num)
+}
+
+// operator returns the unary (Op field 2) or binary (3) operator of a
+// kind, refusing kinds newer than Datalog 3.0.
+func operator(num protowire.Number, kind uint64) (Op, error) {
+	if num == 3 {
+		if kind > uint64(binaryCount-1) {
+			return Op{}, &UnsupportedError{Feature: describeBinary(kind)}
+		}
+		return Op{Kind: OpBinary, Code: uint8(kind)}, nil
+	}
+	if kind > uint64(UnaryLength) {
+		return Op{}, unsupported("OpUnary", 1)
+	}
+	return Op{Kind: OpUnary, Code: uint8(kind)}, nil
+}
+
+// commonOp decodes an Op that is a value, or an operator whose message is
+// exactly its kind; ok is false for anything else, which the general path
+// decodes (and refuses if it must).
+func (d *decoder) commonOp(b []byte) (op Op, ok bool, err error) {
+	num, v, ok := singleBytes(b)
+	if !ok {
+		return Op{}, false, nil
+	}
+	switch num {
+	case 1:
+		t, err := d.term(v, true)
+		if err != nil {
+			return Op{}, true, err
+		}
+		return Op{Kind: OpValue, Term: t}, true, nil
+	case 2, 3:
+		f, kind, ok := singleVarint(v)
+		if !ok || f != 1 {
+			return Op{}, false, nil
+		}
+		op, err := operator(num, kind)
+		return op, true, err
+	}
+	return Op{}, false, nil
 }

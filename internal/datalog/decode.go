@@ -643,6 +643,9 @@ func (d *decoder) variable(v uint64) (Term, error) {
 // term decodes a TermV2, a oneof of variable (1), integer (2), string (3),
 // date (4), bytes (5), bool (6) and set (7).
 func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
+	if num, x, ok := singleVarint(b); ok && fastPaths && varintTermField(num) {
+		return d.varintTerm(num, x) // the common case, without walk
+	}
 	var out Term
 	fields := 0
 	var setBytes []byte
@@ -660,33 +663,15 @@ func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
 			return errWireType
 		}
 		switch num {
-		case 1:
-			t, err := d.variable(x)
+		case 1, 2, 3, 4, 6:
+			t, err := d.varintTerm(num, x)
 			out = t
 			return err
-		case 2:
-			out = Int(int64(x))
-		case 3:
-			s, err := d.symbol(x)
-			if err != nil {
-				return err
-			}
-			if len(s) > d.lim.MaxStringBytes {
-				return &LimitError{What: "string length", Limit: d.lim.MaxStringBytes}
-			}
-			out = String(s)
-		case 4:
-			if x > math.MaxInt64 {
-				return fmt.Errorf("date %d is out of range", x)
-			}
-			out = Term{Kind: KindDate, Int: int64(x)}
 		case 5:
 			if len(v) > d.lim.MaxStringBytes {
 				return &LimitError{What: "bytes length", Limit: d.lim.MaxStringBytes}
 			}
 			out = Bytes(v)
-		case 6:
-			out = Bool(x != 0)
 		case 7:
 			if !allowSet {
 				return errors.New("sets cannot contain sets")
@@ -791,6 +776,9 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 
 // op decodes an Op, a oneof of value (1), unary (2) and binary (3).
 func (d *decoder) op(b []byte) (Op, error) {
+	if op, ok, err := d.commonOp(b); ok && fastPaths {
+		return op, err // the common cases, without walk
+	}
 	var out Op
 	fields := 0
 	err := walk(b, "Op", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
@@ -807,9 +795,8 @@ func (d *decoder) op(b []byte) (Op, error) {
 			return err
 		case 2, 3:
 			msg := protoreflect.Name("OpUnary")
-			limit := uint64(UnaryLength)
 			if num == 3 {
-				msg, limit = "OpBinary", uint64(binaryCount-1)
+				msg = "OpBinary"
 			}
 			var kind uint64
 			var seen uint8
@@ -829,20 +816,11 @@ func (d *decoder) op(b []byte) (Op, error) {
 			if seen == 0 {
 				return errors.New("operator without kind")
 			}
-			if kind > limit {
-				if num == 3 {
-					return &UnsupportedError{Feature: describeBinary(kind)}
-				}
-				return unsupported(msg, 1)
-			}
-			out = Op{Kind: OpUnary, Code: uint8(kind)}
-			if num == 3 {
-				out.Kind = OpBinary
-			}
+			out, err = operator(num, kind)
+			return err
 		default:
 			return unsupported("Op", num)
 		}
-		return nil
 	})
 	if err != nil {
 		return Op{}, err
