@@ -85,12 +85,19 @@ func canonicalSet(elems []Term) Term {
 func countFields(b []byte, num protowire.Number) int {
 	n := 0
 	for len(b) > 0 {
-		f, typ, l := protowire.ConsumeTag(b)
+		f, typ, l := consumeTag(b)
 		if l < 0 {
 			return n
 		}
 		b = b[l:]
-		l = protowire.ConsumeFieldValue(f, typ, b)
+		switch typ {
+		case protowire.BytesType:
+			_, l = consumeBytes(b)
+		case protowire.VarintType:
+			_, l = consumeVarint(b)
+		default:
+			l = protowire.ConsumeFieldValue(f, typ, b)
+		}
 		if l < 0 {
 			return n
 		}
@@ -112,11 +119,11 @@ var fastPaths = true
 
 // singleVarint reports whether b is exactly one varint field.
 func singleVarint(b []byte) (protowire.Number, uint64, bool) {
-	num, typ, n := protowire.ConsumeTag(b)
+	num, typ, n := consumeTag(b)
 	if n < 0 || typ != protowire.VarintType {
 		return 0, 0, false
 	}
-	x, m := protowire.ConsumeVarint(b[n:])
+	x, m := consumeVarint(b[n:])
 	if m < 0 || n+m != len(b) {
 		return 0, 0, false
 	}
@@ -125,11 +132,11 @@ func singleVarint(b []byte) (protowire.Number, uint64, bool) {
 
 // singleBytes reports whether b is exactly one length-delimited field.
 func singleBytes(b []byte) (protowire.Number, []byte, bool) {
-	num, typ, n := protowire.ConsumeTag(b)
+	num, typ, n := consumeTag(b)
 	if n < 0 || typ != protowire.BytesType {
 		return 0, nil, false
 	}
-	v, m := protowire.ConsumeBytes(b[n:])
+	v, m := consumeBytes(b[n:])
 	if m < 0 || n+m != len(b) {
 		return 0, nil, false
 	}
@@ -208,4 +215,30 @@ func (d *decoder) commonOp(b []byte) (op Op, ok bool, err error) {
 		return op, true, err
 	}
 	return Op{}, false, nil
+}
+
+// consumeTag, consumeVarint and consumeBytes are protowire's, with the
+// one-byte case (nearly every tag, length and symbol index in a block)
+// inlined; anything longer, and every error, goes to protowire.
+
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if len(b) > 0 && b[0] >= 1<<3 && b[0] < 0x80 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	return protowire.ConsumeTag(b)
+}
+
+func consumeVarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
+}
+
+func consumeBytes(b []byte) ([]byte, int) {
+	if len(b) > 0 && b[0] < 0x80 && int(b[0]) < len(b) {
+		n := int(b[0])
+		return b[1 : 1+n : 1+n], 1 + n
+	}
+	return protowire.ConsumeBytes(b)
 }

@@ -361,7 +361,7 @@ func unsupported(msg protoreflect.Name, num protowire.Number) error {
 // on an unknown field it is reported by fn through its field number.
 func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return fmt.Errorf("malformed %s: %w", msg, protowire.ParseError(n))
 		}
@@ -370,9 +370,9 @@ func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ pro
 		var x uint64
 		switch typ {
 		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
+			x, n = consumeVarint(b)
 		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
+			v, n = consumeBytes(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n >= 0 {

@@ -66,3 +66,37 @@ func TestFastPathsMatchWalk(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumeMatchesProtowire holds the one-byte fast paths of consumeTag,
+// consumeVarint and consumeBytes to protowire on every input of up to two
+// bytes, and on longer ones.
+func TestConsumeMatchesProtowire(t *testing.T) {
+	var inputs [][]byte
+	inputs = append(inputs, nil)
+	for a := range 256 {
+		inputs = append(inputs, []byte{byte(a)})
+		for b := range 256 {
+			inputs = append(inputs, []byte{byte(a), byte(b)})
+		}
+	}
+	for n := range 130 {
+		inputs = append(inputs, protowire.AppendBytes(nil, make([]byte, n)), protowire.AppendBytes(nil, make([]byte, n))[:max(0, n)])
+	}
+	for _, b := range inputs {
+		n1, t1, l1 := consumeTag(b)
+		n2, t2, l2 := protowire.ConsumeTag(b)
+		if n1 != n2 || t1 != t2 || l1 != l2 {
+			t.Fatalf("consumeTag(%x) = %v %v %v, protowire %v %v %v", b, n1, t1, l1, n2, t2, l2)
+		}
+		x1, l1 := consumeVarint(b)
+		x2, l2 := protowire.ConsumeVarint(b)
+		if x1 != x2 || l1 != l2 {
+			t.Fatalf("consumeVarint(%x) = %v %v, protowire %v %v", b, x1, l1, x2, l2)
+		}
+		v1, l1 := consumeBytes(b)
+		v2, l2 := protowire.ConsumeBytes(b)
+		if string(v1) != string(v2) || (v1 == nil) != (v2 == nil) || l1 != l2 {
+			t.Fatalf("consumeBytes(%x) = %x %v, protowire %x %v", b, v1, l1, v2, l2)
+		}
+	}
+}
