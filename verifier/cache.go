@@ -14,16 +14,17 @@ type cacheKey [sha256.Size]byte
 // token. It saves only signature checks and parsing: revocation and Datalog
 // run on every decision.
 //
-// Eviction is CLOCK (second chance), an approximation of least recently
-// used in which a hit only sets a flag under the read lock: decisions on
-// several cores that hit the cache do not serialize on it, as they would if
-// every hit moved an entry in a list under an exclusive lock.
+// A hit writes no shared memory (sync.Map reads are lock-free; the
+// recently-used flag is only set when clear), so that decisions on several
+// cores do not contend on it. Eviction is CLOCK (second chance), an
+// approximation of least recently used, under a mutex taken only by put.
 type chainCache struct {
-	mu    sync.RWMutex
 	max   int
-	ring  []*cacheEntry // up to max entries; hand sweeps it on eviction
-	hand  int
-	items map[cacheKey]*cacheEntry
+	items sync.Map // cacheKey → *cacheEntry; changed only under mu
+
+	mu   sync.Mutex
+	ring []*cacheEntry // up to max entries; hand sweeps it on eviction
+	hand int
 }
 
 type cacheEntry struct {
@@ -33,22 +34,22 @@ type cacheEntry struct {
 }
 
 func newChainCache(max int) *chainCache {
-	if max <= 0 {
-		return &chainCache{max: max}
+	c := &chainCache{max: max}
+	if max > 0 {
+		c.ring = make([]*cacheEntry, 0, min(max, 1024))
 	}
-	return &chainCache{max: max, ring: make([]*cacheEntry, 0, min(max, 1024)), items: make(map[cacheKey]*cacheEntry, min(max, 1024))}
+	return c
 }
 
 func (c *chainCache) get(k cacheKey) *token.Verified {
 	if c.max <= 0 {
 		return nil
 	}
-	c.mu.RLock()
-	e, ok := c.items[k]
-	c.mu.RUnlock()
+	v, ok := c.items.Load(k)
 	if !ok {
 		return nil
 	}
+	e := v.(*cacheEntry)
 	if !e.used.Load() {
 		e.used.Store(true)
 	}
@@ -61,14 +62,14 @@ func (c *chainCache) put(k cacheKey, t *token.Verified) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.items[k]; ok {
-		e.used.Store(true)
+	if v, ok := c.items.Load(k); ok {
+		v.(*cacheEntry).used.Store(true)
 		return
 	}
 	e := &cacheEntry{key: k, tok: t}
 	if len(c.ring) < c.max {
 		c.ring = append(c.ring, e)
-		c.items[k] = e
+		c.items.Store(k, e)
 		return
 	}
 	// Give every recently used entry a second chance; evict the first
@@ -77,14 +78,14 @@ func (c *chainCache) put(k cacheKey, t *token.Verified) {
 		c.ring[c.hand].used.Store(false)
 		c.hand = (c.hand + 1) % len(c.ring)
 	}
-	delete(c.items, c.ring[c.hand].key)
+	c.items.Delete(c.ring[c.hand].key)
 	c.ring[c.hand] = e
-	c.items[k] = e
+	c.items.Store(k, e)
 	c.hand = (c.hand + 1) % len(c.ring)
 }
 
 func (c *chainCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.items)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.ring)
 }
