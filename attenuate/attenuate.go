@@ -55,12 +55,11 @@ func WithSeparators(seps string) Option {
 // Err). A Builder never modifies the token it was made from and can Build
 // more than once. It is not safe for concurrent use.
 type Builder struct {
-	orig    *biscuit.Biscuit
-	blocks  int
-	hint    uint32
-	hasHint bool
-	now     func() time.Time
-	seps    string
+	orig   *biscuit.Biscuit // the stand-in biscuit-go appends to (token.AppendBase)
+	parsed *token.Unverified
+	blocks int
+	now    func() time.Time
+	seps   string
 
 	checks []biscuit.Check
 	facts  []biscuit.Fact
@@ -100,33 +99,49 @@ func newBuilder(raw []byte, opts []Option) (*Builder, error) {
 	if err := validSeparators(o.seps); err != nil {
 		return nil, err
 	}
-	u, bt, err := open(raw)
+	u, err := parseUnsealed(raw)
+	if err != nil {
+		return nil, err
+	}
+	base, err := u.AppendBase()
+	if err != nil {
+		return nil, fmt.Errorf("attenuate: %w", err)
+	}
+	bt, err := unmarshal(base)
 	if err != nil {
 		return nil, err
 	}
 	if n := u.BlockCount(); n >= token.MaxBlocks {
 		return nil, fmt.Errorf("attenuate: %w: the token already has %d blocks, the most a verifier accepts; attenuate a token earlier in the delegation chain", ErrOverLimit, n)
 	}
-	b := &Builder{orig: bt, blocks: u.BlockCount(), now: o.now, seps: o.seps, seen: map[string]bool{}}
-	b.hint, b.hasHint = u.RootKeyIDHint()
+	b := &Builder{orig: bt, parsed: u, blocks: u.BlockCount(), now: o.now, seps: o.seps, seen: map[string]bool{}}
 	return b, nil
 }
 
 // open parses raw under mandate's limits, refuses sealed tokens, and reads
 // it with biscuit-go for appending.
 func open(raw []byte) (*token.Unverified, *biscuit.Biscuit, error) {
-	u, err := token.Parse(raw)
+	u, err := parseUnsealed(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("attenuate: %w", err)
-	}
-	if u.Sealed() {
-		return nil, nil, fmt.Errorf("attenuate: %w; attenuate the token it was sealed from, or ask the delegating agent for an unsealed token", token.ErrSealed)
+		return nil, nil, err
 	}
 	bt, err := unmarshal(raw)
 	if err != nil {
 		return nil, nil, err
 	}
 	return u, bt, nil
+}
+
+// parseUnsealed parses raw under mandate's limits and refuses sealed tokens.
+func parseUnsealed(raw []byte) (*token.Unverified, error) {
+	u, err := token.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("attenuate: %w", err)
+	}
+	if u.Sealed() {
+		return nil, fmt.Errorf("attenuate: %w; attenuate the token it was sealed from, or ask the delegating agent for an unsealed token", token.ErrSealed)
+	}
+	return u, nil
 }
 
 func unmarshal(raw []byte) (bt *biscuit.Biscuit, err error) {
@@ -633,15 +648,28 @@ func (b *Builder) append(checks []biscuit.Check, facts []biscuit.Fact, seal bool
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidCaveat, err)
 	}
-	if b.hasHint {
-		raw = token.WithRootKeyID(raw, b.hint)
+	// biscuit-go appended to the stand-in: put its block and proof on the
+	// token itself (with its root key ID hint), and read back the result,
+	// decoding only the new block.
+	if raw, err = b.parsed.Splice(raw); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidCaveat, err)
 	}
-	return reparse(raw)
+	return reparseAppended(b.parsed, raw)
+}
+
+// reparseAppended is reparse for a token appended to parsed.
+func reparseAppended(parsed *token.Unverified, raw []byte) ([]byte, *token.Unverified, error) {
+	u, err := parsed.ParseAppended(raw)
+	return reparsed(raw, u, err)
 }
 
 // reparse refuses anything the verifier's parser would reject.
 func reparse(raw []byte) ([]byte, *token.Unverified, error) {
 	u, err := token.Parse(raw)
+	return reparsed(raw, u, err)
+}
+
+func reparsed(raw []byte, u *token.Unverified, err error) ([]byte, *token.Unverified, error) {
 	switch {
 	case err == nil:
 		return raw, u, nil

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // An approval is a person's signed consent to exactly one tool call of one
@@ -281,7 +283,7 @@ func (u *UnverifiedApproval) Verify(keys *KeySet, now time.Time) (*Approval, err
 	if !ok {
 		return nil, fmt.Errorf("%w: key %d is not a trusted root key", ErrApprovalUnknownKey, a.KeyID)
 	}
-	if !ed25519.Verify(pub, approvalSigningBytes(u.payload), u.sig) {
+	if !verifyExpanded(pub, approvalSigningBytes(u.payload), u.sig) {
 		return nil, fmt.Errorf("%w: approval %s", ErrApprovalSignature, a.ID)
 	}
 	switch {
@@ -304,13 +306,13 @@ func VerifyApproval(s string, keys *KeySet, now time.Time) (*Approval, error) {
 	return u.Verify(keys, now)
 }
 
-// byID returns the key with ID id, if it is trusted at now.
-func (s *KeySet) byID(id uint32, now time.Time) (ed25519.PublicKey, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, k := range s.keys {
-		if k.ID == id && usable(k, now) {
-			return k.Key, true
+// byID returns the key with ID id, with its precomputed point, if it is
+// trusted at now.
+func (s *KeySet) byID(id uint32, now time.Time) (*voi.ExpandedPublicKey, bool) {
+	snap := s.load()
+	for i, k := range snap.keys {
+		if k.ID == id && usable(k, now) && snap.exp[i] != nil {
+			return snap.exp[i], true
 		}
 	}
 	return nil, false

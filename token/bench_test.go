@@ -2,6 +2,7 @@ package token_test
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 
 	"github.com/mandate-dev/mandate/token"
@@ -62,6 +63,28 @@ func BenchmarkMint(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := token.Mint(key, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParse32Checks parses a token whose attenuation block holds 32
+// checks (no signature is checked): what decoding a check costs.
+func BenchmarkParse32Checks(b *testing.B) {
+	var checks []string
+	for i := range 8 {
+		checks = append(checks,
+			fmt.Sprintf(`check if tool($t), ["get_account", "list_invoices", "t%d"].contains($t)`, i),
+			fmt.Sprintf(`check if resource($r), $r.starts_with("account:acme/%d") or resource($r), $r.starts_with("account:acme/")`, i),
+			fmt.Sprintf(`check if tool($t), !($t == "refund%d") or arg("amount", $a), $a <= %d`, i, 500+i),
+			fmt.Sprintf(`check if time($t), $t <= 2099-01-0%dT00:00:00Z`, i+1),
+		)
+	}
+	raw := attenuate(b, mint(b, testKey(1)).Raw, "", nil, checks...)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := token.Parse(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

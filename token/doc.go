@@ -28,6 +28,10 @@
 //     [KeySet] at a given instant and returns a [*Verified]. The hint picks
 //     the key to try first; without it (biscuit-go drops it when it appends
 //     a block) or when it names an unknown key, every trusted key is tried.
+//     Signatures are checked one by one with curve25519-voi under exactly
+//     crypto/ed25519's acceptance rules (never a batch equation, which
+//     would accept small-order components that crypto/ed25519 rejects);
+//     [KeySet] keeps each root key's point precomputed.
 //  6. Read. [Verified.Subject], [Verified.Rights], [Verified.ExpiresAt],
 //     [Verified.EffectiveExpiry], [Verified.RevocationIDs] and
 //     [Verified.KeyID] are now facts you can rely on. Deciding whether a

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // PublicKeyPrefix is the optional algorithm prefix of a printed public key,
@@ -129,9 +131,17 @@ func FormatPublicKey(pub ed25519.PublicKey) string { return hex.EncodeToString(p
 
 // KeySet is the set of root public keys a verifier trusts. It is safe for
 // concurrent use; Set replaces the whole set atomically (key rotation).
+// Readers load an immutable snapshot: deciding on several cores writes no
+// shared memory here.
 type KeySet struct {
-	mu   sync.RWMutex
+	snap atomic.Pointer[keySnapshot]
+}
+
+type keySnapshot struct {
 	keys []PublicKey
+	// exp holds each key's point, precomputed for verification (nil for a
+	// key that is not a point), index for index with keys.
+	exp []*voi.ExpandedPublicKey
 }
 
 // NewKeySet returns a key set holding keys.
@@ -141,38 +151,57 @@ func NewKeySet(keys ...PublicKey) *KeySet {
 	return s
 }
 
+func (s *KeySet) load() *keySnapshot {
+	if p := s.snap.Load(); p != nil {
+		return p
+	}
+	return &keySnapshot{}
+}
+
 // Set replaces the trusted keys.
 func (s *KeySet) Set(keys ...PublicKey) {
-	cp := make([]PublicKey, len(keys))
-	copy(cp, keys)
-	s.mu.Lock()
-	s.keys = cp
-	s.mu.Unlock()
+	old := s.load()
+	next := &keySnapshot{keys: make([]PublicKey, len(keys)), exp: make([]*voi.ExpandedPublicKey, len(keys))}
+	copy(next.keys, keys)
+	for i := range next.keys {
+		// The point is computed from a private copy of the key, so a
+		// caller changing its slice later cannot make the two disagree.
+		next.keys[i].Key = slices.Clone(next.keys[i].Key)
+		if j := slices.IndexFunc(old.keys, func(k PublicKey) bool { return k.Key.Equal(next.keys[i].Key) }); j >= 0 {
+			next.exp[i] = old.exp[j] // precomputation is pure: reuse it across rotations
+			continue
+		}
+		next.exp[i] = expandedKey(next.keys[i].Key)
+	}
+	s.snap.Store(next)
 }
 
 // Keys returns a copy of the trusted keys.
 func (s *KeySet) Keys() []PublicKey {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Clone(s.keys)
+	return slices.Clone(s.load().keys)
+}
+
+// candidate is a trusted key to try, with its precomputed point.
+type candidate struct {
+	PublicKey
+	exp *voi.ExpandedPublicKey
 }
 
 // candidates returns the keys to try for a token, the hinted key first, and
 // only keys still valid at now.
-func (s *KeySet) candidates(hint *uint32, now time.Time, buf []PublicKey) []PublicKey {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+func (s *KeySet) candidates(hint *uint32, now time.Time, buf []candidate) []candidate {
+	snap := s.load()
 	out := buf[:0]
 	if hint != nil {
-		for _, k := range s.keys {
+		for i, k := range snap.keys {
 			if k.ID == *hint && usable(k, now) {
-				out = append(out, k)
+				out = append(out, candidate{k, snap.exp[i]})
 			}
 		}
 	}
-	for _, k := range s.keys {
+	for i, k := range snap.keys {
 		if (hint == nil || k.ID != *hint) && usable(k, now) {
-			out = append(out, k)
+			out = append(out, candidate{k, snap.exp[i]})
 		}
 	}
 	return out
@@ -185,9 +214,7 @@ func usable(k PublicKey, now time.Time) bool {
 // Trusted reports whether pub is in the set and usable at now. Verifiers
 // call it on cached chains so that removing a key takes effect at once.
 func (s *KeySet) Trusted(pub ed25519.PublicKey, now time.Time) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, k := range s.keys {
+	for _, k := range s.load().keys {
 		if k.Key.Equal(pub) && usable(k, now) {
 			return true
 		}

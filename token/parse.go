@@ -35,7 +35,13 @@ func ParseString(s string) (*Unverified, error) {
 
 // Parse decodes a raw token, enforcing every limit in limits.go and refusing
 // any format newer than Biscuit v3. It checks no signature.
-func Parse(raw []byte) (*Unverified, error) {
+func Parse(raw []byte) (*Unverified, error) { return parse(raw, nil) }
+
+// parse is Parse. When prev is given and raw holds prev's blocks byte for
+// byte followed by new ones, prev's decoded blocks are reused and only the
+// new blocks are decoded: decoding is a function of a block's bytes and the
+// symbols before it, so the result is the same as decoding them all.
+func parse(raw []byte, prev *Unverified) (*Unverified, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
 	}
@@ -58,7 +64,15 @@ func Parse(raw []byte) (*Unverified, error) {
 	u.signed = append(u.signed, c.Blocks...)
 	u.blocks = make([]*datalog.Block, len(u.signed))
 	syms := datalog.NewSymbolTable(64)
-	for i, sb := range u.signed {
+	start := 0
+	if prev != nil && extends(u.signed, prev.signed) {
+		start = copy(u.blocks, prev.blocks)
+		for _, b := range prev.blocks {
+			syms.Extend(b.Symbols)
+		}
+	}
+	for i, sb := range u.signed[start:] {
+		i += start
 		if alg := sb.GetNextKey().GetAlgorithm(); alg != pb.PublicKey_Ed25519 {
 			return nil, fmt.Errorf("%w: block %d: key algorithm %d (such as P-256 from newer Biscuit libraries) is not Ed25519, the only algorithm of Biscuit v3 that mandate verifies", ErrUnsupported, i, alg)
 		}
@@ -153,7 +167,7 @@ func (u *Unverified) UnsafeBlocks() []*datalog.Block { return u.blocks }
 // first; without a hint (biscuit-go drops it on append) every trusted key is
 // tried, so the hint is never needed for correctness.
 func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
-	var buf [4]PublicKey
+	var buf [4]candidate
 	var hint *uint32
 	if id, ok := u.RootKeyIDHint(); ok {
 		hint = &id
@@ -166,8 +180,8 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	var root *PublicKey
 	msg := signedPayload(nil, auth)
 	for i := range cands {
-		if ed25519.Verify(cands[i].Key, msg, auth.Signature) {
-			root = &cands[i]
+		if verifyExpanded(cands[i].exp, msg, auth.Signature) {
+			root = &cands[i].PublicKey
 			break
 		}
 	}
@@ -180,20 +194,19 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	prev := ed25519.PublicKey(auth.NextKey.Key)
 	for i, sb := range u.signed[1:] {
 		msg = signedPayload(msg[:0], sb)
-		if !ed25519.Verify(prev, msg, sb.Signature) {
+		if !verifySig(prev, msg, sb.Signature) {
 			return nil, fmt.Errorf("%w: block %d signature does not verify", ErrSignature, i+1)
 		}
 		prev = sb.NextKey.Key
 	}
 	last := u.signed[len(u.signed)-1]
 	if secret := u.c.Proof.GetNextSecret(); secret != nil {
-		pub := ed25519.NewKeyFromSeed(secret).Public().(ed25519.PublicKey)
-		if !bytes.Equal(pub, prev) {
+		if !bytes.Equal(publicFromSeed(secret), prev) {
 			return nil, fmt.Errorf("%w: proof does not match the last block's key", ErrSignature)
 		}
 	} else {
 		msg = append(signedPayload(msg[:0], last), last.Signature...)
-		if !ed25519.Verify(prev, msg, u.c.Proof.GetFinalSignature()) {
+		if !verifySig(prev, msg, u.c.Proof.GetFinalSignature()) {
 			return nil, fmt.Errorf("%w: seal signature does not verify", ErrSignature)
 		}
 	}

@@ -20,6 +20,7 @@ type Verified struct {
 	subject   Subject
 	rights    []Right
 	expiresAt time.Time
+	prog      *datalog.Program
 }
 
 func newVerified(u *Unverified, root PublicKey) *Verified {
@@ -29,7 +30,8 @@ func newVerified(u *Unverified, root PublicKey) *Verified {
 	for i, id := range ids {
 		hexIDs[i] = hex.EncodeToString(id)
 	}
-	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, idsHex: hexIDs, subject: s, rights: rights, expiresAt: exp}
+	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, idsHex: hexIDs, subject: s, rights: rights, expiresAt: exp,
+		prog: datalog.NewProgram(u.blocks)}
 }
 
 // RevocationIDsHex returns the revocation IDs in hex, in block order. The
@@ -112,3 +114,7 @@ func (v *Verified) Unverified() *Unverified { return v.u }
 
 // Datalog returns the decoded blocks for evaluation by mandate's verifier.
 func (v *Verified) Datalog() []*datalog.Block { return v.u.blocks }
+
+// Program returns the decoded blocks prepared for evaluation, kept with the
+// token so that a cached token is not prepared again.
+func (v *Verified) Program() *datalog.Program { return v.prog }

@@ -130,19 +130,27 @@ func checkArgNames(args map[string]any) error {
 	return nil
 }
 
-func str1(name, v string) datalog.Predicate {
-	return datalog.Predicate{Name: name, Terms: []datalog.Term{datalog.String(v)}}
-}
-
-// facts builds the request facts, with time from the verifier's clock.
-func (r *Request) facts(now time.Time, buf []datalog.Predicate) ([]datalog.Predicate, error) {
-	out := append(buf[:0],
-		datalog.Predicate{Name: token.FactTime, Terms: []datalog.Term{datalog.Date(now)}},
-		str1(token.FactService, r.Service),
-		str1(token.FactTool, r.Tool),
-		str1(token.FactOperation, r.Operation),
-		str1(token.FactResource, r.Resource),
-	)
+// facts builds the request facts, with time from the verifier's clock. Their
+// terms are carved out of sc's reusable arena, so a decision allocates
+// nothing for them.
+func (r *Request) facts(now time.Time, sc *scratch) ([]datalog.Predicate, error) {
+	need := 5 + 2*len(r.Args)
+	if cap(sc.terms) < need {
+		sc.terms = make([]datalog.Term, 0, max(need, 16))
+	}
+	terms := sc.terms[:0]
+	out := sc.facts[:0]
+	add := func(name string, ts ...datalog.Term) {
+		start := len(terms)
+		terms = append(terms, ts...)
+		out = append(out, datalog.Predicate{Name: name, Terms: terms[start:len(terms):len(terms)]})
+	}
+	add(token.FactTime, datalog.Date(now))
+	add(token.FactService, datalog.String(r.Service))
+	add(token.FactTool, datalog.String(r.Tool))
+	add(token.FactOperation, datalog.String(r.Operation))
+	add(token.FactResource, datalog.String(r.Resource))
+	sc.facts, sc.terms = out, terms
 	if len(r.Args) == 0 {
 		return out, nil
 	}
@@ -159,8 +167,9 @@ func (r *Request) facts(now time.Time, buf []datalog.Predicate) ([]datalog.Predi
 		if !ok || len(name) > token.MaxStringBytes {
 			continue
 		}
-		out = append(out, datalog.Predicate{Name: token.FactArg, Terms: []datalog.Term{datalog.String(name), t}})
+		add(token.FactArg, datalog.String(name), t)
 	}
+	sc.facts, sc.terms = out, terms
 	return out, nil
 }
 

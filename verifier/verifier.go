@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -93,6 +94,7 @@ func New(cfg Config) (*Verifier, error) {
 type scratch struct {
 	ev    *datalog.Evaluator
 	facts []datalog.Predicate
+	terms []datalog.Term // the request facts' terms
 }
 
 // FailedCheck locates the check that denied a request.
@@ -154,12 +156,12 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 
 	sc := v.pool.Get().(*scratch)
 	defer v.pool.Put(sc)
-	facts, err := req.facts(now, sc.facts)
+	facts, err := req.facts(now, sc)
 	if err != nil {
 		return deny(d, err)
 	}
 	sc.facts = facts
-	out, err := sc.ev.Run(vt.Datalog(), facts, func(w *datalog.World) bool { return covered(w, &req) })
+	out, err := sc.ev.RunProgram(vt.Program(), facts, func(w *datalog.World) bool { return covered(w, &req) })
 	if err == nil && out.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[out.Block].Checks[out.Check]) {
 		var done bool
 		if d, out, done, err = v.approve(ctx, d, vt, &req, now, sc, out); done {
@@ -299,7 +301,9 @@ func (v *Verifier) verified(tok string, now time.Time) (*token.Verified, error) 
 	if len(tok) > token.MaxEncodedBytes {
 		return nil, fmt.Errorf("%w: %d bytes of base64 is over the %d-byte token limit", token.ErrTooLarge, len(tok), token.MaxEncodedBytes)
 	}
-	key := cacheKey(sha256.Sum256([]byte(tok)))
+	// Hash the string's bytes in place: sha256 neither keeps nor changes
+	// them, and a copy would cost an allocation of the token's size.
+	key := cacheKey(sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok))))
 	if vt := v.cache.get(key); vt != nil && v.cfg.Keys.Trusted(vt.RootKey(), now) {
 		return vt, nil
 	}

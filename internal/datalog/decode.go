@@ -344,7 +344,7 @@ func Decode(b *pb.Block, syms *SymbolTable, lim *Limits) (*Block, error) {
 // let the last one win, and two implementations could read one signed block
 // differently). It never panics on any input.
 func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
-	out := &Block{}
+	out := &Block{Symbols: make([]string, 0, countFields(raw, 1))}
 	var buf [3][8][]byte // enough for typical blocks without allocating
 	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
 	var seen uint8
@@ -419,6 +419,7 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 		return nil, err
 	}
 	d := decoder{syms: syms, lim: lim}
+	d.sizeFor(facts, rules, checks)
 	if len(facts) > 0 {
 		out.Facts = make([]Predicate, 0, len(facts))
 	}
@@ -429,12 +430,18 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 		}
 		out.Facts = append(out.Facts, p)
 	}
+	if len(rules) > 0 {
+		out.Rules = make([]Rule, 0, len(rules))
+	}
 	for _, r := range rules {
 		rule, err := d.rule(r, true)
 		if err != nil {
 			return nil, fmt.Errorf("rule: %w", err)
 		}
 		out.Rules = append(out.Rules, rule)
+	}
+	if len(checks) > 0 {
+		out.Checks = make([]Check, 0, len(checks))
 	}
 	for _, c := range checks {
 		check, err := d.check(c)
@@ -469,7 +476,7 @@ func unsupported(msg protoreflect.Name, num protowire.Number) error {
 // on an unknown field it is reported by fn through its field number.
 func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return fmt.Errorf("malformed %s: %w", msg, protowire.ParseError(n))
 		}
@@ -478,9 +485,9 @@ func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ pro
 		var x uint64
 		switch typ {
 		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
+			x, n = consumeVarint(b)
 		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
+			v, n = consumeBytes(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 			if n >= 0 {
@@ -503,8 +510,9 @@ func walk(b []byte, msg protoreflect.Name, fn func(num protowire.Number, typ pro
 }
 
 type decoder struct {
-	syms *SymbolTable
-	lim  *Limits
+	syms  *SymbolTable
+	lim   *Limits
+	slabs // the block's storage (alloc.go)
 	// per rule: the symbol index of each variable, by dense slot
 	varSyms  []uint32
 	varNames []string
@@ -546,7 +554,8 @@ func (d *decoder) fact(b []byte) (Predicate, error) {
 // check decodes a CheckV2 { repeated RuleV2 queries = 1; } (a kind field
 // other than 0, "check if", is newer than v3).
 func (d *decoder) check(b []byte) (Check, error) {
-	var queries [][]byte
+	var qbuf [4][]byte
+	queries := qbuf[:0]
 	err := walk(b, "CheckV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == 1 && typ == protowire.BytesType:
@@ -573,13 +582,13 @@ func (d *decoder) check(b []byte) (Check, error) {
 	if len(queries) == 0 {
 		return Check{}, errors.New("a check needs at least one query")
 	}
-	c := Check{Queries: make([]Rule, 0, len(queries))}
-	for _, q := range queries {
+	c := Check{Queries: d.rules.take(len(queries))}
+	for i, q := range queries {
 		r, err := d.rule(q, false)
 		if err != nil {
 			return Check{}, err
 		}
-		c.Queries = append(c.Queries, r)
+		c.Queries[i] = r
 	}
 	return c, nil
 }
@@ -588,7 +597,8 @@ func (d *decoder) check(b []byte) (Check, error) {
 // expressions = 3; }.
 func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	var head []byte
-	var body, exprs [][]byte
+	var bodyBuf, exprBuf [4][]byte
+	body, exprs := bodyBuf[:0], exprBuf[:0]
 	var seen uint8
 	err := walk(b, "RuleV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		switch num {
@@ -630,9 +640,9 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 		return Rule{}, errors.New("a rule needs a body: at least one predicate or expression")
 	}
 	d.varSyms = d.varSyms[:0]
-	d.varNames = nil
+	d.varNames = d.varNames[:0]
 	d.inRule = true
-	out := Rule{Body: make([]Predicate, 0, len(body))}
+	out := Rule{Body: d.preds.take(len(body))[:0], Expressions: d.exprs.take(len(exprs))[:0]}
 	var bodyVars uint64 // bit per slot; MaxVariables <= 64
 	for _, p := range body {
 		pred, err := d.predicate(p)
@@ -671,7 +681,7 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 	}
 	out.Head = h
 	out.Vars = len(d.varNames)
-	out.VarNames = d.varNames
+	out.VarNames = d.names.copyOf(d.varNames)
 	d.inRule = false
 	return out, nil
 }
@@ -681,7 +691,8 @@ func (d *decoder) rule(b []byte, isRule bool) (Rule, error) {
 func (d *decoder) predicate(b []byte) (Predicate, error) {
 	var name uint64
 	var seen uint8
-	var terms [][]byte
+	var termBuf [8][]byte
+	terms := termBuf[:0]
 	err := walk(b, "PredicateV2", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
 		case 1:
@@ -712,7 +723,7 @@ func (d *decoder) predicate(b []byte) (Predicate, error) {
 	if err != nil {
 		return Predicate{}, err
 	}
-	out := Predicate{Name: n, Terms: make([]Term, len(terms))}
+	out := Predicate{Name: n, Terms: d.terms.take(len(terms))}
 	for i, t := range terms {
 		term, err := d.term(t, true)
 		if err != nil {
@@ -749,6 +760,9 @@ func (d *decoder) variable(v uint64) (Term, error) {
 // term decodes a TermV2, a oneof of variable (1), integer (2), string (3),
 // date (4), bytes (5), bool (6) and set (7).
 func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
+	if num, x, ok := singleVarint(b); ok && fastPaths && varintTermField(num) {
+		return d.varintTerm(num, x) // the common case, without walk
+	}
 	var out Term
 	fields := 0
 	var setBytes []byte
@@ -766,33 +780,15 @@ func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
 			return errWireType
 		}
 		switch num {
-		case 1:
-			t, err := d.variable(x)
+		case 1, 2, 3, 4, 6:
+			t, err := d.varintTerm(num, x)
 			out = t
 			return err
-		case 2:
-			out = Int(int64(x))
-		case 3:
-			s, err := d.symbol(x)
-			if err != nil {
-				return err
-			}
-			if len(s) > d.lim.MaxStringBytes {
-				return &LimitError{What: "string length", Limit: d.lim.MaxStringBytes}
-			}
-			out = String(s)
-		case 4:
-			if x > math.MaxInt64 {
-				return fmt.Errorf("date %d is out of range", x)
-			}
-			out = Term{Kind: KindDate, Int: int64(x)}
 		case 5:
 			if len(v) > d.lim.MaxStringBytes {
 				return &LimitError{What: "bytes length", Limit: d.lim.MaxStringBytes}
 			}
 			out = Bytes(v)
-		case 6:
-			out = Bool(x != 0)
 		case 7:
 			if !allowSet {
 				return errors.New("sets cannot contain sets")
@@ -817,7 +813,7 @@ func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
 
 // set decodes a TermSet { repeated TermV2 set = 1; }.
 func (d *decoder) set(b []byte) (Term, error) {
-	out := Term{Kind: KindSet}
+	out := Term{Kind: KindSet, Set: d.terms.take(min(countFields(b, 1), d.lim.MaxSetSize))[:0]}
 	n := 0
 	err := walk(b, "TermSet", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {
@@ -846,13 +842,15 @@ func (d *decoder) set(b []byte) (Term, error) {
 	if err != nil {
 		return Term{}, err
 	}
-	return NewSet(out.Set), nil
+	return canonicalSet(out.Set), nil
 }
 
 // expression decodes an ExpressionV2 { repeated Op ops = 1; } and checks
 // that it is a well-formed postfix program leaving one value.
 func (d *decoder) expression(b []byte) (Expression, error) {
-	out := make(Expression, 0, 8)
+	// Decoded in place: the slab slice has room for every operation, so
+	// append never moves it (a malformed count only costs a copy).
+	out := d.ops.take(min(countFields(b, 1), d.lim.MaxOps))[:0]
 	depth := 0
 	err := walk(b, "ExpressionV2", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 {
@@ -903,6 +901,9 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 
 // op decodes an Op, a oneof of value (1), unary (2) and binary (3).
 func (d *decoder) op(b []byte) (Op, error) {
+	if op, ok, err := d.commonOp(b); ok && fastPaths {
+		return op, err // the common cases, without walk
+	}
 	var out Op
 	fields := 0
 	err := walk(b, "Op", func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
@@ -919,9 +920,8 @@ func (d *decoder) op(b []byte) (Op, error) {
 			return err
 		case 2, 3:
 			msg := protoreflect.Name("OpUnary")
-			limit := uint64(UnaryLength)
 			if num == 3 {
-				msg, limit = "OpBinary", uint64(binaryCount-1)
+				msg = "OpBinary"
 			}
 			var kind uint64
 			var seen uint8
@@ -941,20 +941,11 @@ func (d *decoder) op(b []byte) (Op, error) {
 			if seen == 0 {
 				return errors.New("operator without kind")
 			}
-			if kind > limit {
-				if num == 3 {
-					return &UnsupportedError{Feature: describeBinary(kind)}
-				}
-				return &UnsupportedError{Feature: describeUnary(kind)}
-			}
-			out = Op{Kind: OpUnary, Code: uint8(kind)}
-			if num == 3 {
-				out.Kind = OpBinary
-			}
+			out, err = operator(num, kind)
+			return err
 		default:
 			return unsupported("Op", num)
 		}
-		return nil
 	})
 	if err != nil {
 		return Op{}, err

@@ -23,22 +23,30 @@ type RunLimits struct {
 // of the trusted world, so blocks never see each other's facts.
 type World struct {
 	parent *World
-	rels   map[string][]Predicate
-	count  int
+	// rels maps a relation name to its facts in lists; names stay
+	// mapped across resets (up to a bound) so that a reset writes no map.
+	rels  map[string]int32
+	lists [][]Predicate
+	count int
+	// index finds a fact in this layer by hash, so that inserting n facts
+	// costs O(n) rather than O(n²) duplicate comparisons.
+	index factIndex
 }
 
 // NewWorld returns an empty world.
-func NewWorld() *World { return &World{rels: make(map[string][]Predicate, 16)} }
+func NewWorld() *World { return &World{rels: make(map[string]int32, 16)} }
 
 // reset empties w for reuse, keeping its allocations — unless tokens have
 // accumulated many relation names in it, which must not grow without bound.
 func (w *World) reset(parent *World) {
 	if len(w.rels) > 64 {
-		w.rels = make(map[string][]Predicate, 16)
+		w.rels, w.lists = make(map[string]int32, 16), nil
 	}
-	for k, v := range w.rels {
-		w.rels[k] = v[:0]
+	for i, l := range w.lists {
+		clear(l) // drop references to the last token's terms
+		w.lists[i] = l[:0]
 	}
+	w.index.reset()
 	w.parent, w.count = parent, 0
 }
 
@@ -52,44 +60,36 @@ func (w *World) total() int {
 // Relation calls fn for every fact named name, in the trusted layer first.
 func (w *World) Relation(name string, fn func(Predicate) bool) {
 	if w.parent != nil {
-		for _, f := range w.parent.rels[name] {
+		for _, f := range w.parent.relation(name) {
 			if !fn(f) {
 				return
 			}
 		}
 	}
-	for _, f := range w.rels[name] {
+	for _, f := range w.relation(name) {
 		if !fn(f) {
 			return
 		}
 	}
 }
 
-func (w *World) has(p Predicate, e *Evaluator) (bool, error) {
+func (w *World) relation(name string) []Predicate {
+	if i, ok := w.rels[name]; ok {
+		return w.lists[i]
+	}
+	return nil
+}
+
+// has reports whether p is in w or its parent. Each layer costs one step
+// plus the weight of p's terms, whatever the hash table does, so that step
+// counts stay the same from run to run and process to process.
+func (w *World) has(p Predicate, h uint64, cost int, e *Evaluator) (bool, error) {
 	for l := w; l != nil; l = l.parent {
-		rel := l.rels[p.Name]
-		if err := e.spend(len(rel)/8 + 1); err != nil {
+		if err := e.spend(cost); err != nil {
 			return false, err
 		}
-		for _, f := range rel {
-			if f.Name != p.Name || len(f.Terms) != len(p.Terms) {
-				continue
-			}
-			same := true
-			for i := range f.Terms {
-				if w := f.Terms[i].weight(); w > 0 {
-					if err := e.spend(w); err != nil {
-						return false, err
-					}
-				}
-				if !f.Terms[i].Equal(p.Terms[i]) {
-					same = false
-					break
-				}
-			}
-			if same {
-				return true, nil
-			}
+		if l.index.has(p, h) {
+			return true, nil
 		}
 	}
 	return false, nil
@@ -97,14 +97,35 @@ func (w *World) has(p Predicate, e *Evaluator) (bool, error) {
 
 // add inserts p unless present; it reports whether p was new.
 func (w *World) add(p Predicate, e *Evaluator) (bool, error) {
-	dup, err := w.has(p, e)
+	return w.addHashed(p, hashPredicate(p), lookupCost(p), e)
+}
+
+// lookupCost is the steps charged per layer for looking p up.
+func lookupCost(p Predicate) int {
+	cost := 1
+	for _, t := range p.Terms {
+		cost += t.weight()
+	}
+	return cost
+}
+
+// addHashed is add with p's hash (hashPredicate) and lookupCost known.
+func (w *World) addHashed(p Predicate, h uint64, cost int, e *Evaluator) (bool, error) {
+	dup, err := w.has(p, h, cost, e)
 	if err != nil || dup {
 		return false, err
 	}
 	if w.total() >= e.lim.Facts {
 		return false, fmt.Errorf("%w: more than %d facts", ErrBudget, e.lim.Facts)
 	}
-	w.rels[p.Name] = append(w.rels[p.Name], p)
+	i, ok := w.rels[p.Name]
+	if !ok {
+		i = int32(len(w.lists))
+		w.rels[p.Name] = i
+		w.lists = append(w.lists, nil)
+	}
+	w.lists[i] = append(w.lists[i], p)
+	w.index.insert(p, h)
 	w.count++
 	return true, nil
 }
@@ -151,6 +172,42 @@ func (e *Evaluator) spend(n int) error {
 // Steps returns the steps used by the last Run.
 func (e *Evaluator) Steps() int { return e.lim.Steps - e.steps }
 
+// Program is a token's blocks prepared for evaluation: the hashes of their
+// facts are computed once, so that a program kept with a cached token costs
+// no hashing on later decisions. It is immutable and safe for concurrent
+// use by several evaluators.
+type Program struct {
+	blocks []*Block
+	facts  [][]preparedFact // facts[i][j] is blocks[i].Facts[j]'s
+}
+
+type preparedFact struct {
+	hash uint64 // hashPredicate
+	cost int    // lookupCost
+}
+
+// NewProgram prepares blocks (the authority block first) for Run. The
+// blocks must not be modified afterwards.
+func NewProgram(blocks []*Block) *Program {
+	p := &Program{blocks: blocks, facts: make([][]preparedFact, len(blocks))}
+	n := 0
+	for _, b := range blocks {
+		n += len(b.Facts)
+	}
+	all := make([]preparedFact, 0, n)
+	for i, b := range blocks {
+		start := len(all)
+		for _, f := range b.Facts {
+			all = append(all, preparedFact{hashPredicate(f), lookupCost(f)})
+		}
+		p.facts[i] = all[start:len(all):len(all)]
+	}
+	return p
+}
+
+// Blocks returns the program's blocks.
+func (p *Program) Blocks() []*Block { return p.blocks }
+
 // Run evaluates Biscuit v3 semantics: the authority block's facts and rules
 // and the ambient (request) facts form the trusted world; the authority
 // block's checks and then policy run on it; then each attenuation block is
@@ -159,6 +216,12 @@ func (e *Evaluator) Steps() int { return e.lim.Steps - e.steps }
 // ends evaluation. Work is counted in steps, on the caller's goroutine: no
 // wall clock, no goroutines, the same answer under any load.
 func (e *Evaluator) Run(blocks []*Block, ambient []Predicate, policy func(*World) bool) (Outcome, error) {
+	return e.RunProgram(NewProgram(blocks), ambient, policy)
+}
+
+// RunProgram is Run on a prepared program.
+func (e *Evaluator) RunProgram(prog *Program, ambient []Predicate, policy func(*World) bool) (Outcome, error) {
+	blocks := prog.blocks
 	e.steps = e.lim.Steps
 	out := Outcome{Block: -1, Check: -1}
 	if len(blocks) == 0 {
@@ -174,8 +237,9 @@ func (e *Evaluator) Run(blocks []*Block, ambient []Predicate, policy func(*World
 			return out, err
 		}
 	}
-	for _, f := range blocks[0].Facts {
-		if _, err := trusted.add(f, e); err != nil {
+	for i, f := range blocks[0].Facts {
+		pf := prog.facts[0][i]
+		if _, err := trusted.addHashed(f, pf.hash, pf.cost, e); err != nil {
 			return out, err
 		}
 	}
@@ -195,8 +259,9 @@ func (e *Evaluator) Run(blocks []*Block, ambient []Predicate, policy func(*World
 	for bi, b := range blocks[1:] {
 		w := e.block
 		w.reset(trusted)
-		for _, f := range b.Facts {
-			if _, err := w.add(f, e); err != nil {
+		for i, f := range b.Facts {
+			pf := prog.facts[bi+1][i]
+			if _, err := w.addHashed(f, pf.hash, pf.cost, e); err != nil {
 				return out, err
 			}
 		}

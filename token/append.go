@@ -1,0 +1,86 @@
+package token
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/biscuit-auth/biscuit-go/v2/pb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Appending a block with biscuit-go takes biscuit.Unmarshal of the whole
+// token, which converts every block into biscuit-go's own form although
+// Append needs none of them: it needs the symbol table (to number the new
+// block's symbols) and the proof key (to sign it). AppendBase and Splice let
+// package attenuate give biscuit-go exactly that, and ParseAppended reads
+// the result back decoding only the new block.
+
+// AppendBase returns a stand-in token for biscuit-go to append to: one block
+// that states every symbol of u's blocks, in order, and u's proof. Its
+// authority signature is zero: the stand-in is never verified, only
+// appended to, and Splice keeps nothing of it but what biscuit-go added.
+func (u *Unverified) AppendBase() ([]byte, error) {
+	if u.Sealed() {
+		return nil, ErrSealed
+	}
+	var syms []string
+	for _, b := range u.blocks {
+		syms = append(syms, b.Symbols...)
+	}
+	version := u.blocks[0].Version
+	block, err := proto.Marshal(&pb.Block{Symbols: syms, Version: &version})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	last := u.signed[len(u.signed)-1]
+	return proto.Marshal(&pb.Biscuit{
+		Authority: &pb.SignedBlock{Block: block, NextKey: last.NextKey, Signature: make([]byte, 64)},
+		Proof:     u.c.Proof,
+	})
+}
+
+// Splice takes what biscuit-go made of AppendBase's stand-in (blocks
+// appended, possibly sealed) and returns u with those blocks and that proof:
+// the token biscuit-go would have produced from u itself, with u's root key
+// ID hint kept.
+func (u *Unverified) Splice(appended []byte) ([]byte, error) {
+	var c pb.Biscuit
+	if err := proto.Unmarshal(appended, &c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(c.Blocks) == 0 || c.Proof == nil {
+		return nil, errors.New("nothing was appended")
+	}
+	out := &pb.Biscuit{
+		RootKeyId: u.c.RootKeyId,
+		Authority: u.c.Authority,
+		Blocks:    append(append(make([]*pb.SignedBlock, 0, len(u.c.Blocks)+len(c.Blocks)), u.c.Blocks...), c.Blocks...),
+		Proof:     c.Proof,
+	}
+	return proto.Marshal(out)
+}
+
+// ParseAppended is Parse for next, a token made from u by appending blocks
+// (and possibly sealing it). When next holds u's blocks byte for byte, only
+// the new blocks are decoded; otherwise next is parsed from scratch. Either
+// way the result, and every error, is Parse(next)'s.
+func (u *Unverified) ParseAppended(next []byte) (*Unverified, error) { return parse(next, u) }
+
+// extends reports whether signed starts with every block of prev, byte for
+// byte, and has more. The container was checked for unknown fields, so a
+// signed block is exactly its block, next key and signature.
+func extends(signed, prev []*pb.SignedBlock) bool {
+	if len(signed) <= len(prev) {
+		return false
+	}
+	for i, p := range prev {
+		s := signed[i]
+		if !bytes.Equal(s.Block, p.Block) || !bytes.Equal(s.Signature, p.Signature) ||
+			s.GetNextKey().GetAlgorithm() != p.GetNextKey().GetAlgorithm() ||
+			!bytes.Equal(s.GetNextKey().GetKey(), p.GetNextKey().GetKey()) {
+			return false
+		}
+	}
+	return true
+}
