@@ -44,13 +44,25 @@ func revokeIDs(t *testing.T, a *authority.Authority, n int) [][]byte {
 	return ids
 }
 
-// alterInTables finds needle in one of the Badger table files (*.sst) under
-// dir and changes one of its bytes to another that keeps it well-formed
-// (a base64 character for a base64 one), as a bit flip on the disk would.
-// It fails the test if no table holds needle.
-func alterInTables(t *testing.T, dir string, needle []byte) string {
+// alterInTables finds one of needles, in order, in one of the Badger table
+// files (*.sst) under dir and changes one of its bytes to another that keeps
+// it well-formed (a base64 character for a base64 one), as a bit flip on the
+// disk would. It fails the test if no table holds any needle (blocks are
+// compressed, so a needle that repeats itself may not be stored literally).
+func alterInTables(t *testing.T, dir string, needles ...[]byte) string {
 	t.Helper()
 	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	for _, needle := range needles {
+		if p := alterFirst(t, tables, needle); p != "" {
+			return p
+		}
+	}
+	t.Fatalf("no table file in %s holds the bytes to alter (tables: %v)", dir, tables)
+	return ""
+}
+
+func alterFirst(t *testing.T, tables []string, needle []byte) string {
+	t.Helper()
 	for _, p := range tables {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -71,7 +83,6 @@ func alterInTables(t *testing.T, dir string, needle []byte) string {
 		}
 		return p
 	}
-	t.Fatalf("no table file in %s holds the bytes to alter (tables: %v)", dir, tables)
 	return ""
 }
 
@@ -92,7 +103,14 @@ func TestCorruptTableRefused(t *testing.T) {
 	db := filepath.Join(dir, "db")
 	// Blocks are snappy-compressed: the start of the base64 form of the
 	// ID is stored literally.
-	alterInTables(t, db, []byte(base64.StdEncoding.EncodeToString(ids[1])[:20]))
+	var needles [][]byte
+	for _, id := range ids {
+		b64 := base64.StdEncoding.EncodeToString(id)
+		for off := 0; off+16 <= len(b64); off += 16 {
+			needles = append(needles, []byte(b64[off:off+16]))
+		}
+	}
+	alterInTables(t, db, needles...)
 
 	a, err = openAuthority(t, dir)
 	if err == nil {
