@@ -651,15 +651,10 @@ func (b *Builder) append(checks []biscuit.Check, facts []biscuit.Fact, seal bool
 	// biscuit-go appended to the stand-in: put its block and proof on the
 	// token itself (with its root key ID hint), and read back the result,
 	// decoding only the new block.
-	if raw, err = b.parsed.Splice(raw); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidCaveat, err)
+	raw, u, spliceErr, err := b.parsed.SpliceParse(raw)
+	if spliceErr != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidCaveat, spliceErr)
 	}
-	return reparseAppended(b.parsed, raw)
-}
-
-// reparseAppended is reparse for a token appended to parsed.
-func reparseAppended(parsed *token.Unverified, raw []byte) ([]byte, *token.Unverified, error) {
-	u, err := parsed.ParseAppended(raw)
 	return reparsed(raw, u, err)
 }
 

@@ -52,13 +52,45 @@ func (u *Unverified) Splice(appended []byte) ([]byte, error) {
 	if len(c.Blocks) == 0 || c.Proof == nil {
 		return nil, errors.New("nothing was appended")
 	}
-	out := &pb.Biscuit{
+	return proto.Marshal(u.spliced(&c))
+}
+
+// spliced is the container of u with c's appended blocks and proof.
+func (u *Unverified) spliced(c *pb.Biscuit) *pb.Biscuit {
+	return &pb.Biscuit{
 		RootKeyId: u.c.RootKeyId,
 		Authority: u.c.Authority,
 		Blocks:    append(append(make([]*pb.SignedBlock, 0, len(u.c.Blocks)+len(c.Blocks)), u.c.Blocks...), c.Blocks...),
 		Proof:     c.Proof,
 	}
-	return proto.Marshal(out)
+}
+
+// SpliceParse is Splice followed by ParseAppended of its result, with the
+// same result and errors, without unmarshalling the spliced token again:
+// the container is read from the message the bytes were marshalled from.
+// A protobuf message survives Marshal then Unmarshal unchanged, unknown
+// fields included (they are kept as raw bytes and written back as they
+// came), so what CheckContainer and the block decoder see is the same as
+// after Unmarshal (TestSpliceParseDifferential and FuzzSpliceParse hold
+// the two paths to it).
+func (u *Unverified) SpliceParse(appended []byte) (raw []byte, next *Unverified, spliceErr, parseErr error) {
+	var c pb.Biscuit
+	if err := proto.Unmarshal(appended, &c); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err), nil
+	}
+	if len(c.Blocks) == 0 || c.Proof == nil {
+		return nil, nil, errors.New("nothing was appended"), nil
+	}
+	out := u.spliced(&c)
+	raw, err := proto.Marshal(out)
+	if err != nil {
+		return nil, nil, err, nil
+	}
+	if len(raw) > MaxTokenBytes {
+		return raw, nil, nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
+	}
+	next, err = parseMessage(raw, out, u)
+	return raw, next, nil, err
 }
 
 // ParseAppended is Parse for next, a token made from u by appending blocks

@@ -49,6 +49,13 @@ func parse(raw []byte, prev *Unverified) (*Unverified, error) {
 	if err := proto.Unmarshal(raw, c); err != nil {
 		return nil, fmt.Errorf("%w: not a Biscuit token (%v)", ErrMalformed, err)
 	}
+	return parseMessage(raw, c, prev)
+}
+
+// parseMessage is parse after the container was unmarshalled: c is what
+// proto.Unmarshal made of raw (or the message raw was marshalled from, see
+// SpliceParse).
+func parseMessage(raw []byte, c *pb.Biscuit, prev *Unverified) (*Unverified, error) {
 	if err := datalog.CheckContainer(c); err != nil {
 		return nil, classify(blockError(c, err))
 	}
