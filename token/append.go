@@ -45,14 +45,14 @@ func (u *Unverified) AppendBase() ([]byte, error) {
 // the token biscuit-go would have produced from u itself, with u's root key
 // ID hint kept.
 func (u *Unverified) Splice(appended []byte) ([]byte, error) {
-	var c pb.Biscuit
-	if err := proto.Unmarshal(appended, &c); err != nil {
+	c, err := unmarshalContainer(appended)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if len(c.Blocks) == 0 || c.Proof == nil {
 		return nil, errors.New("nothing was appended")
 	}
-	return proto.Marshal(u.spliced(&c))
+	return proto.Marshal(u.spliced(c))
 }
 
 // spliced is the container of u with c's appended blocks and proof.
@@ -74,15 +74,15 @@ func (u *Unverified) spliced(c *pb.Biscuit) *pb.Biscuit {
 // after Unmarshal (TestSpliceParseDifferential and FuzzSpliceParse hold
 // the two paths to it).
 func (u *Unverified) SpliceParse(appended []byte) (raw []byte, next *Unverified, spliceErr, parseErr error) {
-	var c pb.Biscuit
-	if err := proto.Unmarshal(appended, &c); err != nil {
+	c, err := unmarshalContainer(appended)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err), nil
 	}
 	if len(c.Blocks) == 0 || c.Proof == nil {
 		return nil, nil, errors.New("nothing was appended"), nil
 	}
-	out := u.spliced(&c)
-	raw, err := proto.Marshal(out)
+	out := u.spliced(c)
+	raw, err = proto.Marshal(out)
 	if err != nil {
 		return nil, nil, err, nil
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
 )
@@ -45,8 +44,8 @@ func parse(raw []byte, prev *Unverified) (*Unverified, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
 	}
-	c := new(pb.Biscuit)
-	if err := proto.Unmarshal(raw, c); err != nil {
+	c, err := unmarshalContainer(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%w: not a Biscuit token (%v)", ErrMalformed, err)
 	}
 	return parseMessage(raw, c, prev)

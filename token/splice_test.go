@@ -163,14 +163,18 @@ func containerMutations(t testing.TB, appended []byte) [][]byte {
 	var out [][]byte
 	for _, e := range extras {
 		out = append(out, append(bytes.Clone(appended), e...))
-		for _, m := range []proto.Message{c.Blocks[len(c.Blocks)-1], c.Blocks[len(c.Blocks)-1].NextKey, c.Proof} {
+		for which := range 3 {
 			cl := proto.Clone(&c).(*pb.Biscuit)
+			last := cl.Authority
+			if len(cl.Blocks) > 0 {
+				last = cl.Blocks[len(cl.Blocks)-1]
+			}
 			var target proto.Message
-			switch m.(type) {
-			case *pb.SignedBlock:
-				target = cl.Blocks[len(cl.Blocks)-1]
-			case *pb.PublicKey:
-				target = cl.Blocks[len(cl.Blocks)-1].NextKey
+			switch which {
+			case 0:
+				target = last
+			case 1:
+				target = last.NextKey
 			default:
 				target = cl.Proof
 			}

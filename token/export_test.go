@@ -1,0 +1,4 @@
+package token
+
+// CanonicalContainer exposes canonicalContainer to the differential tests.
+var CanonicalContainer = canonicalContainer
