@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -24,20 +25,21 @@ func (u *Unverified) AppendBase() ([]byte, error) {
 	if u.Sealed() {
 		return nil, ErrSealed
 	}
-	var syms []string
+	// The block is pb.Block{Symbols, Version} as proto.Marshal writes it.
+	var block []byte
 	for _, b := range u.blocks {
-		syms = append(syms, b.Symbols...)
+		for _, s := range b.Symbols {
+			block = protowire.AppendString(protowire.AppendTag(block, 1, protowire.BytesType), s)
+		}
 	}
-	version := u.blocks[0].Version
-	block, err := proto.Marshal(&pb.Block{Symbols: syms, Version: &version})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
+	block = protowire.AppendTag(block, 3, protowire.VarintType)
+	block = protowire.AppendVarint(block, uint64(u.blocks[0].Version))
 	last := u.signed[len(u.signed)-1]
-	return proto.Marshal(&pb.Biscuit{
+	c := &pb.Biscuit{
 		Authority: &pb.SignedBlock{Block: block, NextKey: last.NextKey, Signature: make([]byte, 64)},
 		Proof:     u.c.Proof,
-	})
+	}
+	return appendContainer(make([]byte, 0, containerSize(c)), c), nil
 }
 
 // Splice takes what biscuit-go made of AppendBase's stand-in (blocks
@@ -74,22 +76,33 @@ func (u *Unverified) spliced(c *pb.Biscuit) *pb.Biscuit {
 // after Unmarshal (TestSpliceParseDifferential and FuzzSpliceParse hold
 // the two paths to it).
 func (u *Unverified) SpliceParse(appended []byte) (raw []byte, next *Unverified, spliceErr, parseErr error) {
-	c, err := unmarshalContainer(appended)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err), nil
+	// A canonical container (canonicalContainer read it) spliced with u's
+	// (which Parse accepted) is complete and has no unknown field, so it
+	// is written directly, exactly as proto.Marshal writes it.
+	c := canonicalContainer(appended)
+	canonical := c != nil
+	if !canonical {
+		c = new(pb.Biscuit)
+		if err := proto.Unmarshal(appended, c); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err), nil
+		}
 	}
 	if len(c.Blocks) == 0 || c.Proof == nil {
 		return nil, nil, errors.New("nothing was appended"), nil
 	}
 	out := u.spliced(c)
-	raw, err = proto.Marshal(out)
-	if err != nil {
-		return nil, nil, err, nil
+	if canonical {
+		raw = appendContainer(make([]byte, 0, containerSize(out)), out)
+	} else {
+		var err error
+		if raw, err = proto.Marshal(out); err != nil {
+			return nil, nil, err, nil
+		}
 	}
 	if len(raw) > MaxTokenBytes {
 		return raw, nil, nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
 	}
-	next, err = parseMessage(raw, out, u)
+	next, err := parseMessage(raw, out, u)
 	return raw, next, nil, err
 }
 

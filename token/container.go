@@ -186,3 +186,75 @@ func canonicalProof(b []byte) *pb.Proof {
 	}
 	return &pb.Proof{Content: &pb.Proof_FinalSignature{FinalSignature: v}}
 }
+
+// appendContainer appends c as proto.Marshal writes it (fields in number
+// order), for a container that is complete and has no unknown fields: one
+// that Parse accepted, or that canonicalContainer read, or made of their
+// parts (TestAppendContainer and FuzzContainer hold it to proto.Marshal).
+func appendContainer(b []byte, c *pb.Biscuit) []byte {
+	if c.RootKeyId != nil {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(*c.RootKeyId))
+	}
+	b = appendSignedBlock(b, 2, c.Authority)
+	for _, sb := range c.Blocks {
+		b = appendSignedBlock(b, 3, sb)
+	}
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	switch p := c.Proof.Content.(type) {
+	case *pb.Proof_NextSecret:
+		b = protowire.AppendVarint(b, uint64(protowire.SizeTag(1)+protowire.SizeBytes(len(p.NextSecret))))
+		b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), p.NextSecret)
+	case *pb.Proof_FinalSignature:
+		b = protowire.AppendVarint(b, uint64(protowire.SizeTag(2)+protowire.SizeBytes(len(p.FinalSignature))))
+		b = protowire.AppendBytes(protowire.AppendTag(b, 2, protowire.BytesType), p.FinalSignature)
+	default:
+		b = protowire.AppendVarint(b, 0)
+	}
+	return b
+}
+
+func appendSignedBlock(b []byte, num protowire.Number, sb *pb.SignedBlock) []byte {
+	keySize := protowire.SizeTag(1) + protowire.SizeVarint(uint64(sb.NextKey.GetAlgorithm())) +
+		protowire.SizeTag(2) + protowire.SizeBytes(len(sb.NextKey.Key))
+	size := protowire.SizeTag(1) + protowire.SizeBytes(len(sb.Block)) +
+		protowire.SizeTag(2) + protowire.SizeBytes(keySize) +
+		protowire.SizeTag(3) + protowire.SizeBytes(len(sb.Signature))
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), sb.Block)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(keySize))
+	b = protowire.AppendVarint(protowire.AppendTag(b, 1, protowire.VarintType), uint64(sb.NextKey.GetAlgorithm()))
+	b = protowire.AppendBytes(protowire.AppendTag(b, 2, protowire.BytesType), sb.NextKey.Key)
+	return protowire.AppendBytes(protowire.AppendTag(b, 3, protowire.BytesType), sb.Signature)
+}
+
+// containerSize is len(appendContainer(nil, c)).
+func containerSize(c *pb.Biscuit) int {
+	n := 0
+	if c.RootKeyId != nil {
+		n += protowire.SizeTag(1) + protowire.SizeVarint(uint64(*c.RootKeyId))
+	}
+	n += signedBlockSize(c.Authority)
+	for _, sb := range c.Blocks {
+		n += signedBlockSize(sb)
+	}
+	p := 0
+	switch c := c.Proof.Content.(type) {
+	case *pb.Proof_NextSecret:
+		p = protowire.SizeTag(1) + protowire.SizeBytes(len(c.NextSecret))
+	case *pb.Proof_FinalSignature:
+		p = protowire.SizeTag(2) + protowire.SizeBytes(len(c.FinalSignature))
+	}
+	return n + protowire.SizeTag(4) + protowire.SizeBytes(p)
+}
+
+func signedBlockSize(sb *pb.SignedBlock) int {
+	keySize := protowire.SizeTag(1) + protowire.SizeVarint(uint64(sb.NextKey.GetAlgorithm())) +
+		protowire.SizeTag(2) + protowire.SizeBytes(len(sb.NextKey.Key))
+	size := protowire.SizeTag(1) + protowire.SizeBytes(len(sb.Block)) +
+		protowire.SizeTag(2) + protowire.SizeBytes(keySize) +
+		protowire.SizeTag(3) + protowire.SizeBytes(len(sb.Signature))
+	return protowire.SizeTag(2) + protowire.SizeBytes(size)
+}

@@ -1,4 +1,10 @@
 package token
 
+import "github.com/biscuit-auth/biscuit-go/v2/pb"
+
 // CanonicalContainer exposes canonicalContainer to the differential tests.
 var CanonicalContainer = canonicalContainer
+
+// AppendContainer exposes appendContainer and containerSize to the
+// differential tests.
+func AppendContainer(c *pb.Biscuit) ([]byte, int) { return appendContainer(nil, c), containerSize(c) }
