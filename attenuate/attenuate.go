@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2"
+	bdatalog "github.com/biscuit-auth/biscuit-go/v2/datalog"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
@@ -103,11 +104,11 @@ func newBuilder(raw []byte, opts []Option) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := u.AppendBase()
+	base, syms, err := u.StandIn()
 	if err != nil {
 		return nil, fmt.Errorf("attenuate: %w", err)
 	}
-	bt, err := unmarshal(base)
+	bt, err := unmarshalWith(base, syms)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +152,22 @@ func unmarshal(raw []byte) (bt *biscuit.Biscuit, err error) {
 		}
 	}()
 	bt, err = biscuit.Unmarshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("attenuate: %w: %v", token.ErrMalformed, err)
+	}
+	return bt, nil
+}
+
+// unmarshalWith is unmarshal for a stand-in whose symbols are given
+// (token.Unverified.StandIn).
+func unmarshalWith(raw []byte, syms []string) (bt *biscuit.Biscuit, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bt, err = nil, fmt.Errorf("attenuate: %w: biscuit-go cannot read the token", token.ErrMalformed)
+		}
+	}()
+	table := bdatalog.SymbolTable(syms)
+	bt, err = (&biscuit.Unmarshaler{Symbols: &table}).Unmarshal(raw)
 	if err != nil {
 		return nil, fmt.Errorf("attenuate: %w: %v", token.ErrMalformed, err)
 	}

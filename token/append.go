@@ -42,6 +42,35 @@ func (u *Unverified) AppendBase() ([]byte, error) {
 	return appendContainer(make([]byte, 0, containerSize(c)), c), nil
 }
 
+// StandIn is AppendBase with the symbols outside the stand-in: its block
+// states none, and symbols lists every symbol of u's blocks, in order,
+// for biscuit-go's Unmarshaler (Unmarshaler{Symbols: symbols}), which then
+// numbers new symbols exactly as it does after reading AppendBase's block
+// (u's symbols never repeat one another or a default symbol: Parse refuses
+// that), without decoding a string. symbols has no spare capacity, so an
+// append by biscuit-go never writes into it.
+func (u *Unverified) StandIn() (base []byte, symbols []string, err error) {
+	if u.Sealed() {
+		return nil, nil, ErrSealed
+	}
+	n := 0
+	for _, b := range u.blocks {
+		n += len(b.Symbols)
+	}
+	symbols = make([]string, 0, n)
+	for _, b := range u.blocks {
+		symbols = append(symbols, b.Symbols...)
+	}
+	block := protowire.AppendTag(nil, 3, protowire.VarintType)
+	block = protowire.AppendVarint(block, uint64(u.blocks[0].Version))
+	last := u.signed[len(u.signed)-1]
+	c := &pb.Biscuit{
+		Authority: &pb.SignedBlock{Block: block, NextKey: last.NextKey, Signature: make([]byte, 64)},
+		Proof:     u.c.Proof,
+	}
+	return appendContainer(make([]byte, 0, containerSize(c)), c), symbols[:n:n], nil
+}
+
 // Splice takes what biscuit-go made of AppendBase's stand-in (blocks
 // appended, possibly sealed) and returns u with those blocks and that proof:
 // the token biscuit-go would have produced from u itself, with u's root key
