@@ -224,8 +224,9 @@ func (b *Builder) member(method, fact, v, what string, names []string) *Builder 
 	set := make(biscuit.Set, 0, len(names))
 	seen := make(map[string]bool, len(names))
 	for i, n := range names {
-		if err := checkName(method, fmt.Sprintf("%s name %d", what, i+1), n); err != nil {
-			return b.fail(err)
+		if checkName(method, what, n) != nil {
+			// checked again only to name the position in the error
+			return b.fail(checkName(method, fmt.Sprintf("%s name %d", what, i+1), n))
 		}
 		if n == token.Wildcard {
 			return b.fail(caveatError(method, "%q is not a wildcard in a caveat; to allow any %s, do not call %s", n, what, method))

@@ -70,6 +70,9 @@ func canonicalContainer(raw []byte) *pb.Biscuit {
 					c.Authority = sb
 					seen |= 2
 				} else {
+					if c.Blocks == nil {
+						c.Blocks = make([]*pb.SignedBlock, 0, 4)
+					}
 					c.Blocks = append(c.Blocks, sb)
 				}
 			default:
@@ -93,11 +96,18 @@ func canonicalContainer(raw []byte) *pb.Biscuit {
 	return c
 }
 
+// signedBlockKey holds a signed block and its next key.
+type signedBlockKey struct {
+	sb  pb.SignedBlock
+	key pb.PublicKey
+}
+
 // canonicalSignedBlock reads SignedBlock { required bytes block = 1;
 // required PublicKey nextKey = 2; required bytes signature = 3; }, each
 // field once.
 func canonicalSignedBlock(b []byte) *pb.SignedBlock {
-	sb := new(pb.SignedBlock)
+	pair := new(signedBlockKey) // one allocation for the block and its key
+	sb := &pair.sb
 	var seen uint8
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -115,9 +125,10 @@ func canonicalSignedBlock(b []byte) *pb.SignedBlock {
 		case 1:
 			sb.Block = v
 		case 2:
-			if sb.NextKey = canonicalPublicKey(v); sb.NextKey == nil {
+			if !canonicalPublicKey(&pair.key, v) {
 				return nil
 			}
+			sb.NextKey = &pair.key
 		default:
 			sb.Signature = v
 		}
@@ -132,20 +143,19 @@ func canonicalSignedBlock(b []byte) *pb.SignedBlock {
 // required bytes key = 2; } with algorithm Ed25519 (0), the only value of
 // Biscuit v3's closed enum: proto.Unmarshal keeps any other as an unknown
 // field.
-func canonicalPublicKey(b []byte) *pb.PublicKey {
-	k := new(pb.PublicKey)
+func canonicalPublicKey(k *pb.PublicKey, b []byte) bool {
 	var seen uint8
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil
+			return false
 		}
 		b = b[n:]
 		switch {
 		case num == 1 && typ == protowire.VarintType && seen&1 == 0:
 			x, m := protowire.ConsumeVarint(b)
 			if m < 0 || x != 0 {
-				return nil
+				return false
 			}
 			b = b[m:]
 			alg := pb.PublicKey_Ed25519
@@ -154,19 +164,16 @@ func canonicalPublicKey(b []byte) *pb.PublicKey {
 		case num == 2 && typ == protowire.BytesType && seen&2 == 0:
 			v, m := protowire.ConsumeBytes(b)
 			if m < 0 {
-				return nil
+				return false
 			}
 			b = b[m:]
 			k.Key = v[:len(v):len(v)]
 			seen |= 2
 		default:
-			return nil
+			return false
 		}
 	}
-	if seen != 3 {
-		return nil
-	}
-	return k
+	return seen == 3
 }
 
 // canonicalProof reads Proof { oneof { bytes nextSecret = 1; bytes
