@@ -74,7 +74,7 @@ func parseMessage(raw []byte, c *pb.Biscuit, prev *Unverified) (*Unverified, err
 	if prev != nil && extends(u.signed, prev.signed) {
 		start = copy(u.blocks, prev.blocks)
 		for _, b := range prev.blocks {
-			syms.Extend(b.Symbols)
+			syms.ExtendAccepted(b.Symbols) // Extend accepted them when prev was parsed
 		}
 	}
 	for i, sb := range u.signed[start:] {

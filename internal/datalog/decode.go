@@ -159,6 +159,15 @@ func (t *SymbolTable) Extend(syms []string) error {
 	return nil
 }
 
+// ExtendAccepted appends symbols that Extend already accepted, in the same
+// order, after the same earlier ones (the blocks of a token parsed before):
+// the table ends as Extend would leave it, without checking again.
+func (t *SymbolTable) ExtendAccepted(syms []string) {
+	for _, s := range syms {
+		t.add(s)
+	}
+}
+
 func (t *SymbolTable) has(s string) bool {
 	if t.index != nil {
 		_, ok := t.index[s]
