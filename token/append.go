@@ -131,7 +131,9 @@ func (u *Unverified) SpliceParse(appended []byte) (raw []byte, next *Unverified,
 	if len(raw) > MaxTokenBytes {
 		return raw, nil, nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
 	}
-	next, err := parseMessage(raw, out, u)
+	// u's container passed CheckContainer when u was parsed, so out is
+	// canonical when c is.
+	next, err := parseMessage(raw, out, u, canonical)
 	return raw, next, nil, err
 }
 

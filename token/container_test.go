@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -46,6 +47,9 @@ func sameContainer(t testing.TB, raw []byte) (fast bool) {
 	}
 	if !proto.Equal(got, &want) {
 		t.Fatalf("direct reading %v, proto.Unmarshal %v", got, &want)
+	}
+	if err := datalog.CheckContainer(got); err != nil {
+		t.Fatalf("CheckContainer refuses a canonical container: %v", err)
 	}
 	enc, size := token.AppendContainer(got)
 	if wantEnc, err := proto.Marshal(&want); err != nil || !bytes.Equal(enc, wantEnc) || size != len(enc) {
