@@ -8,3 +8,6 @@ var CanonicalContainer = canonicalContainer
 // AppendContainer exposes appendContainer and containerSize to the
 // differential tests.
 func AppendContainer(c *pb.Biscuit) ([]byte, int) { return appendContainer(nil, c), containerSize(c) }
+
+// DecodeLimits exposes the decoder's limits to the arena test.
+var DecodeLimits = &decodeLimits

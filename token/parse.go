@@ -86,6 +86,7 @@ func parseMessage(raw []byte, c *pb.Biscuit, prev *Unverified, canonical bool) (
 			syms.ExtendAccepted(b.Symbols) // Extend accepted them when prev was parsed
 		}
 	}
+	var arena datalog.Arena // the new blocks share their storage
 	for i, sb := range u.signed[start:] {
 		i += start
 		if alg := sb.GetNextKey().GetAlgorithm(); alg != pb.PublicKey_Ed25519 {
@@ -94,7 +95,7 @@ func parseMessage(raw []byte, c *pb.Biscuit, prev *Unverified, canonical bool) (
 		if err := checkSignedBlock(sb); err != nil {
 			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
 		}
-		b, err := datalog.DecodeBytes(sb.Block, &syms, &decodeLimits)
+		b, err := datalog.DecodeBytesIn(sb.Block, &syms, &decodeLimits, &arena)
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, classify(err))
 		}
