@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2"
+	bdatalog "github.com/biscuit-auth/biscuit-go/v2/datalog"
 
 	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
@@ -103,11 +104,11 @@ func newBuilder(raw []byte, opts []Option) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := u.AppendBase()
+	base, syms, err := u.StandIn()
 	if err != nil {
 		return nil, fmt.Errorf("attenuate: %w", err)
 	}
-	bt, err := unmarshal(base)
+	bt, err := unmarshalWith(base, syms)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +152,22 @@ func unmarshal(raw []byte) (bt *biscuit.Biscuit, err error) {
 		}
 	}()
 	bt, err = biscuit.Unmarshal(raw)
+	if err != nil {
+		return nil, fmt.Errorf("attenuate: %w: %v", token.ErrMalformed, err)
+	}
+	return bt, nil
+}
+
+// unmarshalWith is unmarshal for a stand-in whose symbols are given
+// (token.Unverified.StandIn).
+func unmarshalWith(raw []byte, syms []string) (bt *biscuit.Biscuit, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			bt, err = nil, fmt.Errorf("attenuate: %w: biscuit-go cannot read the token", token.ErrMalformed)
+		}
+	}()
+	table := bdatalog.SymbolTable(syms)
+	bt, err = (&biscuit.Unmarshaler{Symbols: &table}).Unmarshal(raw)
 	if err != nil {
 		return nil, fmt.Errorf("attenuate: %w: %v", token.ErrMalformed, err)
 	}
@@ -207,8 +224,9 @@ func (b *Builder) member(method, fact, v, what string, names []string) *Builder 
 	set := make(biscuit.Set, 0, len(names))
 	seen := make(map[string]bool, len(names))
 	for i, n := range names {
-		if err := checkName(method, fmt.Sprintf("%s name %d", what, i+1), n); err != nil {
-			return b.fail(err)
+		if checkName(method, what, n) != nil {
+			// checked again only to name the position in the error
+			return b.fail(checkName(method, fmt.Sprintf("%s name %d", what, i+1), n))
 		}
 		if n == token.Wildcard {
 			return b.fail(caveatError(method, "%q is not a wildcard in a caveat; to allow any %s, do not call %s", n, what, method))
@@ -651,15 +669,10 @@ func (b *Builder) append(checks []biscuit.Check, facts []biscuit.Fact, seal bool
 	// biscuit-go appended to the stand-in: put its block and proof on the
 	// token itself (with its root key ID hint), and read back the result,
 	// decoding only the new block.
-	if raw, err = b.parsed.Splice(raw); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidCaveat, err)
+	raw, u, spliceErr, err := b.parsed.SpliceParse(raw)
+	if spliceErr != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidCaveat, spliceErr)
 	}
-	return reparseAppended(b.parsed, raw)
-}
-
-// reparseAppended is reparse for a token appended to parsed.
-func reparseAppended(parsed *token.Unverified, raw []byte) ([]byte, *token.Unverified, error) {
-	u, err := parsed.ParseAppended(raw)
 	return reparsed(raw, u, err)
 }
 

@@ -44,7 +44,10 @@ func (s *slab[T]) copyOf(src []T) []T {
 // sizeFor sets each slab's first backing array from the encoded size of
 // the block's facts, rules and checks, so that a typical block takes about
 // one allocation per slab (the divisors are encoded bytes per item in
-// typical checks; a block that needs more grows its slabs).
+// typical checks, rounded down so that a typical block fits: a block of 32
+// attenuate-style checks encodes about 13.5 bytes per operation and 43 per
+// query, and running out costs a second array of the same size; a block
+// that needs more grows its slabs).
 func (s *slabs) sizeFor(parts ...[][]byte) {
 	n := 0
 	for _, p := range parts {
@@ -53,11 +56,11 @@ func (s *slabs) sizeFor(parts ...[][]byte) {
 		}
 	}
 	s.terms.next = n / 20
-	s.preds.next = n / 60
-	s.ops.next = n / 16
-	s.exprs.next = n / 60
-	s.rules.next = n / 60
-	s.names.next = n / 60
+	s.preds.next = n / 40
+	s.ops.next = n / 12
+	s.exprs.next = n / 40
+	s.rules.next = n / 40
+	s.names.next = n / 40
 }
 
 // slabs are a decoder's allocators and scratch buffers.

@@ -159,6 +159,15 @@ func (t *SymbolTable) Extend(syms []string) error {
 	return nil
 }
 
+// ExtendAccepted appends symbols that Extend already accepted, in the same
+// order, after the same earlier ones (the blocks of a token parsed before):
+// the table ends as Extend would leave it, without checking again.
+func (t *SymbolTable) ExtendAccepted(syms []string) {
+	for _, s := range syms {
+		t.add(s)
+	}
+}
+
 func (t *SymbolTable) has(s string) bool {
 	if t.index != nil {
 		_, ok := t.index[s]
@@ -344,6 +353,22 @@ func Decode(b *pb.Block, syms *SymbolTable, lim *Limits) (*Block, error) {
 // let the last one win, and two implementations could read one signed block
 // differently). It never panics on any input.
 func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
+	return decodeBytes(raw, syms, lim, nil)
+}
+
+// Arena lets the blocks of one token share their storage (alloc.go): each
+// block starts where the previous one left off in the same backing arrays,
+// instead of starting arrays of its own. Every slice it hands out is
+// capacity-limited, so no block can write into another. The zero Arena is
+// ready to use; it is not safe for concurrent use.
+type Arena struct{ s slabs }
+
+// DecodeBytesIn is DecodeBytes taking the block's storage from a.
+func DecodeBytesIn(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, error) {
+	return decodeBytes(raw, syms, lim, a)
+}
+
+func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, error) {
 	out := &Block{Symbols: make([]string, 0, countFields(raw, 1))}
 	var buf [3][8][]byte // enough for typical blocks without allocating
 	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
@@ -419,6 +444,10 @@ func DecodeBytes(raw []byte, syms *SymbolTable, lim *Limits) (*Block, error) {
 		return nil, err
 	}
 	d := decoder{syms: syms, lim: lim}
+	if a != nil {
+		d.slabs = a.s
+		defer func() { a.s = d.slabs }()
+	}
 	d.sizeFor(facts, rules, checks)
 	if len(facts) > 0 {
 		out.Facts = make([]Predicate, 0, len(facts))

@@ -3,6 +3,8 @@ package datalog
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 )
 
@@ -59,5 +61,41 @@ func TestSymbolTableRefusesOverlap(t *testing.T) {
 				t.Errorf("Extend after a refusal: %v", err)
 			}
 		})
+	}
+}
+
+// TestExtendAccepted: a table rebuilt with ExtendAccepted from blocks that
+// Extend accepted is the table Extend built, small or indexed, and refuses
+// and accepts the next blocks exactly as it does.
+func TestExtendAccepted(t *testing.T) {
+	for _, sizes := range [][]int{{3}, {5, 4, 2}, {20, 10, 5}, {40}, {30, 2, 1, 9}} {
+		var blocks [][]string
+		k := 0
+		for _, n := range sizes {
+			var b []string
+			for range n {
+				b = append(b, fmt.Sprintf("sym%d", k))
+				k++
+			}
+			blocks = append(blocks, b)
+		}
+		var want, got SymbolTable
+		for _, b := range blocks {
+			if err := want.Extend(b); err != nil {
+				t.Fatal(err)
+			}
+			got.ExtendAccepted(b)
+		}
+		if !slices.Equal(got.added, want.added) || (got.index == nil) != (want.index == nil) || len(got.index) != len(want.index) {
+			t.Fatalf("%v: ExtendAccepted built %v (index %d), Extend %v (index %d)", sizes, got.added, len(got.index), want.added, len(want.index))
+		}
+		for _, next := range [][]string{{"fresh"}, {"sym0"}, {fmt.Sprintf("sym%d", k-1)}, {"read"}, {"x", "x"}} {
+			w, g := want, got
+			w.added, g.added = slices.Clone(want.added), slices.Clone(got.added)
+			w.index, g.index = maps.Clone(want.index), maps.Clone(got.index)
+			if we, ge := w.Extend(next), g.Extend(next); fmt.Sprint(we) != fmt.Sprint(ge) {
+				t.Fatalf("%v then %v: Extend after ExtendAccepted says %v, after Extend %v", sizes, next, ge, we)
+			}
+		}
 	}
 }
