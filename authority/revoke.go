@@ -48,7 +48,7 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 	// descends from the same authority block, so its trusted expiry bounds
 	// them all. An attenuation block's stated expiry is never used: the
 	// holder wrote it, and may satisfy it with its own time fact.
-	exp, err := a.trustedExpiry(ctx, vt)
+	exp, _, err := a.trustedExpiry(ctx, vt)
 	if err != nil {
 		return nil, err
 	}
@@ -72,19 +72,21 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 // trustedExpiry is the expiry of vt that the authority may keep state by:
 // the later of what it recorded at mint and what the authority block says
 // (both are the authority's own words; keeping a revocation longer is never
-// unsafe). Zero when neither states one.
-func (a *Authority) trustedExpiry(ctx context.Context, vt *token.Verified) (time.Time, error) {
-	exp := vt.ExpiresAt()
-	rec, err := a.store.Token(ctx, vt.RevocationIDs()[0])
+// unsafe). Zero when neither states one. rec is the mint record, nil when
+// the authority has none (a token minted offline with its key).
+func (a *Authority) trustedExpiry(ctx context.Context, vt *token.Verified) (exp time.Time, rec *TokenRecord, err error) {
+	exp = vt.ExpiresAt()
+	r, err := a.store.Token(ctx, vt.RevocationIDs()[0])
 	switch {
 	case err == nil:
-		if rec.ExpiresAt.After(exp) {
-			exp = rec.ExpiresAt
+		if r.ExpiresAt.After(exp) {
+			exp = r.ExpiresAt
 		}
+		return exp, &r, nil
 	case !errors.Is(err, ErrNotFound):
-		return time.Time{}, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
+		return time.Time{}, nil, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
 	}
-	return exp, nil
+	return exp, nil, nil
 }
 
 // expired reports whether a token expiring at exp is dead at now. Biscuit

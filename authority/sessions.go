@@ -133,7 +133,7 @@ func (a *Authority) Introspect(ctx context.Context, p Principal, tok string) (*I
 	}
 	// Only the authority's own word on expiry counts: an attenuation
 	// block may state an expiry it satisfies itself (see trustedExpiry).
-	exp, err := a.trustedExpiry(ctx, vt)
+	exp, rec, err := a.trustedExpiry(ctx, vt)
 	if err != nil {
 		return nil, err
 	}
@@ -153,14 +153,10 @@ func (a *Authority) Introspect(ctx context.Context, p Principal, tok string) (*I
 		RevocationIDs: ids,
 		Blocks:        vt.BlockCount(),
 	}
-	rec, err := a.store.Token(ctx, ids[0])
-	switch {
-	case err == nil:
+	if rec != nil {
 		in.ClientID, in.IssuedAt = rec.ClientID, rec.IssuedAt
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
 	}
-	if !p.Admin && (err != nil || rec.ClientID != p.ClientID) {
+	if !p.Admin && (rec == nil || rec.ClientID != p.ClientID) {
 		return &Introspection{}, nil
 	}
 	return in, nil

@@ -81,7 +81,7 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 	}
 	d.ApprovalID = a.ID
 	sc.facts = append(sc.facts, datalog.Predicate{Name: token.FactApproved, Terms: []datalog.Term{datalog.String(a.Approver), datalog.String(a.ApproverOrg)}})
-	again, err := sc.ev.Run(vt.Datalog(), sc.facts, func(w *datalog.World) bool { return covered(w, req) })
+	again, err := sc.ev.RunProgram(vt.Program(), sc.facts, func(w *datalog.World) bool { return covered(w, req) })
 	switch {
 	case err == nil && again.Allowed:
 		if err := v.cfg.Approvals.RedeemApproval(ctx, ac, a); err != nil {

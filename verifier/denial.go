@@ -129,14 +129,14 @@ func (e *NoRightError) Error() string {
 // Unwrap makes errors.Is(err, ErrNoRight) hold.
 func (e *NoRightError) Unwrap() error { return ErrNoRight }
 
-// attenuationDenies runs blocks again with a policy that allows, to learn
+// attenuationDenies runs the token's program again with a policy that allows, to learn
 // whether an attenuation caveat denies the call too when no right covers
 // it: such a call is a caveat denial, since a broader grant would still
 // leave the caveat in the way. It only runs on that denial path.
-func attenuationDenies(ev *datalog.Evaluator, blocks []*datalog.Block, facts []datalog.Predicate) (datalog.Outcome, error, bool) {
-	if len(blocks) < 2 {
+func attenuationDenies(ev *datalog.Evaluator, vt *token.Verified, facts []datalog.Predicate) (datalog.Outcome, error, bool) {
+	if vt.BlockCount() < 2 {
 		return datalog.Outcome{}, nil, false
 	}
-	out, err := ev.Run(blocks, facts, func(*datalog.World) bool { return true })
+	out, err := ev.RunProgram(vt.Program(), facts, func(*datalog.World) bool { return true })
 	return out, err, out.Block >= 1
 }

@@ -180,7 +180,7 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 		return d
 	case out.PolicyFailed:
 		// No grant lifts a caveat: report the caveat if one denies too.
-		if cav, cerr, ok := attenuationDenies(sc.ev, vt.Datalog(), facts); ok {
+		if cav, cerr, ok := attenuationDenies(sc.ev, vt, facts); ok {
 			out, err = cav, cerr
 			break
 		}
