@@ -194,16 +194,4 @@ func IsApprovalCheck(c *datalog.Check) bool {
 // itself (a fact or a rule head named approved). In the authority block that
 // would satisfy every block's approval caveat: mandate never mints one, and
 // the verifier refuses such a token.
-func StatesApproval(b *datalog.Block) bool {
-	for _, f := range b.Facts {
-		if f.Name == FactApproved {
-			return true
-		}
-	}
-	for _, r := range b.Rules {
-		if r.Head.Name == FactApproved {
-			return true
-		}
-	}
-	return false
-}
+func StatesApproval(b *datalog.Block) bool { return b.Produces(FactApproved) }

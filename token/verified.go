@@ -21,6 +21,9 @@ type Verified struct {
 	rights    []Right
 	expiresAt time.Time
 	prog      *datalog.Program
+	// approvalStated: the authority block can prove approved facts itself
+	// (see StatesApproval), found once here rather than on every decision.
+	approvalStated bool
 }
 
 func newVerified(u *Unverified, root PublicKey) *Verified {
@@ -31,8 +34,13 @@ func newVerified(u *Unverified, root PublicKey) *Verified {
 		hexIDs[i] = hex.EncodeToString(id)
 	}
 	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, idsHex: hexIDs, subject: s, rights: rights, expiresAt: exp,
-		prog: datalog.NewProgram(u.blocks)}
+		prog: datalog.NewProgram(u.blocks), approvalStated: StatesApproval(u.blocks[0])}
 }
+
+// AuthorityStatesApproval reports whether the authority block can prove
+// approved facts itself, which would satisfy every approval caveat: mandate
+// never mints such a token, and the verifier refuses it.
+func (v *Verified) AuthorityStatesApproval() bool { return v.approvalStated }
 
 // RevocationIDsHex returns the revocation IDs in hex, in block order. The
 // slice is shared: do not modify it.
@@ -68,13 +76,13 @@ func (v *Verified) ExpiresAt() time.Time { return v.expiresAt }
 // retention, reporting a token dead). Use ExpiresAt for that.
 func (v *Verified) EffectiveExpiry() time.Time {
 	exp := v.expiresAt
-	if producesTime(v.u.blocks[0]) {
+	if v.u.blocks[0].Produces(FactTime) {
 		// Never minted by mandate; an authority block that can
 		// satisfy time checks makes every attenuation expiry moot.
 		return exp
 	}
 	for _, b := range v.u.blocks[1:] {
-		if producesTime(b) {
+		if b.Produces(FactTime) {
 			continue
 		}
 		if t := ExpiryOf(b); !t.IsZero() && (exp.IsZero() || t.Before(exp)) {
@@ -82,22 +90,6 @@ func (v *Verified) EffectiveExpiry() time.Time {
 		}
 	}
 	return exp
-}
-
-// producesTime reports whether a block can prove a time fact to its own
-// checks: a fact or a rule head named time.
-func producesTime(b *datalog.Block) bool {
-	for _, f := range b.Facts {
-		if f.Name == FactTime {
-			return true
-		}
-	}
-	for _, r := range b.Rules {
-		if r.Head.Name == FactTime {
-			return true
-		}
-	}
-	return false
 }
 
 // RevocationIDs returns one revocation ID per block, in block order.

@@ -150,7 +150,7 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	if err != nil {
 		return deny(d, err)
 	}
-	if token.StatesApproval(vt.Datalog()[0]) {
+	if vt.AuthorityStatesApproval() {
 		return deny(d, fmt.Errorf("%w: %w: the authority block states approved facts, which only a verifier adds; mandate never mints such a token", ErrDenied, token.ErrInvalid))
 	}
 

@@ -308,6 +308,23 @@ type Block struct {
 	Checks  []Check
 }
 
+// Produces reports whether the block can prove a fact named name by
+// itself: one of its facts or rule heads has that name. Under Biscuit
+// scoping such a block satisfies its own checks on that fact.
+func (b *Block) Produces(name string) bool {
+	for _, f := range b.Facts {
+		if f.Name == name {
+			return true
+		}
+	}
+	for _, r := range b.Rules {
+		if r.Head.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Format returns the Datalog source of a predicate, using varNames for
 // variables.
 func (p Predicate) format(b *strings.Builder, varNames []string) {
