@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	badgeroptions "github.com/dgraph-io/badger/v4/options"
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/authority/kv"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -32,6 +34,7 @@ import (
 //	s/SESSION                   session record (JSON), TTL
 //	l/SEQ (8 bytes, big-endian) revocation log entry (JSON), TTL
 //	r/REVOCATION_ID             revocation ID → SEQ, TTL
+//	k/NAMESPACE/KEY             a kv namespace's entries (see Namespace)
 //
 // Time-to-live is ExpiresAt + grace - Batch.Now, at least one second.
 //
@@ -736,4 +739,24 @@ func (s *BadgerStore) Close() error {
 	err := s.db.Close()
 	badgerfs.RestrictFiles(s.dir)
 	return err
+}
+
+// Namespace implements Store: the namespace's keys live under
+// "k/NAME/" in the same database (see kv.Badger for the value layout).
+func (s *BadgerStore) Namespace(name string) kv.KV {
+	checkNamespace(name)
+	return kv.NewBadger(s.db, "k/"+name+"/", nil)
+}
+
+// checkNamespace panics on a namespace name that could overlap another:
+// names are fixed strings in the authority's code, so a bad one is a bug.
+func checkNamespace(name string) {
+	if name == "" || len(name) > 32 {
+		panic("authority: bad kv namespace name " + strconv.Quote(name))
+	}
+	for _, r := range name {
+		if r < 'a' || r > 'z' {
+			panic("authority: bad kv namespace name " + strconv.Quote(name))
+		}
+	}
 }

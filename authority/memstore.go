@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mandate-dev/mandate/authority/kv"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -30,6 +31,7 @@ type MemoryStore struct {
 	clients   map[string]ClientRecord
 	meta      map[string][]byte
 	lastPrune time.Time
+	spaces    *kv.MemoryProvider
 }
 
 // MemoryOption configures a MemoryStore.
@@ -62,6 +64,8 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 	for _, o := range opts {
 		o(s)
 	}
+	now := s.now
+	s.spaces = kv.NewMemoryProvider(func() time.Time { return now() })
 	return s
 }
 
@@ -417,4 +421,12 @@ func cloneClient(c ClientRecord) ClientRecord {
 	c.SecretHash = bytes.Clone(c.SecretHash)
 	c.Ceiling = c.Ceiling.clone()
 	return c
+}
+
+// Namespace implements Store with an in-memory kv namespace (it outlives
+// Close, like the rest of a MemoryStore's state, until the store is
+// dropped).
+func (s *MemoryStore) Namespace(name string) kv.KV {
+	checkNamespace(name)
+	return s.spaces.Namespace(name)
 }

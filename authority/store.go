@@ -3,6 +3,8 @@ package authority
 import (
 	"context"
 	"time"
+
+	"github.com/mandate-dev/mandate/authority/kv"
 )
 
 // Store is the authority's durable state: registered clients, what it
@@ -83,6 +85,14 @@ type Store interface {
 	Meta(ctx context.Context, key string) ([]byte, error)
 	// SetMeta durably sets a small named value.
 	SetMeta(ctx context.Context, key string, value []byte) error
+
+	// Namespace returns a namespace of durable key-value state for one of
+	// the authority's rooms (people, approvals, usage, decisions, oauth):
+	// see package kv for its contract. name is a short lowercase word;
+	// the same name gives the same namespace, and two names never share
+	// a key. It lives in the same engine as the rest of the store, with
+	// the same durability and integrity checks.
+	Namespace(name string) kv.KV
 
 	// Close releases the store.
 	Close() error

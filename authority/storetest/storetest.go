@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/kv"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -60,6 +61,33 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authority.Store) {
 		return s
 	}
 	ctx := context.Background()
+
+	t.Run("Namespaces", func(t *testing.T) {
+		s := open(t)
+		a, b := s.Namespace("alpha"), s.Namespace("beta")
+		if _, err := a.Apply(ctx, kv.Put("k", []byte("a"), time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Get(ctx, "k"); !errors.Is(err, kv.ErrNotFound) {
+			t.Fatalf("namespace beta sees alpha's key: %v", err)
+		}
+		if e, err := s.Namespace("alpha").Get(ctx, "k"); err != nil || string(e.Value) != "a" {
+			t.Fatalf("the same name gave another namespace: %+v %v", e, err)
+		}
+		n := 0
+		_ = b.Scan(ctx, kv.ScanOptions{}, func(kv.Entry) bool { n++; return true })
+		if n != 0 {
+			t.Fatalf("scan of an empty namespace saw %d entries", n)
+		}
+		// The namespace lives beside the store's own records without
+		// disturbing them.
+		if _, err := a.Apply(ctx, kv.Put("m/last_seq", []byte("x"), time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+		if last, err := s.LastSeq(ctx); err != nil || last != 0 {
+			t.Fatalf("LastSeq = %d, %v after a namespace write", last, err)
+		}
+	})
 
 	t.Run("MintRecordsTokenAndIndexes", func(t *testing.T) {
 		s := open(t)
@@ -459,6 +487,9 @@ func RunDurableStoreTests(t *testing.T, reopen func(t *testing.T) authority.Stor
 	if err := s.SetMeta(ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Namespace("durable").Apply(ctx, kv.Put("k", []byte("v"), time.Time{})); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -479,6 +510,9 @@ func RunDurableStoreTests(t *testing.T, reopen func(t *testing.T) authority.Stor
 	}
 	if v, err := s.Meta(ctx, "k"); err != nil || string(v) != "v" {
 		t.Errorf("meta after reopen = %q, %v", v, err)
+	}
+	if e, err := s.Namespace("durable").Get(ctx, "k"); err != nil || string(e.Value) != "v" {
+		t.Errorf("namespace entry after reopen = %+v, %v", e, err)
 	}
 }
 
