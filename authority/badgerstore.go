@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -32,6 +33,7 @@ import (
 //	t/REVOCATION_ID             token record (JSON), TTL
 //	i/K/LEN(VALUE)VALUE/REV_ID  token index by session (K=s), agent (a), user (u), TTL
 //	s/SESSION                   session record (JSON), TTL
+//	n/^CREATED_NS(8 bytes)SESSION  sessions newest first (empty value), TTL
 //	l/SEQ (8 bytes, big-endian) revocation log entry (JSON), TTL
 //	r/REVOCATION_ID             revocation ID → SEQ, TTL
 //	k/NAMESPACE/KEY             a kv namespace's entries (see Namespace)
@@ -165,12 +167,17 @@ type (
 		ClientID  string    `json:"client_id,omitempty"`
 		KeyID     uint32    `json:"key_id"`
 		IssuedAt  time.Time `json:"issued_at"`
-		ExpiresAt time.Time `json:"expires_at"`
+		ExpiresAt time.Time     `json:"expires_at"`
+		Rights    []token.Right `json:"rights,omitempty"`
 	}
 	sessionJSON struct {
 		ClientID  string    `json:"client_id,omitempty"`
 		ExpiresAt time.Time `json:"expires_at"`
 		RevokedAt time.Time `json:"revoked_at,omitzero"`
+		CreatedAt time.Time `json:"created_at,omitzero"`
+		Agent     string    `json:"agent,omitempty"`
+		User      string    `json:"user,omitempty"`
+		Org       string    `json:"org,omitempty"`
 	}
 	entryJSON struct {
 		ID        []byte    `json:"id"`
@@ -241,7 +248,7 @@ func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
 				continue
 			}
 		case errors.Is(err, ErrNotFound):
-			sess = SessionRecord{ID: t.Session, ClientID: t.ClientID}
+			sess = SessionRecord{ID: t.Session, ClientID: t.ClientID, CreatedAt: b.Now, Agent: t.Agent, User: t.User, Org: t.Org}
 		default:
 			return err
 		}
@@ -252,7 +259,7 @@ func (s *BadgerStore) apply(txn *badger.Txn, b *Batch) error {
 			return err
 		}
 		ttl := s.ttl(t.ExpiresAt, b.Now)
-		v, _ := json.Marshal(tokenJSON{Session: t.Session, Agent: t.Agent, User: t.User, Org: t.Org, ClientID: t.ClientID, KeyID: t.KeyID, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt})
+		v, _ := json.Marshal(tokenJSON{Session: t.Session, Agent: t.Agent, User: t.User, Org: t.Org, ClientID: t.ClientID, KeyID: t.KeyID, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt, Rights: t.Rights})
 		if err := txn.SetEntry(badger.NewEntry(tokenKey(t.RevocationID), v).WithTTL(ttl)); err != nil {
 			return err
 		}
@@ -467,12 +474,34 @@ func (s *BadgerStore) getSession(txn *badger.Txn, id string) (SessionRecord, err
 	if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &sj) }); err != nil {
 		return SessionRecord{}, fmt.Errorf("storage: session %q: %w", clip(id), err)
 	}
-	return SessionRecord{ID: id, ClientID: sj.ClientID, ExpiresAt: sj.ExpiresAt, RevokedAt: sj.RevokedAt}, nil
+	return sessionRecord(id, &sj), nil
+}
+
+func sessionRecord(id string, sj *sessionJSON) SessionRecord {
+	return SessionRecord{ID: id, ClientID: sj.ClientID, ExpiresAt: sj.ExpiresAt, RevokedAt: sj.RevokedAt,
+		CreatedAt: sj.CreatedAt, Agent: sj.Agent, User: sj.User, Org: sj.Org}
+}
+
+// sessionOrderKey is the session's key in the newest-first index:
+// "n/" + the bitwise complement of CreatedAt in Unix nanoseconds (so that
+// newer sorts first) + the ID. Sessions stored before the index existed
+// (no CreatedAt) are not in it.
+func sessionOrderKey(c SessionCursor) []byte {
+	k := binary.BigEndian.AppendUint64([]byte("n/"), ^uint64(c.CreatedAt.UnixNano()))
+	return append(k, c.ID...)
 }
 
 func (s *BadgerStore) putSession(txn *badger.Txn, sess SessionRecord, now time.Time) error {
-	v, _ := json.Marshal(sessionJSON{ClientID: sess.ClientID, ExpiresAt: sess.ExpiresAt, RevokedAt: sess.RevokedAt})
-	return txn.SetEntry(badger.NewEntry(sessionKey(sess.ID), v).WithTTL(s.ttl(sess.ExpiresAt, now)))
+	v, _ := json.Marshal(sessionJSON{ClientID: sess.ClientID, ExpiresAt: sess.ExpiresAt, RevokedAt: sess.RevokedAt,
+		CreatedAt: sess.CreatedAt, Agent: sess.Agent, User: sess.User, Org: sess.Org})
+	ttl := s.ttl(sess.ExpiresAt, now)
+	if err := txn.SetEntry(badger.NewEntry(sessionKey(sess.ID), v).WithTTL(ttl)); err != nil {
+		return err
+	}
+	if sess.CreatedAt.IsZero() {
+		return nil
+	}
+	return txn.SetEntry(badger.NewEntry(sessionOrderKey(sess.Cursor()), nil).WithTTL(ttl))
 }
 
 func getToken(txn *badger.Txn, id []byte) (TokenRecord, error) {
@@ -488,7 +517,7 @@ func getToken(txn *badger.Txn, id []byte) (TokenRecord, error) {
 		return TokenRecord{}, fmt.Errorf("storage: token record: %w", err)
 	}
 	return TokenRecord{RevocationID: append([]byte(nil), id...), Session: tj.Session, Agent: tj.Agent, User: tj.User, Org: tj.Org,
-		ClientID: tj.ClientID, KeyID: tj.KeyID, IssuedAt: tj.IssuedAt, ExpiresAt: tj.ExpiresAt}, nil
+		ClientID: tj.ClientID, KeyID: tj.KeyID, IssuedAt: tj.IssuedAt, ExpiresAt: tj.ExpiresAt, Rights: tj.Rights}, nil
 }
 
 // Token implements Store.
@@ -550,6 +579,47 @@ func (s *BadgerStore) Session(ctx context.Context, id string) (SessionRecord, er
 		return err
 	})
 	return sess, err
+}
+
+// Sessions implements Store.
+func (s *BadgerStore) Sessions(ctx context.Context, after SessionCursor, fn func(SessionRecord) bool) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("n/"), PrefetchValues: false})
+		defer it.Close()
+		start := []byte("n/")
+		if !after.IsZero() {
+			start = sessionOrderKey(after)
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := it.Item().Key()
+			if len(k) < 10 || (!after.IsZero() && bytes.Equal(k, start)) {
+				continue
+			}
+			id := string(k[10:])
+			sess, err := s.getSession(txn, id)
+			if errors.Is(err, ErrNotFound) {
+				continue // expired between the index entry and the record
+			}
+			if err != nil {
+				return err
+			}
+			if !sess.Cursor().CreatedAt.Equal(time.Unix(0, int64(^binary.BigEndian.Uint64(k[2:10])))) {
+				continue // a stale index entry of a session created again
+			}
+			if !fn(sess) {
+				return nil
+			}
+		}
+		return nil
+	})
+	return corruption(err)
 }
 
 // Revocations implements Store.

@@ -96,7 +96,7 @@ func (s *MemoryStore) Apply(ctx context.Context, b *Batch) error {
 				continue
 			}
 		} else {
-			sess = SessionRecord{ID: t.Session, ClientID: t.ClientID}
+			sess = SessionRecord{ID: t.Session, ClientID: t.ClientID, CreatedAt: b.Now, Agent: t.Agent, User: t.User, Org: t.Org}
 		}
 		if t.ExpiresAt.After(sess.ExpiresAt) {
 			sess.ExpiresAt = t.ExpiresAt
@@ -271,6 +271,38 @@ func (s *MemoryStore) Session(ctx context.Context, id string) (SessionRecord, er
 	return sess, nil
 }
 
+// Sessions implements Store.
+func (s *MemoryStore) Sessions(ctx context.Context, after SessionCursor, fn func(SessionRecord) bool) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	now := s.now()
+	list := make([]SessionRecord, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		if !s.gone(sess.ExpiresAt, now) && (after.IsZero() || after.Before(sess.Cursor())) {
+			list = append(list, sess)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(list, func(x, y SessionRecord) int {
+		if x.Cursor().Before(y.Cursor()) {
+			return -1
+		}
+		return 1
+	})
+	for _, sess := range list {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !fn(sess) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // Revocations implements Store.
 func (s *MemoryStore) Revocations(ctx context.Context, after uint64, fn func(LogEntry) bool) error {
 	s.mu.RLock()
@@ -408,6 +440,7 @@ func (s *MemoryStore) Close() error {
 
 func cloneToken(t TokenRecord) TokenRecord {
 	t.RevocationID = bytes.Clone(t.RevocationID)
+	t.Rights = slices.Clone(t.Rights)
 	return t
 }
 

@@ -106,6 +106,7 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		KeyID:        m.KeyID,
 		IssuedAt:     now.UTC().Truncate(time.Second),
 		ExpiresAt:    m.ExpiresAt,
+		Rights:       m.Rights,
 	}
 	op := &writeOp{mint: &MintOp{Token: rec}}
 	if err := a.submit(ctx, op); err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority/kv"
+	"github.com/mandate-dev/mandate/token"
 )
 
 // Store is the authority's durable state: registered clients, what it
@@ -62,6 +63,12 @@ type Store interface {
 	Tokens(ctx context.Context, by TokenIndex, value string, fn func(TokenRecord) bool) error
 	// Session returns a session record.
 	Session(ctx context.Context, id string) (SessionRecord, error)
+	// Sessions calls fn for each stored session, newest first (by
+	// CreatedAt descending, then by ID ascending), starting just after
+	// the session named by after (the zero cursor starts at the newest),
+	// until fn returns false. It is how the console pages through
+	// sessions: keep the last record's Cursor() and pass it back.
+	Sessions(ctx context.Context, after SessionCursor, fn func(SessionRecord) bool) error
 
 	// Revocations calls fn for each stored log entry with Seq > after, in
 	// increasing Seq order, until fn returns false.
@@ -137,6 +144,8 @@ type TokenRecord struct {
 	KeyID     uint32
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// Rights are the rights the authority block grants, as minted.
+	Rights []token.Right
 }
 
 // SessionRecord is a session: the tokens minted under one session ID.
@@ -151,6 +160,33 @@ type SessionRecord struct {
 	// RevokedAt is set once the session is revoked; no token can be
 	// minted into a revoked session.
 	RevokedAt time.Time
+	// CreatedAt is when the session's first token was recorded (the
+	// batch's Now), and Agent, User and Org that token's subject: what
+	// the console lists sessions by. Later tokens do not change them.
+	CreatedAt        time.Time
+	Agent, User, Org string
+}
+
+// SessionCursor is a position in the newest-first order of
+// Store.Sessions.
+type SessionCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Cursor is the position of s in the order of Store.Sessions.
+func (s SessionRecord) Cursor() SessionCursor { return SessionCursor{CreatedAt: s.CreatedAt, ID: s.ID} }
+
+// IsZero reports whether c is the start of the order.
+func (c SessionCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
+
+// Before reports whether a session at c comes before one at d in the
+// order of Store.Sessions (newer first, then by ID).
+func (c SessionCursor) Before(d SessionCursor) bool {
+	if !c.CreatedAt.Equal(d.CreatedAt) {
+		return c.CreatedAt.After(d.CreatedAt)
+	}
+	return c.ID < d.ID
 }
 
 // LogEntry is one entry of the revocation log.

@@ -43,6 +43,7 @@ func tokenRec(n uint64, session, agent, user, client string, now time.Time) auth
 	return authority.TokenRecord{
 		RevocationID: ID(n), Session: session, Agent: agent, User: user, Org: "acme",
 		ClientID: client, KeyID: 7, IssuedAt: now.Truncate(time.Second), ExpiresAt: now.Add(time.Hour).Truncate(time.Second),
+		Rights: []token.Right{{Service: "crm", Tool: "*", Operation: "read", Resource: "account:acme/" + fmt.Sprint(n)}},
 	}
 }
 
@@ -141,6 +142,59 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authority.Store) {
 		}
 		if _, err := s.Session(ctx, "nope"); !errors.Is(err, authority.ErrNotFound) {
 			t.Errorf("Session(unknown) error = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("SessionsNewestFirst", func(t *testing.T) {
+		s := open(t)
+		base := time.Now().Truncate(time.Second)
+		// Sessions created at base+0s, +1s, +2s (two at +2s, ordered by
+		// ID), and a second token joining "s0" later that changes neither
+		// its place nor its subject.
+		for i, sess := range []struct {
+			id    string
+			at    time.Duration
+			agent string
+		}{{"s0", 0, "bot0"}, {"s1", time.Second, "bot1"}, {"s2b", 2 * time.Second, "bot2"}, {"s2a", 2 * time.Second, "bot3"}, {"s0", 3 * time.Second, "late"}} {
+			now := base.Add(sess.at)
+			b := &authority.Batch{Now: now, Mints: []authority.MintOp{{Token: tokenRec(uint64(i+1), sess.id, sess.agent, "u", "c1", now)}}}
+			if err := s.Apply(ctx, b); err != nil || b.Mints[0].Err != nil {
+				t.Fatalf("mint %d: %v %v", i, err, b.Mints[0].Err)
+			}
+		}
+		page := func(after authority.SessionCursor, n int) []authority.SessionRecord {
+			t.Helper()
+			var out []authority.SessionRecord
+			if err := s.Sessions(ctx, after, func(r authority.SessionRecord) bool {
+				out = append(out, r)
+				return len(out) < n
+			}); err != nil {
+				t.Fatalf("Sessions: %v", err)
+			}
+			return out
+		}
+		ids := func(rs []authority.SessionRecord) []string {
+			var out []string
+			for _, r := range rs {
+				out = append(out, r.ID)
+			}
+			return out
+		}
+		all := page(authority.SessionCursor{}, 100)
+		if got, want := ids(all), []string{"s2a", "s2b", "s1", "s0"}; !slices.Equal(got, want) {
+			t.Fatalf("Sessions = %v, want %v", got, want)
+		}
+		if r := all[3]; r.Agent != "bot0" || r.User != "u" || r.Org != "acme" || r.ClientID != "c1" || !r.CreatedAt.Equal(base) {
+			t.Errorf("session s0 = %+v: want the first token's subject and creation time", r)
+		}
+		// Paging: two, then the rest after the second's cursor.
+		first := page(authority.SessionCursor{}, 2)
+		rest := page(first[1].Cursor(), 100)
+		if got, want := append(ids(first), ids(rest)...), ids(all); !slices.Equal(got, want) {
+			t.Errorf("paged = %v, want %v", got, want)
+		}
+		if got := page(all[3].Cursor(), 100); len(got) != 0 {
+			t.Errorf("after the last: %v", ids(got))
 		}
 	})
 
@@ -555,7 +609,7 @@ func sameIDs(got []authority.TokenRecord, want []uint64) bool {
 func equalToken(a, b authority.TokenRecord) bool {
 	return string(a.RevocationID) == string(b.RevocationID) && a.Session == b.Session && a.Agent == b.Agent &&
 		a.User == b.User && a.Org == b.Org && a.ClientID == b.ClientID && a.KeyID == b.KeyID &&
-		a.IssuedAt.Equal(b.IssuedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+		a.IssuedAt.Equal(b.IssuedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && slices.Equal(a.Rights, b.Rights)
 }
 
 // checkChain checks the hash chain of a log holding every entry 1..last:
