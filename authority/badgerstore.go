@@ -160,13 +160,13 @@ func indexPrefix(by TokenIndex, v string) []byte {
 // The stored forms of records.
 type (
 	tokenJSON struct {
-		Session   string    `json:"session"`
-		Agent     string    `json:"agent"`
-		User      string    `json:"user,omitempty"`
-		Org       string    `json:"org,omitempty"`
-		ClientID  string    `json:"client_id,omitempty"`
-		KeyID     uint32    `json:"key_id"`
-		IssuedAt  time.Time `json:"issued_at"`
+		Session   string        `json:"session"`
+		Agent     string        `json:"agent"`
+		User      string        `json:"user,omitempty"`
+		Org       string        `json:"org,omitempty"`
+		ClientID  string        `json:"client_id,omitempty"`
+		KeyID     uint32        `json:"key_id"`
+		IssuedAt  time.Time     `json:"issued_at"`
 		ExpiresAt time.Time     `json:"expires_at"`
 		Rights    []token.Right `json:"rights,omitempty"`
 	}
