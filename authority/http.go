@@ -42,13 +42,26 @@ var ginModeOnce sync.Once
 // NewHandler returns the authority's HTTP API (see the package doc for the
 // endpoints). Every response carries an X-Request-ID; every error is JSON
 // {"error", "error_description"}.
-func NewHandler(a *Authority) http.Handler {
-	return newHandler(a, newPollGate(a.cfg.MaxLongPolls, a.cfg.MaxLongPollsPerClient))
+//
+// Mounts add handlers of the authority's other rooms (the console, OAuth
+// pages) under their own path prefixes, behind the same request IDs,
+// access log, panic recovery and body limit.
+func NewHandler(a *Authority, mounts ...Mount) http.Handler {
+	return newHandler(a, newPollGate(a.cfg.MaxLongPolls, a.cfg.MaxLongPollsPerClient), mounts...)
+}
+
+// Mount is a handler served under a path prefix of the authority's router:
+// every method of Prefix and Prefix+"/…" goes to Handler, with the full
+// path. Prefix starts with '/' and names none of the API's own paths
+// ("/console", "/oauth2/authorize" would clash with nothing; "/v1" would).
+type Mount struct {
+	Prefix  string
+	Handler http.Handler
 }
 
 // newHandler is NewHandler with the long-poll gate Serve sized for the
 // descriptor limit.
-func newHandler(a *Authority, polls *pollGate) http.Handler {
+func newHandler(a *Authority, polls *pollGate, mounts ...Mount) http.Handler {
 	ginModeOnce.Do(func() {
 		if os.Getenv(gin.EnvGinMode) == "" {
 			gin.SetMode(gin.ReleaseMode)
@@ -95,6 +108,12 @@ func newHandler(a *Authority, polls *pollGate) http.Handler {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/metrics", h.serveMetrics)
+	for _, m := range mounts {
+		p := strings.TrimRight(m.Prefix, "/")
+		wrapped := gin.WrapH(m.Handler)
+		r.Any(p, wrapped)
+		r.Any(p+"/*rest", wrapped)
+	}
 
 	for _, rt := range r.Routes() {
 		h.metrics.route(rt.Path)

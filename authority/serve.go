@@ -31,6 +31,9 @@ type ServeConfig struct {
 	Started func(a *Authority)
 	// Options are passed to Open.
 	Options []Option
+	// Mount, when set, is called with the open authority and returns
+	// handlers to serve beside the API (the console: see NewHandler).
+	Mount func(a *Authority) ([]Mount, error)
 }
 
 // Serve opens the authority and serves its HTTP API until ctx ends, then
@@ -58,6 +61,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		_ = ln.Close()
 		return err
 	}
+	var mounts []Mount
+	if cfg.Mount != nil {
+		if mounts, err = cfg.Mount(a); err != nil {
+			_ = ln.Close()
+			_ = a.Close()
+			return err
+		}
+	}
 	nofile := raiseFileLimit()
 	maxConns, maxPolls := connBudget(a.cfg, nofile)
 	perClient := a.cfg.MaxConnsPerClient
@@ -68,7 +79,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	ln = limited
 	srv := &http.Server{
 		ConnState:         limited.connState,
-		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient)),
+		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient), mounts...),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		// Long-polls answer after up to MaxWait.

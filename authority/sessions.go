@@ -25,6 +25,10 @@ type SessionView struct {
 	Status    string
 	ExpiresAt time.Time
 	RevokedAt time.Time // set when the session was revoked as a whole
+	// CreatedAt, Agent, User and Org are the session's first token's
+	// (zero for a session stored before they were recorded).
+	CreatedAt        time.Time
+	Agent, User, Org string
 	// Tokens are the session's tokens (at most MaxListed), oldest first.
 	Tokens      []TokenView
 	TokenCount  int
@@ -42,6 +46,17 @@ type TokenView struct {
 // Principal.SessionID); ErrNotFound once every token has expired and
 // storage has forgotten it.
 func (a *Authority) Session(ctx context.Context, p Principal, id string) (*SessionView, error) {
+	return a.session(ctx, p, id, func(s SessionRecord) bool { return p.owns(s.ClientID) })
+}
+
+// ViewSession is Session for the console: also a person who sees the
+// session's org (people.Person.MaySee) may read it. The API's GET
+// /v1/sessions keeps to Session: a person owns no session there.
+func (a *Authority) ViewSession(ctx context.Context, p Principal, id string) (*SessionView, error) {
+	return a.session(ctx, p, id, p.maySee)
+}
+
+func (a *Authority) session(ctx context.Context, p Principal, id string, allowed func(SessionRecord) bool) (*SessionView, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: name a session: GET /v1/sessions/{id}", ErrBadRequest)
 	}
@@ -53,10 +68,11 @@ func (a *Authority) Session(ctx context.Context, p Principal, id string) (*Sessi
 		}
 		return nil, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
 	}
-	if !p.owns(sess.ClientID) {
-		return nil, fmt.Errorf("%w: session %q belongs to another client", ErrForbidden, clip(id))
+	if !allowed(sess) {
+		return nil, fmt.Errorf("%w: session %q belongs to another client (or, for a person, to an org it does not see)", ErrForbidden, clip(id))
 	}
-	v := &SessionView{ID: sess.ID, ClientID: sess.ClientID, ExpiresAt: sess.ExpiresAt, RevokedAt: sess.RevokedAt}
+	v := &SessionView{ID: sess.ID, ClientID: sess.ClientID, ExpiresAt: sess.ExpiresAt, RevokedAt: sess.RevokedAt,
+		CreatedAt: sess.CreatedAt, Agent: sess.Agent, User: sess.User, Org: sess.Org}
 	var recs []TokenRecord
 	err = a.store.Tokens(ctx, BySession, id, func(t TokenRecord) bool {
 		recs = append(recs, t)
