@@ -19,10 +19,10 @@ var assetFS embed.FS
 // funcs are the console's template functions, beside web.Funcs.
 func funcs(now func() time.Time) template.FuncMap {
 	return template.FuncMap{
-		"hex": hex.EncodeToString,
+		"hex":     hex.EncodeToString,
 		"isAdmin": func(p people.Person) bool { return p.IsAdmin() },
-		"live": func(t time.Time) bool { return now().Before(t) },
-		"child": func(a nodeArgs, n *Node) nodeArgs { a.N = n; return a },
+		"live":    func(t time.Time) bool { return now().Before(t) },
+		"child":   func(a nodeArgs, n *Node) nodeArgs { a.N = n; return a },
 		"nodeArgs": func(v web.View, n *Node) nodeArgs {
 			sv, _ := v.Data.(sessionView)
 			a := nodeArgs{N: n, Prefix: v.Prefix, CanAct: sv.CanAct}
