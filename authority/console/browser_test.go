@@ -1,0 +1,188 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The browser tests drive a real headless Chromium (Debian's chromium
+// package; .ci/run installs it) through the console with chromedp. They
+// skip when no Chromium is found, unless MANDATE_REQUIRE_BROWSER is set
+// (CI sets it), when they fail instead. Screenshots of the main pages go
+// to MANDATE_SCREENSHOTS (default: a temporary folder of the test).
+
+// chromium finds a Chromium binary.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{os.Getenv("MANDATE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if name == "" {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("MANDATE_REQUIRE_BROWSER") != "" {
+		t.Fatal("no Chromium binary found (chromium, chromium-browser, google-chrome or MANDATE_CHROMIUM) and MANDATE_REQUIRE_BROWSER is set: install it with `apt-get install -y chromium`")
+	}
+	t.Skip("no Chromium binary found: install it with `apt-get install -y chromium` to run the browser tests (set MANDATE_REQUIRE_BROWSER=1 to make this a failure)")
+	return ""
+}
+
+// tab is one browser tab and the folder its screenshots go to.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	shot string
+}
+
+// newBrowser starts a headless Chromium with its own profile; each call to
+// tab opens a new incognito-like context (its own cookies).
+func newBrowser(t *testing.T) func() *tab {
+	t.Helper()
+	exe := chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium (%s): %v", exe, err)
+	}
+	dir := os.Getenv("MANDATE_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return func() *tab {
+		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		ctx, cancel2 := context.WithTimeout(ctx, 60*time.Second)
+		t.Cleanup(cancel2)
+		return &tab{t: t, ctx: ctx, shot: dir}
+	}
+}
+
+func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		html, _ := chromedp.Run(b.ctx, chromedp.OuterHTML("html"))
+		b.t.Fatalf("browser: %v\npage:\n%s", err, clipHTML(html))
+	}
+}
+
+func clipHTML(s string) string {
+	if len(s) > 4000 {
+		return s[:4000] + "…"
+	}
+	return s
+}
+
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(sel))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+func (b *tab) html() string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.OuterHTML("html"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return s
+}
+
+func (b *tab) count(sel string) int {
+	b.t.Helper()
+	n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return n
+}
+
+// screenshot saves the page as NAME.png.
+func (b *tab) screenshot(name string) {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// signIn signs in through the form, as a person types it.
+func (b *tab) signIn(e *env, name string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(e.url+"/console/"),
+		chromedp.WaitVisible("#signin-form"),
+		chromedp.SendKeys("#name", name),
+		chromedp.SendKeys("#credential", e.creds[name]),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#who"))
+	if got := b.text("#who"); !strings.Contains(got, name) {
+		b.t.Fatalf("signed in as %q, want %s", got, name)
+	}
+}
+
+// A viewer sees no buttons; a forged cross-origin form post is refused.
+func TestBrowserViewerAndForgedPost(t *testing.T) {
+	e := newEnv(t)
+	m := e.mint("ops/s1", "orchestrator", "acme")
+	newTab := newBrowser(t)
+
+	viewer := newTab()
+	viewer.signIn(e, "vic@acme.test")
+	viewer.do(chromedp.Navigate(e.url+"/console/session?id=ops/s1"), chromedp.WaitVisible("#tree"))
+	for _, sel := range []string{"#revoke-session", "[data-revoke]", "form[action$='/revoke']", "#rotate"} {
+		if n := viewer.count(sel); n != 0 {
+			t.Errorf("the viewer sees %d %s", n, sel)
+		}
+	}
+	viewer.do(chromedp.Navigate(e.url+"/console/keys"), chromedp.WaitVisible("#keys"))
+	if n := viewer.count("#rotate"); n != 0 {
+		t.Error("the viewer sees the rotate button")
+	}
+
+	// An admin signed in, lured to another site whose form posts to the
+	// console: the browser marks the request Sec-Fetch-Site: cross-site
+	// (and, SameSite=Lax, withholds the cookie), and the console refuses
+	// it before it looks for a session.
+	admin := newTab()
+	admin.signIn(e, "root@acme.test")
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/console/revoke" id="f">
+<input type="hidden" name="session" value="ops/s1"><input type="hidden" name="confirm" value="yes">
+<input type="hidden" name="csrf" value="guessed"><button id="go">win a prize</button></form>`, e.url)
+	}))
+	defer evil.Close()
+	// "localhost" is another site than "127.0.0.1" for the browser.
+	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
+	admin.do(chromedp.Navigate(evilURL), chromedp.WaitVisible("#go"), chromedp.Click("#go"), chromedp.WaitVisible("h1"))
+	body := admin.html()
+	if !strings.Contains(body, "403") {
+		t.Errorf("the forged post was not refused with 403:\n%s", clipHTML(body))
+	}
+	if e.a.Revoked(m.RevocationIDs) >= 0 {
+		t.Fatal("the forged post revoked the session")
+	}
+}
