@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/console"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -39,11 +41,12 @@ root public keys. "mandate authority serve" runs it on embedded storage.`,
 
 func newAuthorityServeCmd() *cobra.Command {
 	var (
-		dataDir  string
-		addr     string
-		logLevel string
-		maxWait  time.Duration
-		issuer   string
+		dataDir   string
+		addr      string
+		logLevel  string
+		maxWait   time.Duration
+		issuer    string
+		noConsole bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT]",
@@ -60,6 +63,10 @@ generated on first start, once the address is bound, and printed once on
 stderr: keep it. Later starts reuse it until MANDATE_ADMIN_TOKEN replaces
 it. Lost it? Stop the authority and run "mandate authority admin-token
 --reset --data DIR", which prints a new one.
+
+The web console is served on the same address under /console/ (unless
+--no-console): people sign in there with the credentials the admin gives
+them ("mandate authority people add NAME --role admin|approver|viewer").
 
 Logs (JSON, with audit events for every mint, revocation, key rotation and
 admin action) go to stderr; they never contain tokens, secrets or keys.
@@ -102,6 +109,12 @@ SIGINT or SIGTERM shut down gracefully.`,
 					Logger:           &logger,
 				},
 				Addr: addr,
+				Mount: func(a *authority.Authority) ([]authority.Mount, error) {
+					if noConsole {
+						return nil, nil
+					}
+					return consoleMount(a, issuer)
+				},
 				Started: func(a *authority.Authority) {
 					// Public: verifiers pin it (--trust-key); rotations
 					// are endorsed by it, so the pin stays valid.
@@ -114,6 +127,9 @@ SIGINT or SIGTERM shut down gracefully.`,
 						fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority: the admin token is the one set before (only its hash is stored). %s\n", authority.AdminTokenResetHint(dataDir))
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (data in %s)\n", a, dataDir)
+					if !noConsole {
+						fmt.Fprintf(cmd.ErrOrStderr(), "mandate console on %s/console/ (sign in as a person: mandate authority people add NAME --role admin)\n", consoleBase(issuer, a))
+					}
 				},
 			})
 		},
@@ -124,6 +140,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
+	f.BoolVar(&noConsole, "no-console", false, "do not serve the web console under /console/")
 	return cmd
 }
 
@@ -184,4 +201,23 @@ stored one.`,
 	cmd.Flags().StringVar(&dataDir, "data", "./mandate-data", "the authority's data `DIR`")
 	cmd.Flags().BoolVar(&reset, "reset", false, "generate a new admin token, store its hash and print it")
 	return cmd
+}
+
+// consoleMount builds the web console for a. Its cookies are Secure when
+// the authority's public URL is https (a proxy terminates TLS).
+func consoleMount(a *authority.Authority, issuer string) ([]authority.Mount, error) {
+	c, err := console.New(console.Config{Authority: a, Secure: strings.HasPrefix(issuer, "https://")})
+	if err != nil {
+		return nil, err
+	}
+	return []authority.Mount{c.Mount()}, nil
+}
+
+// consoleBase is the base URL people reach the authority at: the issuer,
+// or the listening address.
+func consoleBase(issuer string, addr net.Addr) string {
+	if issuer != "" {
+		return strings.TrimRight(issuer, "/")
+	}
+	return "http://" + addr.String()
 }

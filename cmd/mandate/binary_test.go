@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -156,11 +157,15 @@ func TestBinaryAuthorityServe(t *testing.T) {
 	// The ready line names the address.
 	urls := make(chan string, 1)
 	rootKey := make(chan string, 1)
+	consoleURL := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := regexp.MustCompile(`root public key .*: ([0-9a-f]{64})$`).FindStringSubmatch(sc.Text()); m != nil {
 				rootKey <- m[1]
+			}
+			if m := regexp.MustCompile(`mandate console on (http://127\.0\.0\.1:\d+/console/) \(sign in`).FindStringSubmatch(sc.Text()); m != nil {
+				consoleURL <- m[1]
 			}
 			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
@@ -175,6 +180,24 @@ func TestBinaryAuthorityServe(t *testing.T) {
 		t.Fatalf("authority serve exited before listening: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("authority serve did not print its address within 30s")
+	}
+
+	// The console is served on the same address, and says so.
+	select {
+	case cu := <-consoleURL:
+		if cu != url+"/console/" {
+			t.Fatalf("console URL %s, want %s/console/", cu, url)
+		}
+		resp, err := http.Get(cu + "signin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET the console's sign-in page: %d", resp.StatusCode)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("authority serve did not print the console's URL")
 	}
 
 	run := func(stdin string, env string, args ...string) result {

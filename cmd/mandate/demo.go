@@ -12,12 +12,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mandate-dev/mandate/attenuate"
+	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/follow"
@@ -44,16 +48,18 @@ func newDemoCmd(a *app) *cobra.Command {
   7. revoke the whole session: everything stops.
 
 Nothing leaves the machine. The temporary folder is removed at the end
-unless --keep is given. The demo exits 1 if any step does not behave as
+unless --keep is given: then the authority keeps running with its web
+console, and the demo prints where to open it and a demo admin's name and
+credential to sign in with, until Ctrl-C. The demo exits 1 if any step does not behave as
 narrated.`,
 		Example: `  mandate demo
-  mandate demo --keep     # keep the authority's data folder to look at`,
+  mandate demo --keep     # then open the console it prints, and sign in`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), keep)
 		},
 	}
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary data folder")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the authority and its console running (until Ctrl-C) and its data folder")
 	return cmd
 }
 
@@ -229,6 +235,28 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 
 	fmt.Fprintln(out, "\nDone. Try it yourself: \"mandate authority serve\", then the walkthrough in the README,")
 	fmt.Fprintln(out, "or \"mandate --help\" for the commands.")
+	if keep {
+		return keepConsole(ctx, out, auth)
+	}
+	return nil
+}
+
+// demoAdmin is the person --keep creates to sign in to the console.
+const demoAdmin = "demo-admin@mandate.test"
+
+// keepConsole leaves the authority and its console running until SIGINT
+// or SIGTERM, with a demo admin person to sign in as.
+func keepConsole(ctx context.Context, out io.Writer, auth *embeddedAuthority) error {
+	_, cred, err := auth.Authority.AddPerson(ctx, authority.Principal{Admin: true}, people.Person{Name: demoAdmin, Role: people.RoleAdmin})
+	if err != nil {
+		return fmt.Errorf("demo: create the console's demo admin: %w", err)
+	}
+	fmt.Fprintf(out, "\nThe console is running on %s/console/\n", auth.URL)
+	fmt.Fprintf(out, "Sign in with name %s and credential %s\n", demoAdmin, cred)
+	fmt.Fprintln(out, "(a demo account of this temporary authority; press Ctrl-C to stop it)")
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
 	return nil
 }
 

@@ -20,7 +20,10 @@ type embeddedAuthority struct {
 	// RootKey is the authority's root public key at start: the key its
 	// verifiers pin (follow.Config.TrustAnchors, --trust-key).
 	RootKey token.PublicKey
-	stop    func() error
+	// Authority is the running authority (its console is under
+	// URL+"/console/").
+	Authority *authority.Authority
+	stop      func() error
 }
 
 // Close shuts the authority down gracefully and closes its storage.
@@ -43,6 +46,7 @@ func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAutho
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	var root token.PublicKey
+	var opened *authority.Authority
 	go func() {
 		done <- authority.Serve(sctx, authority.ServeConfig{
 			Config: authority.Config{
@@ -51,7 +55,9 @@ func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAutho
 				AdminTokenOutput: io.Discard,
 			},
 			Listener: ln,
+			Mount:    func(a *authority.Authority) ([]authority.Mount, error) { return consoleMount(a, "") },
 			Started: func(a *authority.Authority) {
+				opened = a
 				k := a.Keys()[0]
 				root = token.PublicKey{ID: k.ID, Key: k.PublicKey}
 			},
@@ -74,6 +80,7 @@ func startEmbeddedAuthority(ctx context.Context, dataDir string) (*embeddedAutho
 		URL:        "http://" + ln.Addr().String(),
 		AdminToken: admin,
 		RootKey:    root,
+		Authority:  opened,
 		stop: func() error {
 			if !stopped {
 				stopped = true

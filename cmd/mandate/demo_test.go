@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestDemo(t *testing.T) {
@@ -71,20 +79,101 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemoKeep: "demo --keep" leaves the authority and its console
+// running, says where and how to sign in (a demo admin), and the console
+// answers that sign-in with the demo's session; Ctrl-C stops it and the
+// data folder stays.
 func TestDemoKeep(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an authority and a tool server")
+	cmd := exec.Command(binary(t), "demo", "--keep")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	r := newCLI(t).run("", "demo", "--keep")
-	if r.code != 0 {
-		t.Fatalf("demo --keep: exit %d: %s", r.code, r.stderr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`The authority's data is kept in (\S+)\.`).FindStringSubmatch(r.stdout)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var mu sync.Mutex
+	var out strings.Builder
+	signIn := make(chan []string, 1)
+	done := make(chan error, 1)
+	consoleRE := regexp.MustCompile(`The console is running on (http://127\.0\.0\.1:\d+/console/)`)
+	credRE := regexp.MustCompile(`Sign in with name (\S+) and credential (mp_\S+)`)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		var url string
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if m := consoleRE.FindStringSubmatch(sc.Text()); m != nil {
+				url = m[1]
+			}
+			if m := credRE.FindStringSubmatch(sc.Text()); m != nil {
+				signIn <- []string{url, m[1], m[2]}
+			}
+		}
+		done <- cmd.Wait()
+	}()
+	var got []string
+	select {
+	case got = <-signIn:
+	case err := <-done:
+		t.Fatalf("demo --keep exited (%v) without leaving the console running:\n%s", err, out.String())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("demo --keep did not print where to sign in within 2 minutes")
+	}
+	base, name, cred := strings.TrimSuffix(got[0], "/console/"), got[1], got[2]
+	if base == "" {
+		t.Fatal("the console's URL was not printed before the credential")
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	body := httpGet(t, hc, base+"/console/signin")
+	pre := regexp.MustCompile(`name="pre" value="([^"]+)"`).FindStringSubmatch(body)
+	if pre == nil {
+		t.Fatalf("no sign-in form:\n%s", body)
+	}
+	resp, err := hc.PostForm(base+"/console/signin", url.Values{"name": {name}, "credential": {cred}, "pre": {pre[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `data-session="`) || !strings.Contains(string(page), "orchestrator") {
+		t.Fatalf("signed in, the sessions page (%d) does not list the demo's session:\n%s", resp.StatusCode, page)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo --keep after Ctrl-C: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("demo --keep did not stop within a minute of SIGINT")
+	}
+	mu.Lock()
+	text := out.String()
+	mu.Unlock()
+	m := regexp.MustCompile(`The authority's data is kept in (\S+)\.`).FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("demo --keep does not say where the data is:\n%s", r.stdout)
+		t.Fatalf("demo --keep does not say where the data is:\n%s", text)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(m[1]) })
 	if st, err := os.Stat(m[1]); err != nil || !st.IsDir() {
 		t.Fatalf("the kept folder %s: %v", m[1], err)
 	}
+}
+
+func httpGet(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
