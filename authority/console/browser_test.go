@@ -121,7 +121,7 @@ func (b *tab) count(sel string) int {
 // screenshot saves the page as NAME.png.
 func (b *tab) screenshot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -185,4 +185,73 @@ func TestBrowserViewerAndForgedPost(t *testing.T) {
 	if e.a.Revoked(m.RevocationIDs) >= 0 {
 		t.Fatal("the forged post revoked the session")
 	}
+}
+
+// The story of examples/delegation, seen and acted on in the console: sign
+// in, find the session, see its tree, revoke from the browser and watch
+// the verifier deny.
+func TestBrowserStory(t *testing.T) {
+	e := newEnv(t)
+	s := newStory(t, e)
+	for _, c := range []struct {
+		who  string
+		got  int
+		want int
+	}{
+		{"reviewer reads acme/api", s.read(t, s.reviewer), 200},
+		{"refunder refunds 300", s.refund(t, s.refunder, 300), 200},
+		{"refunder refunds 900", s.refund(t, s.refunder, 900), 403},
+		{"orchestrator reads", s.read(t, s.orchestrator), 200},
+	} {
+		if c.got != c.want {
+			t.Fatalf("%s: %d, want %d", c.who, c.got, c.want)
+		}
+	}
+	newTab := newBrowser(t)
+	b := newTab()
+	b.do(chromedp.Navigate(e.url+"/console/"), chromedp.WaitVisible("#signin-form"),
+		chromedp.SendKeys("#name", "root@acme.test"))
+	b.screenshot("signin")
+	b.do(chromedp.SendKeys("#credential", e.creds["root@acme.test"]), chromedp.Click("#signin"), chromedp.WaitVisible("#sessions"))
+
+	// The sessions list shows the story's session; search finds it.
+	b.do(chromedp.SendKeys("#q", "orchestrator"), chromedp.Click("#filter"), chromedp.WaitVisible("#sessions"))
+	row := fmt.Sprintf(`tr[data-session=%q]`, s.session)
+	if b.count(row) != 1 {
+		t.Fatalf("the sessions list has no row for %s:\n%s", s.session, clipHTML(b.html()))
+	}
+	if got := b.text(row); !strings.Contains(got, "orchestrator") || !strings.Contains(got, "agent-platform") || !strings.Contains(got, "active") {
+		t.Fatalf("session row %q: want agent, minting client and status", got)
+	}
+	b.screenshot("sessions")
+	b.do(chromedp.Click(row+" a"), chromedp.WaitVisible("#tree"))
+
+	// The tree: the authority block the platform minted, its rights in
+	// words.
+	rootSel := fmt.Sprintf(`.hop[data-hop=%q][data-block="0"]`, s.orchestratorIDs[0])
+	if b.count(rootSel) != 1 {
+		t.Fatalf("the tree has no authority block %s:\n%s", s.orchestratorIDs[0], clipHTML(b.html()))
+	}
+	if got := b.text(rootSel); !strings.Contains(got, `may call tool create_refund of service payments`) {
+		t.Errorf("the authority block's caveats are not in words: %q", got)
+	}
+	b.screenshot("session")
+
+	// Revoke the whole session, through the confirmation step.
+	b.do(chromedp.Click("#revoke-session"), chromedp.WaitVisible("#revoke-form"))
+	b.screenshot("revoke")
+	b.do(chromedp.Click("#confirm-revoke"), chromedp.WaitVisible("#flash"))
+	if got := b.text("#session-status"); got != "revoked" {
+		t.Fatalf("session status after revoking: %q", got)
+	}
+	s.waitRevoked(t)
+	for who, tok := range map[string]string{"orchestrator": s.orchestrator, "reviewer": s.reviewer} {
+		if got := s.read(t, tok); got != http.StatusUnauthorized {
+			t.Errorf("%s after the session was revoked: %d, want 401", who, got)
+		}
+	}
+	b.do(chromedp.Navigate(e.url+"/console/revocations"), chromedp.WaitVisible("#revocations"))
+	b.screenshot("revocations")
+	b.do(chromedp.Navigate(e.url+"/console/keys"), chromedp.WaitVisible("#keys"))
+	b.screenshot("keys")
 }
