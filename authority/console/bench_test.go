@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
-	"github.com/mandate-dev/mandate/authority/console"
 	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -66,19 +64,7 @@ func benchFixture(b *testing.B) (*http.Client, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = a.Close() })
-	c, err := console.New(console.Config{Authority: a})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: authority.NewHandler(a, c.Mount()), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { a.Shutdown(); _ = srv.Close() })
-	base := "http://" + ln.Addr().String()
+	base := serveConsole(b, a)
 	_, cred, err := a.AddPerson(ctx, authority.Principal{Admin: true}, people.Person{Name: "root", Role: people.RoleAdmin})
 	if err != nil {
 		b.Fatal(err)

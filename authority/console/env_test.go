@@ -37,22 +37,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := console.New(console.Config{Authority: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: authority.NewHandler(a, c.Mount()), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		a.Shutdown()
-		_ = srv.Close()
-		_ = a.Close()
-	})
-	e := &env{t: t, a: a, url: "http://" + ln.Addr().String(), admin: authority.Principal{Admin: true}, creds: map[string]string{}}
+	base := serveConsole(t, a)
+	e := &env{t: t, a: a, url: base, admin: authority.Principal{Admin: true}, creds: map[string]string{}}
 	for _, p := range []people.Person{
 		{Name: "root@acme.test", Role: people.RoleAdmin},
 		{Name: "ann@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}},
@@ -66,6 +52,28 @@ func newEnv(t *testing.T) *env {
 		e.creds[p.Name] = cred
 	}
 	return e
+}
+
+// serveConsole serves a's API and console on 127.0.0.1 until the test
+// ends, then closes a; it returns the base URL.
+func serveConsole(tb testing.TB, a *authority.Authority) string {
+	tb.Helper()
+	c, err := console.New(console.Config{Authority: a})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: authority.NewHandler(a, c.Mount()), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		a.Shutdown()
+		_ = srv.Close()
+		_ = a.Close()
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // mint mints a session token as the admin.
