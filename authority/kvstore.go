@@ -44,10 +44,14 @@ type KVStore struct {
 	ns     kv.KV
 	grace  time.Duration
 
-	mu     sync.RWMutex
-	closed bool
-	close  func() error
+	mu         sync.RWMutex
+	closed     bool
+	close      func() error
+	replicated bool
 }
+
+// Replicated reports whether several authority processes share the store.
+func (s *KVStore) Replicated() bool { return s.replicated }
 
 // KVStoreOptions tune NewKVStore.
 type KVStoreOptions struct {
@@ -56,6 +60,10 @@ type KVStoreOptions struct {
 	Grace time.Duration
 	// Close, when set, is called once by Close (to release the engine).
 	Close func() error
+	// Replicated says that several authority processes share the engine
+	// (NATS JetStream): each then keeps its keys in the store and follows
+	// the others' writes (see Config.SyncInterval).
+	Replicated bool
 }
 
 // NewKVStore returns a Store kept in p.
@@ -66,7 +74,7 @@ func NewKVStore(p kv.Provider, o KVStoreOptions) *KVStore {
 	if o.Grace < 0 {
 		o.Grace = 0
 	}
-	return &KVStore{spaces: p, ns: p.Namespace("store"), grace: o.Grace, close: o.Close}
+	return &KVStore{spaces: p, ns: p.Namespace("store"), grace: o.Grace, close: o.Close, replicated: o.Replicated}
 }
 
 func (s *KVStore) begin() error {
@@ -400,12 +408,36 @@ func (s *KVStore) Session(ctx context.Context, id string) (SessionRecord, error)
 	return SessionRecord{ID: id, ClientID: sj.ClientID, ExpiresAt: sj.ExpiresAt, RevokedAt: sj.RevokedAt}, nil
 }
 
-// Revocations implements Store.
+// pointReads is the largest tail Revocations reads entry by entry (a
+// request each on a replicated engine, but no listing of the whole log).
+const pointReads = 4096
+
+// Revocations implements Store. A short tail (a replica catching up) is
+// read entry by entry from the head down; a long one is scanned.
 func (s *KVStore) Revocations(ctx context.Context, after uint64, fn func(LogEntry) bool) error {
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.end()
+	var head headJSON
+	if _, _, err := s.get(ctx, kvHeadKey, &head); err != nil {
+		return err
+	}
+	if head.Seq <= after {
+		return nil
+	}
+	if head.Seq-after <= pointReads {
+		for seq := after + 1; seq <= head.Seq; seq++ {
+			e, ok, err := s.entry(ctx, seq)
+			if err != nil {
+				return err
+			}
+			if ok && !fn(e) {
+				return nil
+			}
+		}
+		return nil
+	}
 	var bad error
 	err := s.ns.Scan(ctx, kv.ScanOptions{Prefix: "l/", Start: kvLogKey(after + 1)}, func(e kv.Entry) bool {
 		seq, err := strconv.ParseUint(e.Key[2:], 10, 64)
