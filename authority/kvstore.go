@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -43,6 +44,12 @@ type KVStore struct {
 	spaces kv.Provider
 	ns     kv.KV
 	grace  time.Duration
+
+	// applyMu serializes Apply within this process: concurrent batches
+	// of one process would only conflict with each other and retry.
+	// Conflicts with other processes sharing the engine are retried with
+	// a jittered backoff.
+	applyMu sync.Mutex
 
 	mu         sync.RWMutex
 	closed     bool
@@ -146,10 +153,17 @@ func (s *KVStore) Apply(ctx context.Context, b *Batch) error {
 		return err
 	}
 	defer s.end()
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	var err error
-	for range 64 {
+	for attempt := range 64 {
 		if err = ctx.Err(); err != nil {
 			return err
+		}
+		if attempt > 0 {
+			// Another replica won the race: back off a little, at
+			// random, so that two replicas do not keep colliding.
+			time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(time.Millisecond))))
 		}
 		var ops []kv.Op
 		ops, err = s.plan(ctx, b)
