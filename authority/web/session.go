@@ -271,6 +271,12 @@ func (w *Web) signInPost(rw http.ResponseWriter, r *Request) {
 		w.renderSignIn(rw, r, http.StatusUnauthorized, view)
 		return
 	}
+	// A sign-in replaces whatever session the browser held.
+	if name, _ := w.cookieNames(r.Request); name != "" {
+		if old, err := r.Cookie(name); err == nil && old.Value != "" {
+			_, _ = w.cfg.Sessions.Apply(ctx, kv.Op{Key: sessionKey(old.Value), Delete: true})
+		}
+	}
 	if err := w.start(ctx, rw, r.Request, person.Name); err != nil {
 		w.log.Error().Err(err).Msg("web: start sign-in session")
 		view.Error = "Could not start your session (the sign-in store is unavailable); try again."

@@ -370,3 +370,34 @@ func TestAllowFormAction(t *testing.T) {
 		t.Fatalf("CSP %q", csp)
 	}
 }
+
+// A new sign-in in the same browser ends the session it held.
+func TestSignInReplacesSession(t *testing.T) {
+	f := newFixture(t)
+	u, _ := url.Parse(f.srv.URL)
+	a := client(t)
+	f.signIn(t, a, f.name, f.cred)
+	held := a.Jar.Cookies(u)
+	// Another sign-in from a browser that sends the session it holds.
+	b := client(t)
+	resp, body := get(t, b, f.srv.URL+"/console/signin")
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	b.Jar.SetCookies(u, held)
+	m := preRE.FindStringSubmatch(body)
+	resp, err := b.PostForm(f.srv.URL+"/console/signin", url.Values{"name": {f.name}, "credential": {f.cred}, "pre": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, a, f.srv.URL+"/console/"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the session replaced by a new sign-in still works: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, b, f.srv.URL+"/console/"); resp.StatusCode != 200 {
+		t.Fatalf("the new session: %d", resp.StatusCode)
+	}
+}
