@@ -13,12 +13,21 @@
 //  2. Serve [Web.Handler] under Prefix: it answers the sign-in page, sign-in
 //     and sign-out, and the shared assets (Prefix+"/assets/…": the style
 //     sheet and web.js, embedded in the binary).
+//     One Web serves every browser page of an authority, so that one
+//     sign-in (one cookie, Path=/) covers them all: the console builds it
+//     (console.New) and hands it out (console.Console.Web), or a caller
+//     builds it and passes it to console.Config.Web and to its own pages.
 //  3. Wrap every page of your own with [Web.Page] (any signed-in person) or
 //     [Web.Public] (no sign-in, such as a page that explains something). A
 //     page gets a [Request] with the person, the sign-in session's CSRF
 //     token and the request; render it with a [Templates] set built by
 //     [ParseTemplates] from your own embedded templates, which extend the
-//     shared layout ("layout": define "title" and "content").
+//     shared layout ("layout": define "content", and optionally "head"
+//     and "nav"). A GET to a Page without a sign-in is redirected to
+//     Prefix+"/signin?next=…" and comes back after it ([LocalPath] keeps
+//     "next" on this site).
+//  4. Every form of a Page posts its Request.CSRF in a hidden field named
+//     "csrf" (or a script sends it as X-CSRF-Token).
 //
 // # What it guarantees
 //
@@ -35,7 +44,9 @@
 //     the __Host- prefix. A session ends after Config.IdleTimeout without a
 //     request or Config.MaxAge after sign-in, whichever comes first, at
 //     sign-out, and at once when the person is removed (the person is read
-//     again on every request, so a changed role applies at once too).
+//     again on every request, so a changed role applies at once too). A new
+//     sign-in ends the session the browser held. Resetting a person's
+//     credential does not end its sessions by itself: [Web.SignOutAll] does.
 //   - CSRF: every state-changing request (anything but GET, HEAD, OPTIONS)
 //     first passes the standard library's [http.CrossOriginProtection]
 //     (Sec-Fetch-Site / Origin), then must carry the session's CSRF token in

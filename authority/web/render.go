@@ -20,9 +20,9 @@ var templateFS embed.FS
 var assetFS embed.FS
 
 // Templates is a set of pages, each parsed together with the shared layout
-// (templates/layout.html of this package): a page file defines "title"
-// and "content" (and may define "head" for extra script tags, "nav" for
-// its navigation). Render executes a page into a buffer first, so a
+// (templates/layout.html of this package): a page file defines "content"
+// (and may define "head" for extra script tags, "nav" for its
+// navigation); the title comes from RenderTitle. Render executes a page into a buffer first, so a
 // template error never sends half a page.
 type Templates struct {
 	pages map[string]*template.Template

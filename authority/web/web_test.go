@@ -401,3 +401,28 @@ func TestSignInReplacesSession(t *testing.T) {
 		t.Fatalf("the new session: %d", resp.StatusCode)
 	}
 }
+
+// SignOutAll ends every session of one person, and only theirs.
+func TestSignOutAll(t *testing.T) {
+	f := newFixture(t)
+	bobCred, err := f.dir.Create(context.Background(), people.Person{Name: "bob@acme.test", Role: people.RoleViewer, Orgs: []string{"acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, a2, bob := client(t), client(t), client(t)
+	f.signIn(t, a1, f.name, f.cred)
+	f.signIn(t, a2, f.name, f.cred)
+	f.signIn(t, bob, "bob@acme.test", bobCred)
+	n, err := f.w.SignOutAll(context.Background(), f.name)
+	if err != nil || n != 2 {
+		t.Fatalf("SignOutAll = %d, %v; want 2", n, err)
+	}
+	for _, c := range []*http.Client{a1, a2} {
+		if resp, _ := get(t, c, f.srv.URL+"/console/"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("a signed-out session still works: %d", resp.StatusCode)
+		}
+	}
+	if resp, _ := get(t, bob, f.srv.URL+"/console/"); resp.StatusCode != 200 {
+		t.Fatalf("another person's session ended: %d", resp.StatusCode)
+	}
+}
