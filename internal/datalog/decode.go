@@ -369,6 +369,12 @@ func DecodeBytesIn(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block
 }
 
 func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, error) {
+	return decodeBlock(raw, syms, lim, a, false)
+}
+
+// decodeBlock is decodeBytes; general switches the fast paths off (for the
+// tests that hold them to the general decoder).
+func decodeBlock(raw []byte, syms *SymbolTable, lim *Limits, a *Arena, general bool) (*Block, error) {
 	out := &Block{Symbols: make([]string, 0, countFields(raw, 1))}
 	var buf [3][8][]byte // enough for typical blocks without allocating
 	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
@@ -443,41 +449,50 @@ func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, 
 	if err := syms.Extend(out.Symbols); err != nil {
 		return nil, err
 	}
-	d := decoder{syms: syms, lim: lim}
+	d := decoder{syms: syms, lim: lim, general: general}
 	if a != nil {
 		d.slabs = a.s
 		defer func() { a.s = d.slabs }()
 	}
 	d.sizeFor(facts, rules, checks)
+	// Each part is decoded by its fast path (fastdecode.go) when it is in
+	// the common form, else by the general decoder, which accepts it or
+	// says why not.
 	if len(facts) > 0 {
-		out.Facts = make([]Predicate, 0, len(facts))
+		out.Facts = make([]Predicate, len(facts))
 	}
-	for _, f := range facts {
-		p, err := d.fact(f)
-		if err != nil {
-			return nil, fmt.Errorf("fact: %w", err)
+	for i, f := range facts {
+		if d.general || !d.fastFact(f, &out.Facts[i]) {
+			p, err := d.fact(f)
+			if err != nil {
+				return nil, fmt.Errorf("fact: %w", err)
+			}
+			out.Facts[i] = p
 		}
-		out.Facts = append(out.Facts, p)
 	}
 	if len(rules) > 0 {
-		out.Rules = make([]Rule, 0, len(rules))
+		out.Rules = make([]Rule, len(rules))
 	}
-	for _, r := range rules {
-		rule, err := d.rule(r, true)
-		if err != nil {
-			return nil, fmt.Errorf("rule: %w", err)
+	for i, r := range rules {
+		if d.general || !d.fastRule(r, true, &out.Rules[i]) {
+			rule, err := d.rule(r, true)
+			if err != nil {
+				return nil, fmt.Errorf("rule: %w", err)
+			}
+			out.Rules[i] = rule
 		}
-		out.Rules = append(out.Rules, rule)
 	}
 	if len(checks) > 0 {
-		out.Checks = make([]Check, 0, len(checks))
+		out.Checks = make([]Check, len(checks))
 	}
-	for _, c := range checks {
-		check, err := d.check(c)
-		if err != nil {
-			return nil, fmt.Errorf("check: %w", err)
+	for i, c := range checks {
+		if d.general || !d.fastCheck(c, &out.Checks[i]) {
+			check, err := d.check(c)
+			if err != nil {
+				return nil, fmt.Errorf("check: %w", err)
+			}
+			out.Checks[i] = check
 		}
-		out.Checks = append(out.Checks, check)
 	}
 	return out, nil
 }
@@ -546,6 +561,7 @@ type decoder struct {
 	varSyms  []uint32
 	varNames []string
 	inRule   bool
+	general  bool // no fast paths (fastdecode.go)
 }
 
 func (d *decoder) symbol(i uint64) (string, error) {
@@ -789,7 +805,7 @@ func (d *decoder) variable(v uint64) (Term, error) {
 // term decodes a TermV2, a oneof of variable (1), integer (2), string (3),
 // date (4), bytes (5), bool (6) and set (7).
 func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
-	if num, x, ok := singleVarint(b); ok && fastPaths && varintTermField(num) {
+	if num, x, ok := singleVarint(b); ok && fastPaths && !d.general && varintTermField(num) {
 		return d.varintTerm(num, x) // the common case, without walk
 	}
 	var out Term
@@ -930,7 +946,7 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 
 // op decodes an Op, a oneof of value (1), unary (2) and binary (3).
 func (d *decoder) op(b []byte) (Op, error) {
-	if op, ok, err := d.commonOp(b); ok && fastPaths {
+	if op, ok, err := d.commonOp(b); ok && fastPaths && !d.general {
 		return op, err // the common cases, without walk
 	}
 	var out Op
