@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
@@ -375,9 +376,13 @@ func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, 
 // decodeBlock is decodeBytes; general switches the fast paths off (for the
 // tests that hold them to the general decoder).
 func decodeBlock(raw []byte, syms *SymbolTable, lim *Limits, a *Arena, general bool) (*Block, error) {
-	out := &Block{Symbols: make([]string, 0, countFields(raw, 1))}
-	var buf [3][8][]byte // enough for typical blocks without allocating
-	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
+	out := new(Block)
+	var symBuf [64][]byte
+	symBytes := symBuf[:0] // the symbols, made strings in one allocation below
+	// Room for the most parts mandate's limits allow, without allocating.
+	var factBuf, checkBuf [64][]byte
+	var ruleBuf [16][]byte
+	facts, rules, checks := factBuf[:0], ruleBuf[:0], checkBuf[:0]
 	var seen uint8
 	err := walk(raw, "Block", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
@@ -391,8 +396,8 @@ func decodeBlock(raw []byte, syms *SymbolTable, lim *Limits, a *Arena, general b
 			if !utf8.Valid(v) {
 				return errors.New("a symbol is not UTF-8")
 			}
-			out.Symbols = append(out.Symbols, string(v))
-			if syms.Len()+len(out.Symbols) > lim.MaxSymbols {
+			symBytes = append(symBytes, v)
+			if syms.Len()+len(symBytes) > lim.MaxSymbols {
 				return &LimitError{What: "symbols in a token", Limit: lim.MaxSymbols}
 			}
 		case 2:
@@ -440,6 +445,7 @@ func decodeBlock(raw []byte, syms *SymbolTable, lim *Limits, a *Arena, general b
 	if err != nil {
 		return nil, err
 	}
+	out.Symbols = joinedStrings(symBytes)
 	if out.Version > MaxVersion {
 		return nil, &UnsupportedError{Version: out.Version, Feature: newerFeature(syms, out.Symbols, lim, facts, rules, checks)}
 	}
@@ -495,6 +501,26 @@ func decodeBlock(raw []byte, syms *SymbolTable, lim *Limits, a *Arena, general b
 		}
 	}
 	return out, nil
+}
+
+// joinedStrings returns bs as strings that share one allocation (they live
+// as long as the block that holds them).
+func joinedStrings(bs [][]byte) []string {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	var all strings.Builder
+	all.Grow(n)
+	for _, b := range bs {
+		all.Write(b)
+	}
+	s := all.String()
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i], s = s[:len(b)], s[len(b):]
+	}
+	return out
 }
 
 var errWireType = errors.New("malformed: unexpected wire type")

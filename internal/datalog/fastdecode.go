@@ -240,7 +240,7 @@ func (d *decoder) fastTerm(b []byte, out *Term) bool {
 			d.varSyms = append(d.varSyms, uint32(x))
 			d.varNames = append(d.varNames, name)
 		}
-		*out = Term{Kind: KindVariable, Int: int64(slot)}
+		out.Kind, out.Int = KindVariable, int64(slot)
 		return true
 	}
 	return d.fastScalar(num, typ, b[n:], out)
@@ -254,7 +254,7 @@ func (d *decoder) fastScalar(num protowire.Number, typ protowire.Type, b []byte,
 		if m < 0 || m != len(b) || num != 5 || len(v) > d.lim.MaxStringBytes {
 			return false
 		}
-		*out = Bytes(v)
+		out.Kind, out.Str = KindBytes, string(v)
 		return true
 	}
 	if typ != protowire.VarintType {
@@ -266,20 +266,23 @@ func (d *decoder) fastScalar(num protowire.Number, typ protowire.Type, b []byte,
 	}
 	switch num {
 	case 2:
-		*out = Term{Kind: KindInteger, Int: int64(x)}
+		out.Kind, out.Int = KindInteger, int64(x)
 	case 3:
 		s, ok := d.syms.Lookup(x)
 		if !ok || len(s) > d.lim.MaxStringBytes {
 			return false
 		}
-		*out = Term{Kind: KindString, Str: s}
+		out.Kind, out.Str = KindString, s
 	case 4:
 		if x > math.MaxInt64 {
 			return false
 		}
-		*out = Term{Kind: KindDate, Int: int64(x)}
+		out.Kind, out.Int = KindDate, int64(x)
 	case 6:
-		*out = Bool(x != 0)
+		out.Kind = KindBool
+		if x != 0 {
+			out.Int = 1
+		}
 	default:
 		return false
 	}
@@ -342,7 +345,7 @@ func (d *decoder) fastExpression(b []byte, out *Expression) bool {
 		op := &ops[i]
 		switch num {
 		case 1:
-			*op = Op{Kind: OpValue}
+			op.Kind = OpValue
 			if !d.fastTerm(v, &op.Term) {
 				return false
 			}
@@ -356,13 +359,13 @@ func (d *decoder) fastExpression(b []byte, out *Expression) bool {
 				if kind > uint64(UnaryLength) || depth < 1 {
 					return false
 				}
-				*op = Op{Kind: OpUnary, Code: uint8(kind)}
+				op.Kind, op.Code = OpUnary, uint8(kind)
 				continue
 			}
 			if kind > uint64(binaryCount-1) || depth < 2 {
 				return false
 			}
-			*op = Op{Kind: OpBinary, Code: uint8(kind)}
+			op.Kind, op.Code = OpBinary, uint8(kind)
 			depth--
 			if last := &ops[i-1]; op.Code == BinaryRegex && last.Kind == OpValue && last.Term.Kind == KindString {
 				if _, _, err := TranslateRegex(last.Term.Str); err != nil {
