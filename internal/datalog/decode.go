@@ -3,6 +3,7 @@ package datalog
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -89,15 +90,6 @@ var DefaultSymbols = [...]string{
 // SymbolOffset is the index of the first symbol a block adds.
 const SymbolOffset = 1024
 
-// defaultIndex maps each default symbol to its index.
-var defaultIndex = func() map[string]int {
-	m := make(map[string]int, len(DefaultSymbols))
-	for i, s := range DefaultSymbols {
-		m[s] = i
-	}
-	return m
-}()
-
 // ErrSymbolOverlap matches every *SymbolOverlapError.
 var ErrSymbolOverlap = errors.New("symbol table overlap")
 
@@ -127,12 +119,60 @@ func (e *SymbolOverlapError) Is(target error) bool { return target == ErrSymbolO
 // any a default symbol (see Extend).
 type SymbolTable struct {
 	added []string
-	index map[string]struct{} // built once added is large enough to need it
+	// slots is an open-addressing index of added[:indexed] (symSlot),
+	// built by the first Extend and kept up to date by add.
+	slots   []symSlot
+	indexed int
 }
 
-// smallTable is the table size up to which Extend scans instead of keeping
-// an index: most tokens add a dozen symbols.
-const smallTable = 32
+// symSlot refers to added[ref-1] (ref 0 is an empty slot) and keeps the
+// low bits of its hash, so that a probe rarely compares strings.
+type symSlot struct {
+	hash uint32
+	ref  int32
+}
+
+// symSeed seeds symbol hashes per process: a token cannot be built to make
+// its symbols collide (collisions would only cost time anyway).
+var symSeed = maphash.MakeSeed()
+
+func symHash(s string) uint32 { return uint32(maphash.String(symSeed, s)) }
+
+// defaultSlots indexes DefaultSymbols the same way.
+var defaultSlots = func() []symSlot {
+	slots := make([]symSlot, 64)
+	for i, s := range DefaultSymbols {
+		placeSymbol(slots, symSlot{hash: symHash(s), ref: int32(i + 1)})
+	}
+	return slots
+}()
+
+func placeSymbol(slots []symSlot, s symSlot) {
+	mask := uint32(len(slots) - 1)
+	i := s.hash & mask
+	for slots[i].ref != 0 {
+		i = (i + 1) & mask
+	}
+	slots[i] = s
+}
+
+// findSymbol reports whether s (of hash h) is in the table slots index
+// over strs.
+func findSymbol(slots []symSlot, strs []string, s string, h uint32) bool {
+	if len(slots) == 0 {
+		return false
+	}
+	mask := uint32(len(slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := slots[i]
+		if sl.ref == 0 {
+			return false
+		}
+		if sl.hash == h && strs[sl.ref-1] == s {
+			return true
+		}
+	}
+}
 
 // NewSymbolTable returns an empty table with room for n added symbols.
 func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string, 0, n)} }
@@ -143,11 +183,12 @@ func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string
 func (t *SymbolTable) Extend(syms []string) error {
 	n := len(t.added)
 	for _, s := range syms {
-		if _, ok := defaultIndex[s]; ok {
+		h := symHash(s)
+		if findSymbol(defaultSlots, DefaultSymbols[:], s, h) {
 			t.truncate(n)
 			return &SymbolOverlapError{Symbol: s, Where: "the default symbols"}
 		}
-		if t.has(s) {
+		if t.has(s, h) {
 			where := "this block's symbols"
 			if slices.Contains(t.added[:n], s) {
 				where = "an earlier block's symbols"
@@ -155,7 +196,7 @@ func (t *SymbolTable) Extend(syms []string) error {
 			t.truncate(n)
 			return &SymbolOverlapError{Symbol: s, Where: where}
 		}
-		t.add(s)
+		t.add(s, h)
 	}
 	return nil
 }
@@ -165,38 +206,49 @@ func (t *SymbolTable) Extend(syms []string) error {
 // the table ends as Extend would leave it, without checking again.
 func (t *SymbolTable) ExtendAccepted(syms []string) {
 	for _, s := range syms {
-		t.add(s)
+		t.add(s, symHash(s))
 	}
 }
 
-func (t *SymbolTable) has(s string) bool {
-	if t.index != nil {
-		_, ok := t.index[s]
-		return ok
-	}
-	return slices.Contains(t.added, s)
+func (t *SymbolTable) has(s string, h uint32) bool {
+	t.reindex(len(t.added))
+	return findSymbol(t.slots, t.added, s, h)
 }
 
-func (t *SymbolTable) add(s string) {
+func (t *SymbolTable) add(s string, h uint32) {
+	t.reindex(len(t.added) + 1)
 	t.added = append(t.added, s)
-	if t.index == nil && len(t.added) > smallTable {
-		t.index = make(map[string]struct{}, 2*len(t.added))
-		for _, a := range t.added {
-			t.index[a] = struct{}{}
-		}
+	placeSymbol(t.slots, symSlot{hash: h, ref: int32(len(t.added))})
+	t.indexed = len(t.added)
+}
+
+// reindex makes slots index every added symbol, with room for n symbols
+// at a load of at most one half.
+func (t *SymbolTable) reindex(n int) {
+	if t.indexed == len(t.added) && 2*n <= len(t.slots) {
 		return
 	}
-	if t.index != nil {
-		t.index[s] = struct{}{}
+	size := max(64, len(t.slots))
+	for size < 2*n {
+		size *= 2
 	}
+	if size == len(t.slots) {
+		clear(t.slots)
+	} else {
+		t.slots = make([]symSlot, size)
+	}
+	for i, a := range t.added {
+		placeSymbol(t.slots, symSlot{hash: symHash(a), ref: int32(i + 1)})
+	}
+	t.indexed = len(t.added)
 }
 
 // truncate drops the symbols added after the first n.
 func (t *SymbolTable) truncate(n int) {
-	for _, s := range t.added[n:] {
-		delete(t.index, s)
+	if n < len(t.added) {
+		t.added = t.added[:n]
+		t.indexed = -1 // reindex on next use
 	}
-	t.added = t.added[:n]
 }
 
 // Len is the number of symbols blocks have added.
