@@ -164,7 +164,7 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	out, err := sc.ev.RunProgram(vt.Program(), facts, func(w *datalog.World) bool { return covered(w, &req) })
 	if err == nil && out.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[out.Block].Checks[out.Check]) {
 		var done bool
-		if d, out, done, err = v.approve(ctx, d, vt, &req, now, sc, out); done {
+		if d, out, done, err = v.approve(ctx, d, tok, vt, &req, now, sc, out); done {
 			return d
 		}
 	}

@@ -77,6 +77,11 @@ func Sentence(tool string, d *verifier.Decision) string {
 		why, next = "your token grants no right that covers this call", fmt.Sprintf("ask for access to %s", d.Scope())
 	case verifier.KindNoToken, verifier.KindInvalidToken:
 		why, next = reason, "get a new token"
+	case verifier.KindApprovalRequired:
+		why = "a person must approve this very call first (call digest " + d.CallDigest + ")"
+		next = "ask the authority for approval of this call (POST /v1/approvals with your token and the call), wait for the decision, and call again with the approval in params._meta[\"" + verifier.ApprovalMetaKey + "\"]"
+	case verifier.KindApprovalInvalid:
+		why, next = reason, "ask for a new approval of this very call"
 	default:
 		why = reason
 	}

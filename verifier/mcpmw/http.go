@@ -36,6 +36,13 @@ var ErrUndeclaredTool = fmt.Errorf("%w: tool has no mandate policy on this serve
 //     covers a call and no caveat denies it, with a JSON-RPC error
 //     response (code [CodeForbidden]) as the body: a client with an OAuth
 //     handler steps up, others report the reason and keep the session;
+//   - HTTP 200 with a JSON-RPC error [CodeURLElicitationRequired] (MCP's
+//     URLElicitationRequiredError, specification 2025-11-25) when a
+//     person must approve the call: it carries the page where the person
+//     decides (Options.ApprovalPageURL, else the authority's listing of
+//     the session's pending requests), the call digest and where the
+//     agent asks (Options.ApprovalURL); the client retries with the
+//     approval in params._meta["dev.mandate/approval"];
 //   - HTTP 200 with the call's tool result, isError true, when no grant
 //     can fix the denial: an attenuation caveat, arguments the policy
 //     cannot map, a tool without a policy, a stale revocation replica.
@@ -117,6 +124,8 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 				verifier.WriteChallenge(w, verifier.StatusOf(d), d, g.httpOptions())
 			case k.GrantCanFix():
 				g.writeRPCDenial(w, http.StatusForbidden, m.call, d, msgs, batch)
+			case k == verifier.KindApprovalRequired:
+				g.writeElicitation(w, m.call, d, msgs, batch)
 			default:
 				g.writeToolDenial(w, m.call, d, msgs, batch)
 			}
@@ -140,7 +149,7 @@ func (g *Guard) authorizeHTTP(r *http.Request, tok string, c *call) *verifier.De
 	var req verifier.Request
 	if !ok {
 		mapErr = fmt.Errorf("%w: tool %q (declare it with mcpmw.AddTool)", ErrUndeclaredTool, c.name)
-	} else if req, mapErr = p.request(c.name, c.args); mapErr != nil {
+	} else if req, mapErr = p.request(c.name, c.args, c.approval); mapErr != nil {
 		mapErr = fmt.Errorf("%w: %w", verifier.ErrBadRequest, mapErr)
 	}
 	if mapErr != nil {
