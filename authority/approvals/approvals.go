@@ -172,7 +172,7 @@ type Request struct {
 	RevokedBecause    string    `json:"revoked_because,omitempty"`
 
 	// slot is the pending slot the request holds (see store.go).
-	Slot int `json:"slot"`
+	Slot int `json:"slot,omitempty"`
 }
 
 // view is r as a reader sees it at now: pending past its expiry reads as

@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -34,6 +35,9 @@ type Person struct {
 type Viewer struct {
 	// Admin sees every request.
 	Admin bool
+	// ClientID, when set, is a registered client: it sees the requests
+	// of the sessions it minted.
+	ClientID string
 	// Person, when set, sees the requests of the orgs they may see.
 	Person *Person
 	// Agent, when set, is the session and revocation IDs (hex) of an
@@ -52,6 +56,8 @@ func (v Viewer) maySee(q *Request) bool {
 	switch {
 	case v.Admin:
 		return true
+	case v.ClientID != "":
+		return q.ClientID == v.ClientID
 	case v.Person != nil:
 		return v.Person.MaySee != nil && v.Person.MaySee(q.Org)
 	case v.Agent != nil:
@@ -452,7 +458,9 @@ func (r *Room) revokeAll(ctx context.Context, ids []string, because string) (int
 
 func decode(e kv.Entry) (Request, error) {
 	var q Request
-	if err := json.Unmarshal(e.Value, &q); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(e.Value))
+	dec.UseNumber() // arguments stay exact integers
+	if err := dec.Decode(&q); err != nil {
 		return Request{}, fmt.Errorf("%w: %s: %w", ErrUnavailable, e.Key, kv.ErrCorrupt)
 	}
 	return q, nil
