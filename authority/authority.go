@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mandate-dev/mandate/authority/approvals"
+	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -98,6 +99,8 @@ type Authority struct {
 	log   zerolog.Logger
 	store Store
 	keys  *keyring
+	// people are the named persons (console sign-in, approvers).
+	people *people.Directory
 
 	adminHash []byte
 
@@ -229,6 +232,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		}
 		a.store = s
 	}
+	a.people = people.NewDirectory(a.store.Namespace("people"), a.now)
 	if err := a.load(ctx); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)

@@ -18,7 +18,7 @@ import (
 )
 
 // newAuthorityCmd returns "mandate authority" and its "serve" subcommand.
-func newAuthorityCmd() *cobra.Command {
+func newAuthorityCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "authority",
 		Short: "Run the mandate authority (mint, revoke, keys) over HTTP",
@@ -33,7 +33,7 @@ root public keys. "mandate authority serve" runs it on embedded storage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd())
+	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newPeopleCmd(a))
 	return cmd
 }
 
