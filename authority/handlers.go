@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mandate-dev/mandate/authority/approvals"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -137,6 +138,9 @@ type sessionJSONOut struct {
 	TokenCount  int                `json:"token_count"`
 	Tokens      []sessionTokenJSON `json:"tokens"`
 	Revocations []entryJSONOut     `json:"revocations"`
+	// Approvals are the session's approval requests, newest first (at
+	// most approvals.MaxListed).
+	Approvals []approvals.Request `json:"approvals"`
 }
 
 func rfc3339(t time.Time) string {
@@ -391,6 +395,14 @@ func (h *handler) session(c *gin.Context) {
 			RevocationID: hex.EncodeToString(t.RevocationID), Agent: t.Agent, User: t.User, Org: t.Org,
 			KeyID: t.KeyID, IssuedAt: rfc3339(t.IssuedAt), ExpiresAt: rfc3339(t.ExpiresAt), Revoked: t.Revoked,
 		}
+	}
+	// The caller may see the session, so it may see its approvals.
+	if out.Approvals, err = h.a.approvals.List(c.Request.Context(), approvals.Viewer{Admin: true}, approvals.Filter{Session: v.ID}); err != nil {
+		h.writeApprovalError(c, err)
+		return
+	}
+	if out.Approvals == nil {
+		out.Approvals = []approvals.Request{}
 	}
 	c.JSON(http.StatusOK, out)
 }
