@@ -189,7 +189,7 @@ func TestBinding(t *testing.T) {
 	if d := with(tok, call, forged); d.Kind() != verifier.KindApprovalInvalid || !errors.Is(d.Err, token.ErrApproval) {
 		t.Fatalf("forged: %s %v", d.Kind(), d.Err)
 	}
-	tampered := strings.Replace(ap, ap[5:9], "AAAA", 1)
+	tampered := flip(ap, 7)
 	if d := with(tok, call, tampered); d.Allowed || d.Kind() != verifier.KindApprovalInvalid {
 		t.Fatalf("tampered: %s", d.Reason)
 	}
