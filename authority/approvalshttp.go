@@ -242,7 +242,7 @@ func (h *handler) decideApproval(approve bool) gin.HandlerFunc {
 		}
 		person := approvalPerson(p)
 		if person == nil {
-			h.writeApprovalError(c, fmt.Errorf("%w: only a named person decides approval requests, and %s is not one; sign in with a person's credential (mp_…; the admin adds people with \"mandate authority people add NAME --role approver --org ORG\")", approvals.ErrForbidden, p))
+			h.writeApprovalError(c, fmt.Errorf("%w: only a named person decides approval requests, and %s is not a person; sign in with a person's credential (mp_…; the admin adds people with \"mandate authority people add NAME --role approver --org ORG\")", approvals.ErrForbidden, p))
 			return
 		}
 		var in decideApprovalJSON
