@@ -86,7 +86,9 @@ func TestBinaryApprovalLoop(t *testing.T) {
 	// The agent waits while alice approves.
 	type waited struct{ r result }
 	done := make(chan waited, 1)
-	go func() { done <- waited{execCLIEnv(t, dir, &tok, "", "approval", "wait", q.ID, "--authority", url, "--timeout", "1m")} }()
+	go func() {
+		done <- waited{execCLIEnv(t, dir, &tok, "", "approval", "wait", q.ID, "--authority", url, "--timeout", "1m")}
+	}()
 	ok("", person.Credential, "approval", "approve", q.ID, "--authority", url, "--comment", "checked")
 	w := (<-done).r
 	approval := strings.TrimSpace(w.stdout)
