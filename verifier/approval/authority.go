@@ -109,7 +109,7 @@ func (a *AuthorityRedeemer) Redeem(ctx context.Context, r Redemption) error {
 	}
 	_ = json.Unmarshal(data, &e)
 	if res.StatusCode == http.StatusConflict && e.Error == CodeUsedUp {
-		return fmt.Errorf("approval %s: %w: %s", r.Approval.ID, ErrUsedUp, e.Description)
+		return fmt.Errorf("%w: %s", ErrUsedUp, e.Description)
 	}
 	if e.Error == "" {
 		e.Error = http.StatusText(res.StatusCode)
