@@ -66,7 +66,7 @@ func (s *syncBuffer) String() string {
 
 // env is an authority (Badger on disk) served on 127.0.0.1, with people.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	a     *authority.Authority
 	url   string
 	clock *clock
@@ -77,7 +77,7 @@ type env struct {
 	alice, bob, carol, vic, root string
 }
 
-func newEnv(t *testing.T, cfg approvals.Config) *env {
+func newEnv(t testing.TB, cfg approvals.Config) *env {
 	t.Helper()
 	e := &env{t: t, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, log: &syncBuffer{}, dir: t.TempDir()}
 	logger := zerolog.New(e.log)
@@ -242,7 +242,7 @@ func (e *env) verifier(client *http.Client) *verifier.Verifier {
 	return v
 }
 
-func wantKind(t *testing.T, what string, d verifier.Decision, k verifier.Kind, reason string) {
+func wantKind(t testing.TB, what string, d verifier.Decision, k verifier.Kind, reason string) {
 	t.Helper()
 	if d.Allowed || d.Kind() != k || !strings.Contains(d.Reason, reason) {
 		t.Fatalf("%s: allowed=%v kind=%q reason=%q; want kind %q, reason containing %q", what, d.Allowed, d.Kind(), d.Reason, k, reason)
