@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/mandate-dev/mandate/authority/approvals"
+	"github.com/mandate-dev/mandate/internal/strictjson"
 	"github.com/mandate-dev/mandate/token"
-	"github.com/mandate-dev/mandate/verifier"
-	"github.com/mandate-dev/mandate/verifier/approval"
 )
 
 // The approvals API (package authority/approvals holds the rules):
@@ -38,6 +38,43 @@ type askApprovalJSON struct {
 	TTLSeconds int64           `json:"ttl_seconds"`
 	MaxUses    int             `json:"max_uses"`
 }
+
+// redeemJSON and redeemedJSON are the body and answer of
+// POST /v1/approvals/{id}/redeem (verifier/approval.RedeemRequest and
+// RedeemResponse, the client side of this contract).
+type redeemJSON struct {
+	Approval   string `json:"approval"`
+	CallDigest string `json:"call_digest"`
+	DecisionID string `json:"decision_id"`
+}
+
+type redeemedJSON struct {
+	ID       string `json:"id"`
+	UsesLeft int    `json:"uses_left"`
+}
+
+// codeUsedUp is the error code of a redemption with no use left
+// (verifier/approval.CodeUsedUp).
+const codeUsedUp = "approval_used"
+
+// argsFromJSON decodes a call's arguments as tool servers do
+// (verifier.ArgsFromJSON): one JSON object, numbers exact, no keys that
+// differ only in case, bounded nesting.
+func argsFromJSON(raw []byte) (map[string]any, error) {
+	if err := strictjson.Check(raw, maxArgsDepth); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var args map[string]any
+	if err := dec.Decode(&args); err != nil || args == nil {
+		return nil, errors.New("want a JSON object of arguments")
+	}
+	return args, nil
+}
+
+// maxArgsDepth bounds the nesting of arguments (verifier.MaxArgsJSONDepth).
+const maxArgsDepth = 64
 
 type decideApprovalJSON struct {
 	Comment string `json:"comment"`
@@ -80,7 +117,7 @@ func (h *handler) approvalViewer(ctx context.Context, who approvalCaller) (appro
 		if err != nil {
 			return approvals.Viewer{}, err
 		}
-		return approvals.Viewer{Agent: &approvals.AgentView{Session: d.Session, RevocationIDs: d.RevocationIDs}}, nil
+		return approvals.Viewer{Agent: &d}, nil
 	case who.p.Person != nil && !who.p.Admin:
 		return approvals.Viewer{Person: approvalPerson(who.p)}, nil
 	case who.p.Admin:
@@ -114,9 +151,9 @@ func (h *handler) askApproval(c *gin.Context) {
 	}
 	var args map[string]any
 	if len(in.Args) > 0 && string(in.Args) != "null" {
-		a, err := verifier.ArgsFromJSON(in.Args)
+		a, err := argsFromJSON(in.Args)
 		if err != nil {
-			h.writeApprovalError(c, fmt.Errorf("%w: %w", approvals.ErrBadRequest, err))
+			h.writeApprovalError(c, fmt.Errorf("%w: args: %w", approvals.ErrBadRequest, err))
 			return
 		}
 		args = a
@@ -269,7 +306,7 @@ func (h *handler) redeemApproval(c *gin.Context) {
 		h.writeApprovalError(c, fmt.Errorf("%w: redeem with the bearer token of the call being decided (verifier/approval.AuthorityRedeemer does)", approvals.ErrForbidden))
 		return
 	}
-	var in approval.RedeemRequest
+	var in redeemJSON
 	if !h.decodeJSON(c, &in) {
 		return
 	}
@@ -281,7 +318,7 @@ func (h *handler) redeemApproval(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, approval.RedeemResponse{ID: c.Param("id"), UsesLeft: left})
+	c.JSON(http.StatusOK, redeemedJSON{ID: c.Param("id"), UsesLeft: left})
 }
 
 // writeApprovalError maps the room's errors: those with their own codes
@@ -299,7 +336,7 @@ func (h *handler) writeApprovalError(c *gin.Context, err error) {
 	case errors.Is(err, approvals.ErrTooMany):
 		status, code = http.StatusTooManyRequests, "too_many_requests"
 	case errors.Is(err, approvals.ErrUsedUp):
-		status, code = http.StatusConflict, approval.CodeUsedUp
+		status, code = http.StatusConflict, codeUsedUp
 	case errors.Is(err, approvals.ErrExpired):
 		status, code = http.StatusConflict, "approval_expired"
 	case errors.Is(err, approvals.ErrDecided):

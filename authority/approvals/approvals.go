@@ -11,7 +11,6 @@ import (
 
 	"github.com/mandate-dev/mandate/authority/kv"
 	"github.com/mandate-dev/mandate/token"
-	"github.com/mandate-dev/mandate/verifier"
 )
 
 // Errors of the room. The authority's handlers map them to HTTP statuses;
@@ -184,6 +183,13 @@ func (r Request) view(now time.Time) Request {
 	return r
 }
 
+// RevocationChecker reports revoked revocation IDs: Revoked returns the
+// index of the first revoked ID in ids, or -1 (the authority implements
+// it).
+type RevocationChecker interface {
+	Revoked(ids [][]byte) int
+}
+
 // Config configures a Room: the authority wires it (authority.Open).
 type Config struct {
 	// KV is the room's namespace. Required.
@@ -191,7 +197,7 @@ type Config struct {
 	// Keys returns the authority's trusted root keys. Required.
 	Keys func() *token.KeySet
 	// Revocations is the authority's revocation set. Required.
-	Revocations verifier.RevocationChecker
+	Revocations RevocationChecker
 	// Sign signs an approval with the authority's active root key.
 	// Required.
 	Sign func(token.Approval) (string, error)
@@ -216,10 +222,6 @@ type Config struct {
 type Room struct {
 	cfg Config
 	now func() time.Time
-
-	vmu   sync.Mutex
-	vkeys *token.KeySet
-	v     *verifier.Verifier
 
 	// changed is closed (and replaced) on every write, for long-polls.
 	cmu     sync.Mutex

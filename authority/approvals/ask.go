@@ -11,9 +11,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mandate-dev/mandate/internal/callfacts"
 	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
-	"github.com/mandate-dev/mandate/verifier"
 )
 
 // AskInput is an agent's request for a person's approval of one call.
@@ -36,65 +36,137 @@ type AskInput struct {
 	ClientID string
 }
 
-// simulatedApproval is the approval Ask states while it learns whom the
-// caveats accept: the verifier never sees it outside Ask.
-const simulatedApproval = "mandate-approval-simulation"
-
 // syntheticApprover is the approver Ask tries for caveats that accept any
 // approver (of the token's org): a name no person can hold.
 const syntheticApprover = "any-approver@mandate.invalid"
 
-type simKey struct{}
+// approvedBy is the approval fact a decision states: approved(name, org).
+type approvedBy struct{ name, org string }
 
-type simApprover struct{ name, org string }
-
-// simChecker is the ApprovalChecker of the room's verifier: it approves
-// as the approver in the context, and spends nothing.
-type simChecker struct{}
-
-func (simChecker) CheckApproval(ctx context.Context, c *verifier.ApprovalCall) (*token.Approval, error) {
-	s, ok := ctx.Value(simKey{}).(simApprover)
-	if !ok || c.Approval != simulatedApproval {
-		return nil, fmt.Errorf("%w: not a simulation", token.ErrApproval)
-	}
-	return &token.Approval{ID: "simulation", Approver: s.name, ApproverOrg: s.org}, nil
-}
-
-func (simChecker) RedeemApproval(context.Context, *verifier.ApprovalCall, *token.Approval) error {
-	return nil
-}
-
-// verifier returns the room's verifier for the authority's current keys:
-// the very code a tool server decides with, so that what Ask accepts is
-// what a verifier will allow once the approval is attached.
-func (r *Room) verifier() (*verifier.Verifier, error) {
-	keys := r.cfg.Keys()
-	r.vmu.Lock()
-	defer r.vmu.Unlock()
-	if r.v != nil && r.vkeys == keys {
-		return r.v, nil
-	}
-	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: r.cfg.Revocations, Now: r.now, Approvals: simChecker{}})
+// verifyToken checks an agent's token as a verifier's Authenticate does:
+// signature by a root key of the authority, no block revoked, not expired,
+// an authority block that states no approval. Errors wrap
+// ErrUnauthenticated.
+func (r *Room) verifyToken(tok string, now time.Time) (*token.Verified, error) {
+	u, err := token.ParseString(tok)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	r.v, r.vkeys = v, keys
-	return v, nil
+	vt, err := u.Verify(r.cfg.Keys(), now)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if i := r.cfg.Revocations.Revoked(vt.RevocationIDs()); i >= 0 {
+		return nil, fmt.Errorf("%w: revoked: block %d", ErrUnauthenticated, i)
+	}
+	if exp := vt.EffectiveExpiry(); !exp.IsZero() && now.After(exp) {
+		return nil, fmt.Errorf("%w: the token expired at %s", ErrUnauthenticated, exp.UTC().Format(time.RFC3339))
+	}
+	if vt.AuthorityStatesApproval() {
+		return nil, fmt.Errorf("%w: the authority block states approved facts, which only a verifier adds", ErrUnauthenticated)
+	}
+	return vt, nil
 }
 
 // Authenticate checks an agent's token (signature, expiry, revocation) and
-// returns the verifier's decision, which names its session and revocation
-// IDs. The error wraps ErrUnauthenticated.
-func (r *Room) Authenticate(ctx context.Context, tok string) (verifier.Decision, error) {
-	v, err := r.verifier()
+// returns what it tells about the agent. The error wraps
+// ErrUnauthenticated.
+func (r *Room) Authenticate(_ context.Context, tok string) (AgentView, error) {
+	vt, err := r.verifyToken(tok, r.now())
 	if err != nil {
-		return verifier.Decision{}, err
+		return AgentView{}, err
 	}
-	d := v.Authenticate(ctx, tok)
-	if !d.Allowed {
-		return d, fmt.Errorf("%w: %s", ErrUnauthenticated, d.Reason)
+	return AgentView{Session: vt.Subject().Session, RevocationIDs: vt.RevocationIDsHex()}, nil
+}
+
+// outcome is the decision of a call, as the room needs it.
+type outcome struct {
+	allowed bool
+	noRight bool // the policy failed: no right covers the call
+	fc      *failed
+	err     error // an evaluation error (denies)
+}
+
+type failed struct {
+	block, check int
+	text         string
+	approval     bool // the check asks for the approval fact
+}
+
+// evaluate decides call with vt as a verifier does (internal/callfacts
+// holds the one reading of a call's facts and the fixed policy), stating
+// approved(name, org) when ap is set.
+func (r *Room) evaluate(vt *token.Verified, c *Call, now time.Time, ap *approvedBy) (outcome, error) {
+	for _, f := range [...]struct{ what, v string }{{"service", c.Service}, {"tool", c.Tool}, {"operation", c.Operation}} {
+		if f.v == "" {
+			return outcome{}, fmt.Errorf("%w: %s is required", ErrBadRequest, f.what)
+		}
+		if err := token.CheckNameRunes(f.v); err != nil {
+			return outcome{}, fmt.Errorf("%w: %s %w", ErrBadRequest, f.what, err)
+		}
 	}
-	return d, nil
+	if err := token.CheckResource(c.Resource); err != nil {
+		return outcome{}, fmt.Errorf("%w: resource %q: %w", ErrBadRequest, clip(c.Resource), err)
+	}
+	facts := []datalog.Predicate{
+		{Name: token.FactTime, Terms: []datalog.Term{datalog.Date(now)}},
+		{Name: token.FactService, Terms: []datalog.Term{datalog.String(c.Service)}},
+		{Name: token.FactTool, Terms: []datalog.Term{datalog.String(c.Tool)}},
+		{Name: token.FactOperation, Terms: []datalog.Term{datalog.String(c.Operation)}},
+		{Name: token.FactResource, Terms: []datalog.Term{datalog.String(c.Resource)}},
+	}
+	names := make([]string, 0, len(c.Args))
+	for k := range c.Args {
+		if err := token.CheckNameRunes(k); err != nil {
+			return outcome{}, fmt.Errorf("%w: argument name %q %w", ErrBadRequest, clip(k), err)
+		}
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t, ok, err := callfacts.ArgTerm(c.Args[name])
+		if err != nil {
+			return outcome{}, fmt.Errorf("%w: argument %q: %v", ErrBadRequest, clip(name), err)
+		}
+		if ok && len(name) <= token.MaxStringBytes {
+			facts = append(facts, datalog.Predicate{Name: token.FactArg, Terms: []datalog.Term{datalog.String(name), t}})
+		}
+	}
+	if ap != nil {
+		facts = append(facts, datalog.Predicate{Name: token.FactApproved, Terms: []datalog.Term{datalog.String(ap.name), datalog.String(ap.org)}})
+	}
+	out, err := datalog.NewEvaluator(token.EvalLimits).RunProgram(vt.Program(), facts, func(w *datalog.World) bool {
+		return callfacts.Covered(w, c.Service, c.Tool, c.Operation, c.Resource)
+	})
+	var o outcome
+	if out.Block >= 0 && out.Block < vt.BlockCount() && out.Check >= 0 && out.Check < len(vt.Datalog()[out.Block].Checks) {
+		o.fc = &failed{block: out.Block, check: out.Check, text: out.CheckText,
+			approval: token.IsApprovalCheck(&vt.Datalog()[out.Block].Checks[out.Check])}
+	}
+	switch {
+	case err != nil:
+		o.err, o.fc = err, nil
+	case out.Allowed:
+		o.allowed = true
+	case out.PolicyFailed:
+		o.noRight = true
+	case o.fc == nil:
+		o.err = errors.New("denied without a failed check")
+	}
+	return o, nil
+}
+
+// why says why an outcome denies, for a refusal.
+func (o *outcome) why(c *Call) string {
+	switch {
+	case o.err != nil:
+		return "its evaluation failed: " + o.err.Error()
+	case o.noRight:
+		return fmt.Sprintf("no right of the token covers service=%q tool=%q operation=%q resource=%q", c.Service, c.Tool, c.Operation, c.Resource)
+	case o.fc != nil:
+		return fmt.Sprintf("block %d check %d denies it: %s", o.fc.block, o.fc.check, o.fc.text)
+	}
+	return "it is denied"
 }
 
 func checkText(what, s string) error {
@@ -124,8 +196,8 @@ func (r *Room) Ask(ctx context.Context, in AskInput) (Request, error) {
 		return Request{}, fmt.Errorf("%w: max_uses %d is outside 1..%d", ErrBadRequest, in.MaxUses, token.MaxApprovalUses)
 	case in.TTL < 0 || in.TTL > MaxRequestTTL:
 		return Request{}, fmt.Errorf("%w: ttl %s is outside 0..%s", ErrBadRequest, in.TTL, MaxRequestTTL)
-	case len(in.Call.Args) > verifier.MaxArgs:
-		return Request{}, fmt.Errorf("%w: %d arguments, at most %d", ErrBadRequest, len(in.Call.Args), verifier.MaxArgs)
+	case len(in.Call.Args) > MaxArgs:
+		return Request{}, fmt.Errorf("%w: %d arguments, at most %d", ErrBadRequest, len(in.Call.Args), MaxArgs)
 	}
 	if in.MaxUses == 0 {
 		in.MaxUses = 1
@@ -134,34 +206,27 @@ func (r *Room) Ask(ctx context.Context, in AskInput) (Request, error) {
 	if ttl == 0 {
 		ttl = r.cfg.RequestTTL
 	}
-	v, err := r.verifier()
+	vt, err := r.verifyToken(in.Token, now)
 	if err != nil {
 		return Request{}, err
 	}
-	vreq := verifier.Request{Service: in.Call.Service, Tool: in.Call.Tool, Operation: in.Call.Operation, Resource: in.Call.Resource, Args: in.Call.Args}
-	d := v.Authorize(ctx, in.Token, vreq)
-	switch k := d.Kind(); {
-	case d.Allowed:
+	digest, err := token.CallDigestHex(token.Call{Service: in.Call.Service, Tool: in.Call.Tool, Operation: in.Call.Operation, Resource: in.Call.Resource, Args: in.Call.Args})
+	if err != nil {
+		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	o, err := r.evaluate(vt, &in.Call, now, nil)
+	switch {
+	case err != nil:
+		return Request{}, err
+	case o.allowed:
 		return Request{}, fmt.Errorf("%w: the token allows this call without an approval; make the call", ErrNotApprovable)
-	case k.TokenProblem():
-		return Request{}, fmt.Errorf("%w: %s", ErrUnauthenticated, d.Reason)
-	case k == verifier.KindBadRequest:
-		return Request{}, fmt.Errorf("%w: %s", ErrBadRequest, d.Reason)
-	case k == verifier.KindUnavailable:
-		return Request{}, fmt.Errorf("%w: %s", ErrUnavailable, d.Reason)
-	case k != verifier.KindApprovalRequired:
-		return Request{}, fmt.Errorf("%w: even with an approval the token could not make it: %s", ErrNotApprovable, d.Reason)
-	}
-	u, err := token.ParseString(in.Token)
-	if err != nil {
-		return Request{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
-	}
-	vt, err := u.Verify(r.cfg.Keys(), now)
-	if err != nil {
-		return Request{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	case o.fc != nil && o.fc.block == 0 && !o.fc.approval:
+		return Request{}, fmt.Errorf("%w: the authority block's check %d fails (%s): the token is no longer valid", ErrUnauthenticated, o.fc.check, o.fc.text)
+	case o.fc == nil || !o.fc.approval:
+		return Request{}, fmt.Errorf("%w: even with an approval the token could not make it: %s", ErrNotApprovable, o.why(&in.Call))
 	}
 	subj := vt.Subject()
-	reqs, err := r.requirements(ctx, v, in.Token, vreq, vt, d)
+	reqs, err := r.requirements(vt, &in.Call, now, o)
 	if err != nil {
 		return Request{}, err
 	}
@@ -198,7 +263,7 @@ func (r *Room) Ask(ctx context.Context, in AskInput) (Request, error) {
 		ID: token.NewApprovalID(), Status: StatusPending,
 		Session: subj.Session, Agent: subj.Agent, User: subj.User, Org: subj.Org,
 		Chain: chain, Lineage: chain[len(chain)-1].RevocationID, ClientID: in.ClientID,
-		Call: in.Call, CallDigest: d.CallDigest, Reason: reason, Requirements: reqs, Note: in.Note,
+		Call: in.Call, CallDigest: digest, Reason: reason, Requirements: reqs, Note: in.Note,
 		MaxUses: in.MaxUses, CreatedAt: now.UTC().Truncate(time.Second), ExpiresAt: exp.UTC(), TokenExpiresAt: tokExp.UTC(),
 	}
 	if err := r.create(ctx, &req); err != nil {
@@ -215,33 +280,28 @@ func (r *Room) Ask(ctx context.Context, in AskInput) (Request, error) {
 // accept: it reads the first failed check, then decides again with an
 // approval by someone every caveat so far accepts, until the call is
 // allowed (approvable) or something else denies it (not approvable).
-func (r *Room) requirements(ctx context.Context, v *verifier.Verifier, tok string, vreq verifier.Request, vt *token.Verified, d verifier.Decision) ([]Requirement, error) {
+func (r *Room) requirements(vt *token.Verified, c *Call, now time.Time, o outcome) ([]Requirement, error) {
 	var reqs []Requirement
 	org := vt.Subject().Org
-	vreq.Approval = simulatedApproval
 	for range maxRequirements {
-		fc := d.FailedCheck
-		if fc == nil || fc.Block < 0 || fc.Block >= vt.BlockCount() || fc.Check < 0 || fc.Check >= len(vt.Datalog()[fc.Block].Checks) {
-			return nil, fmt.Errorf("%w: %s", ErrNotApprovable, d.Reason)
+		fc := o.fc
+		if slices.ContainsFunc(reqs, func(q Requirement) bool { return q.Block == fc.block && q.Check == fc.check }) {
+			return nil, fmt.Errorf("%w: no approval by an approver of org %q satisfies block %d check %d (%s); it needs an approver the authority cannot name", ErrNotApprovable, org, fc.block, fc.check, fc.text)
 		}
-		if slices.ContainsFunc(reqs, func(q Requirement) bool { return q.Block == fc.Block && q.Check == fc.Check }) {
-			return nil, fmt.Errorf("%w: no approval by an approver of org %q satisfies block %d check %d (%s); it needs an approver the authority cannot name", ErrNotApprovable, org, fc.Block, fc.Check, fc.Text)
-		}
-		reqs = append(reqs, readRequirement(&vt.Datalog()[fc.Block].Checks[fc.Check], fc.Block, fc.Check, fc.Text))
+		reqs = append(reqs, readRequirement(&vt.Datalog()[fc.block].Checks[fc.check], fc.block, fc.check, fc.text))
 		name, ok := candidate(reqs, org)
 		if !ok {
 			return nil, fmt.Errorf("%w: no one person satisfies every approval caveat of the token (%s); ask the delegating agent for a token whose caveats name a common approver", ErrNotApprovable, describe(reqs))
 		}
-		d = v.Authorize(context.WithValue(ctx, simKey{}, simApprover{name: name, org: org}), tok, vreq)
-		switch k := d.Kind(); {
-		case d.Allowed:
+		var err error
+		if o, err = r.evaluate(vt, c, now, &approvedBy{name: name, org: org}); err != nil {
+			return nil, err
+		}
+		switch {
+		case o.allowed:
 			return reqs, nil
-		case k == verifier.KindApprovalInvalid && d.FailedCheck != nil:
-			continue
-		case k == verifier.KindUnavailable:
-			return nil, fmt.Errorf("%w: %s", ErrUnavailable, d.Reason)
-		default:
-			return nil, fmt.Errorf("%w: even with an approval the token could not make it: %s", ErrNotApprovable, d.Reason)
+		case o.fc == nil || !o.fc.approval:
+			return nil, fmt.Errorf("%w: even with an approval the token could not make it: %s", ErrNotApprovable, o.why(c))
 		}
 	}
 	return nil, fmt.Errorf("%w: more than %d approval caveats stop this call", ErrNotApprovable, maxRequirements)

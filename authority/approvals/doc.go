@@ -9,8 +9,9 @@
 //  1. A call fails an approval caveat: the verifier denies it with
 //     approval_required and the call's digest (token.CallDigest).
 //  2. The agent asks, with its own token: [Room.Ask]. The room verifies the
-//     token and decides the call as a verifier would (the same code,
-//     package verifier): a call the token allows without approval, or
+//     token and decides the call as a verifier would (the same facts and
+//     policy, internal/callfacts, and the same evaluator; the authority
+//     does not import package verifier): a call the token allows without approval, or
 //     could never make even with one (no right covers it, another caveat
 //     denies it, no one person satisfies all of its approval caveats), is
 //     refused with [ErrNotApprovable] and the reason. It records who asks

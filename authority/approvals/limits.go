@@ -30,6 +30,8 @@ const (
 	// MaxChainBlocks bounds the blocks recorded for a request's
 	// delegation chain (a token has at most token.MaxBlocks anyway).
 	MaxChainBlocks = 64
+	// MaxArgs bounds the arguments of a call (the verifier's MaxArgs).
+	MaxArgs = 64
 	// maxCASRetries bounds the compare-and-set retries of one write: a
 	// write that keeps losing is answered "busy, retry" instead of
 	// spinning.
