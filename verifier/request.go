@@ -171,4 +171,3 @@ func (r *Request) facts(now time.Time, sc *scratch) ([]datalog.Predicate, error)
 	sc.facts, sc.terms = out, terms
 	return out, nil
 }
-
