@@ -135,18 +135,25 @@ func approvalPerson(p Principal) *approvals.Person {
 	return &approvals.Person{Name: person.Name, MayApprove: person.MayApprove, MaySee: person.MaySee}
 }
 
-// POST /v1/approvals (bearer: the agent's mandate token).
-func (h *handler) askApproval(c *gin.Context) {
+// agentRequest reads a request only an agent makes: the bearer must be a
+// mandate token (refused says how otherwise), the body JSON into in.
+func (h *handler) agentRequest(c *gin.Context, refused string, in any) (string, bool) {
 	who, ok := h.approvalCaller(c)
 	if !ok {
-		return
+		return "", false
 	}
 	if who.agent == "" {
-		h.writeApprovalError(c, fmt.Errorf("%w: ask with the agent's own mandate token as the bearer (the token it will make the call with); a person, client or admin credential cannot ask", approvals.ErrForbidden))
-		return
+		h.writeApprovalError(c, fmt.Errorf("%w: %s", approvals.ErrForbidden, refused))
+		return "", false
 	}
+	return who.agent, h.decodeJSON(c, in)
+}
+
+// POST /v1/approvals (bearer: the agent's mandate token).
+func (h *handler) askApproval(c *gin.Context) {
 	var in askApprovalJSON
-	if !h.decodeJSON(c, &in) {
+	tok, ok := h.agentRequest(c, "ask with the agent's own mandate token as the bearer (the token it will make the call with); a person, client or admin credential cannot ask", &in)
+	if !ok {
 		return
 	}
 	var args map[string]any
@@ -163,9 +170,9 @@ func (h *handler) askApproval(c *gin.Context) {
 		return
 	}
 	req, err := h.a.approvals.Ask(c.Request.Context(), approvals.AskInput{
-		Token: who.agent, Note: in.Note, TTL: time.Duration(in.TTLSeconds) * time.Second, MaxUses: in.MaxUses,
+		Token: tok, Note: in.Note, TTL: time.Duration(in.TTLSeconds) * time.Second, MaxUses: in.MaxUses,
 		Call:     approvals.Call{Service: in.Service, Tool: in.Tool, Operation: in.Operation, Resource: in.Resource, Args: args},
-		ClientID: h.a.mintClient(c.Request.Context(), who.agent),
+		ClientID: h.a.mintClient(c.Request.Context(), tok),
 	})
 	if err != nil {
 		h.writeApprovalError(c, err)
@@ -298,20 +305,13 @@ func (h *handler) decideApproval(approve bool) gin.HandlerFunc {
 
 // POST /v1/approvals/{id}/redeem (bearer: the token of the call).
 func (h *handler) redeemApproval(c *gin.Context) {
-	who, ok := h.approvalCaller(c)
+	var in redeemJSON
+	tok, ok := h.agentRequest(c, "redeem with the bearer token of the call being decided (verifier/approval.AuthorityRedeemer does)", &in)
 	if !ok {
 		return
 	}
-	if who.agent == "" {
-		h.writeApprovalError(c, fmt.Errorf("%w: redeem with the bearer token of the call being decided (verifier/approval.AuthorityRedeemer does)", approvals.ErrForbidden))
-		return
-	}
-	var in redeemJSON
-	if !h.decodeJSON(c, &in) {
-		return
-	}
 	left, err := h.a.approvals.Redeem(c.Request.Context(), c.Param("id"), approvals.Redemption{
-		Token: who.agent, Approval: in.Approval, CallDigest: in.CallDigest, DecisionID: in.DecisionID,
+		Token: tok, Approval: in.Approval, CallDigest: in.CallDigest, DecisionID: in.DecisionID,
 	})
 	if err != nil {
 		h.writeApprovalError(c, err)

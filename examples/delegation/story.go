@@ -447,11 +447,21 @@ func (s *story) callTool(ctx context.Context, c call) (int, string, error) {
 // postJSON posts v with an optional bearer credential and decodes the
 // answer into out when the status is want.
 func (s *story) postJSON(ctx context.Context, url, cred string, v any, want int, out any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	return s.doJSON(ctx, http.MethodPost, url, cred, v, want, out)
+}
+
+// doJSON sends v (nil: no body) with an optional bearer credential and
+// decodes the answer into out when the status is want.
+func (s *story) doJSON(ctx context.Context, method, url, cred string, v any, want int, out any) error {
+	var reqBody io.Reader
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		reqBody = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, url, reqBody)
 	if err != nil {
 		return err
 	}
@@ -476,24 +486,7 @@ func (s *story) postJSON(ctx context.Context, url, cred string, v any, want int,
 
 // getJSON gets url with a bearer credential and decodes a 200 answer.
 func (s *story) getJSON(ctx context.Context, url, cred string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+cred)
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, bytes.TrimSpace(body))
-	}
-	return json.Unmarshal(body, out)
+	return s.doJSON(ctx, http.MethodGet, url, cred, nil, http.StatusOK, out)
 }
 
 // short abbreviates a hex revocation ID for the narration.

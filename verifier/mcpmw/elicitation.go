@@ -58,41 +58,17 @@ func (g *Guard) elicitationError(tool string, d *verifier.Decision) error {
 // authorization flow can help) with the URL elicitation error for the
 // call, and the batch's other requests refused.
 func (g *Guard) writeElicitation(w http.ResponseWriter, denied *call, d *verifier.Decision, msgs []message, batch bool) {
-	type rpcErr struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Error   any             `json:"error"`
-	}
 	type errBody struct {
 		Code    int64       `json:"code"`
 		Message string      `json:"message"`
 		Data    elicitation `json:"data"`
 	}
-	var out []any
-	for _, m := range msgs {
-		if len(m.id) == 0 {
-			continue
-		}
-		if m.call == denied {
-			out = append(out, rpcErr{JSONRPC: "2.0", ID: m.id, Error: errBody{Code: CodeURLElicitationRequired,
-				Message: "URL elicitation required: " + Sentence(denied.name, d), Data: g.elicitationData(denied.name, d)}})
-			continue
-		}
-		out = append(out, rpcError{JSONRPC: "2.0", ID: m.id, Error: rpcErrorBody{Code: CodeForbidden,
-			Message: fmt.Sprintf("batch refused: tool %q needs a person's approval", denied.name),
-			Data:    rpcErrorData{Error: string(d.Kind()), Description: d.Reason, Tool: denied.name, DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}}})
+	type rpcErr struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   errBody         `json:"error"`
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if len(out) == 0 {
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	if batch {
-		_ = enc.Encode(out)
-		return
-	}
-	_ = enc.Encode(out[0])
+	e := errBody{Code: CodeURLElicitationRequired, Message: "URL elicitation required: " + Sentence(denied.name, d), Data: g.elicitationData(denied.name, d)}
+	writeCallAnswer(w, denied, d, msgs, batch, fmt.Sprintf("batch refused: tool %q needs a person's approval", denied.name),
+		func(id json.RawMessage) any { return rpcErr{JSONRPC: "2.0", ID: id, Error: e} })
 }
