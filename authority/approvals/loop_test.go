@@ -277,6 +277,33 @@ func TestRefusedAtRequest(t *testing.T) {
 			t.Errorf("%s: %d %v; want %d %s saying %q", c.name, st, m, c.status, c.code, c.says)
 		}
 	}
+	// Bad input elsewhere: 4xx with a reason, never a panic.
+	q := e.ask(tok, refund("7", 500), 0)
+	for _, c := range []struct {
+		name, method, path, bearer string
+		body                       any
+		status                     int
+	}{
+		{"args that are not an object", "POST", "/v1/approvals", tok, map[string]any{"service": "payments", "tool": "refund", "operation": "write", "args": []int{1}}, 400},
+		{"an argument name differing only in case", "POST", "/v1/approvals", tok, map[string]any{"service": "payments", "tool": "refund", "operation": "write", "resource": "order:acme/7", "args": map[string]any{"amount": 500, "Amount": 1}}, 400},
+		{"a null argument", "POST", "/v1/approvals", tok, map[string]any{"service": "payments", "tool": "refund", "operation": "write", "resource": "order:acme/7", "args": map[string]any{"amount": nil}}, 400},
+		{"no service", "POST", "/v1/approvals", tok, map[string]any{"tool": "refund", "operation": "write"}, 400},
+		{"a bad status filter", "GET", "/v1/approvals?status=maybe", e.alice, nil, 400},
+		{"a bad limit", "GET", "/v1/approvals?limit=-1", e.alice, nil, 400},
+		{"a bad wait", "GET", "/v1/approvals/" + q.ID + "?wait=soon", tok, nil, 400},
+		{"an unknown request", "GET", "/v1/approvals/ap_unknown", e.alice, nil, 404},
+		{"an ID with odd bytes", "GET", "/v1/approvals/%00%ff", e.alice, nil, 404},
+		{"redeem garbage", "POST", "/v1/approvals/" + q.ID + "/redeem", tok, map[string]any{"approval": "x.y", "call_digest": "zz"}, 400},
+		{"redeem what is not approved", "POST", "/v1/approvals/" + q.ID + "/redeem", tok, map[string]any{"approval": "", "call_digest": ""}, 400},
+		{"a comment over the limit", "POST", "/v1/approvals/" + q.ID + "/approve", e.alice, map[string]any{"comment": strings.Repeat("x", approvals.MaxNoteBytes+1)}, 400},
+		{"no credential", "POST", "/v1/approvals/" + q.ID + "/approve", "", map[string]any{}, 401},
+		{"a wrong credential", "GET", "/v1/approvals", "mp_not-a-credential", nil, 401},
+	} {
+		if st, m := e.do(c.method, c.path, c.bearer, c.body, nil); st != c.status || m["error"] == nil || m["error_description"] == "" {
+			t.Errorf("%s: %d %v, want %d with a reason", c.name, st, m, c.status)
+		}
+	}
+
 	// A revoked token cannot ask.
 	if _, err := e.a.RevokeToken(context.Background(), tok); err != nil {
 		t.Fatal(err)
