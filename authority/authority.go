@@ -76,6 +76,11 @@ type Config struct {
 	// Its KV, Keys, Revocations, Sign, Audit and Now are the authority's
 	// and need not be set.
 	Approvals approvals.Config
+	// SyncInterval is how often a replica on a replicated store (several
+	// authorities on NATS JetStream) reads the revocations other replicas
+	// appended (default DefaultSyncInterval); keys, clients and the admin
+	// token hash are reloaded every second. Unused on a store of its own.
+	SyncInterval time.Duration
 }
 
 // Option configures collaborators of an Authority.
@@ -99,6 +104,9 @@ type Authority struct {
 	log   zerolog.Logger
 	store Store
 	keys  *keyring
+	// replicated is set when the store is shared with other authority
+	// replicas (see replicated.go).
+	replicated bool
 	// people are the named persons (console sign-in, approvers).
 	people *people.Directory
 
@@ -186,6 +194,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
 	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = DefaultPruneInterval
 	}
@@ -216,14 +227,6 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("authority: create the data folder: %w", err)
 	}
-	keys, created, err := openKeyring(filepath.Join(cfg.DataDir, "keys"), a.now())
-	if err != nil {
-		return nil, fmt.Errorf("authority: keys: %w", err)
-	}
-	a.keys = keys
-	if created {
-		a.log.Info().Str("event", "key_created").Bool("audit", true).Uint32("key_id", keys.current().active.ID).Msg("created the root key")
-	}
 	a.store = o.store
 	if a.store == nil {
 		s, err := OpenBadgerStore(filepath.Join(cfg.DataDir, "db"), BadgerOptions{Logger: &a.log})
@@ -231,6 +234,27 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 			return nil, fmt.Errorf("authority: %w", err)
 		}
 		a.store = s
+	}
+	a.replicated = isReplicated(a.store)
+	var (
+		keys    *keyring
+		created bool
+		err     error
+	)
+	if a.replicated {
+		// Every replica signs with the same keys: they live in the
+		// shared store.
+		keys, created, err = openKeyringIn(kvKeys{ns: a.store.Namespace("keys")}, a.now())
+	} else {
+		keys, created, err = openKeyring(filepath.Join(cfg.DataDir, "keys"), a.now())
+	}
+	if err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: keys: %w", err)
+	}
+	a.keys = keys
+	if created {
+		a.log.Info().Str("event", "key_created").Bool("audit", true).Uint32("key_id", keys.current().active.ID).Msg("created the root key")
 	}
 	a.people = people.NewDirectory(a.store.Namespace("people"), a.now)
 	if err := a.load(ctx); err != nil {
@@ -244,6 +268,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	a.writerWG.Add(2)
 	go a.writer()
 	go a.prune()
+	if a.replicated {
+		a.writerWG.Add(1)
+		go a.syncLoop()
+	}
 	return a, nil
 }
 
