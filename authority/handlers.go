@@ -25,6 +25,8 @@ type mintRequestJSON struct {
 	Session    string        `json:"session"`
 	Rights     []token.Right `json:"rights"`
 	TTLSeconds int64         `json:"ttl_seconds"`
+	// RequireApproval: calls that always need a person's approval.
+	RequireApproval []token.ApprovalRequirement `json:"require_approval"`
 }
 
 type mintResponseJSON struct {
@@ -178,7 +180,7 @@ func (h *handler) mint(c *gin.Context) {
 	}
 	res, err := h.a.Mint(c.Request.Context(), p, MintRequest{
 		Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session,
-		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second,
+		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second, RequireApproval: req.RequireApproval,
 	})
 	if err != nil {
 		h.writeError(c, err)

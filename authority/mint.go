@@ -22,6 +22,10 @@ type MintRequest struct {
 	Session string
 	Rights  []token.Right
 	TTL     time.Duration
+	// RequireApproval lists calls that always need a person's approval in
+	// this session: each becomes a check of the authority block
+	// (token.ApprovalRequirement), which no delegate can lift.
+	RequireApproval []token.ApprovalRequirement
 }
 
 // MintResult is a minted token.
@@ -54,9 +58,10 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 	}
 	tr := token.MintRequest{
 		Subject: token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
-		Rights:  req.Rights,
-		TTL:     req.TTL,
-		Now:     now,
+		Rights:          req.Rights,
+		TTL:             req.TTL,
+		Now:             now,
+		RequireApproval: req.RequireApproval,
 	}
 	if err := tr.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)

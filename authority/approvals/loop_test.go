@@ -403,3 +403,40 @@ func TestRevocation(t *testing.T) {
 		})
 	}
 }
+
+// TestMintRequiresApproval: a mint request can say that some calls always
+// need a person (a check of the authority block): the loop works the same,
+// and nothing a delegate appends lifts it.
+func TestMintRequiresApproval(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, approvals.Config{})
+	var minted struct{ Token string }
+	st, m := e.do("POST", "/v1/tokens", adminToken, map[string]any{
+		"agent": "support-bot", "org": "acme", "session": "s_mint_gate", "ttl_seconds": 3600,
+		"rights":           []token.Right{{Service: "payments", Tool: "*", Operation: "*", Resource: "order:acme/"}},
+		"require_approval": []token.ApprovalRequirement{{Tool: "refund", Arg: "amount", Above: 100, Approvers: []string{"bob@acme.test"}}},
+	}, &minted)
+	if st != http.StatusCreated {
+		t.Fatalf("mint: %d %v", st, m)
+	}
+	delegate := e.attenuate(minted.Token, "helper", func(b *attenuate.Builder) { b.Tools("refund") })
+	v := e.verifier(nil)
+	for _, tok := range []string{minted.Token, delegate} {
+		d := v.Authorize(ctx, tok, vreq(refund("3", 500)))
+		if d.Kind() != verifier.KindApprovalRequired || d.FailedCheck == nil || d.FailedCheck.Block != 0 {
+			t.Fatalf("refund of 500: %s (%+v)", d.Reason, d.FailedCheck)
+		}
+	}
+	q := e.ask(delegate, refund("3", 500), 0)
+	if len(q.Requirements) != 1 || q.Requirements[0].Block != 0 || len(q.Requirements[0].Approvers) != 1 {
+		t.Fatalf("requirements %+v", q.Requirements)
+	}
+	if st, m := e.do("POST", "/v1/approvals/"+q.ID+"/approve", e.alice, map[string]any{}, nil); st != http.StatusForbidden {
+		t.Fatalf("alice is not named by the authority block: %d %v", st, m)
+	}
+	r := vreq(refund("3", 500))
+	r.Approval = e.approve(e.bob, q.ID)
+	if d := v.Authorize(ctx, delegate, r); !d.Allowed {
+		t.Fatalf("retry with bob's approval: %s", d.Reason)
+	}
+}

@@ -111,6 +111,14 @@ func TestBinaryApprovalLoop(t *testing.T) {
 	ok("", person.Credential, "approval", "deny", q2.ID, "--authority", url, "--comment", "too much")
 	wantFail(t, run(tok, "", "approval", "wait", q2.ID, "--authority", url), exitFailure, "denied by alice@acme.test: too much")
 
+	// mint --require-approval: the whole session needs a person for refunds.
+	gated := ok("", peopleAdmin, "mint", "--authority", url, "--agent", "support-bot", "--org", "acme", "--right", "service=payments,tool=*,op=*,resource=order:acme/",
+		"--require-approval", "refund", "--org-approvers")
+	if r := run(gated, "", append(verify[:len(verify)-1], "amount=5")...); r.code != exitFailure || !strings.Contains(r.stdout, `"kind": "approval_required"`) || !strings.Contains(r.stdout, `"block": 0`) {
+		t.Fatalf("a session minted with --require-approval: exit %d: %s", r.code, r.stdout)
+	}
+	wantFail(t, run("", peopleAdmin, "mint", "--authority", url, "--agent", "a", "--right", "service=s,tool=*,op=*,resource=", "--approver", "x@y.test"), exitUsage, "give one")
+
 	for _, sub := range []string{"request", "list", "approve", "deny", "wait"} {
 		r := run("", "", "approval", sub, "--help")
 		if r.code != 0 || !strings.Contains(r.stdout, "Example") {
