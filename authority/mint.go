@@ -57,7 +57,7 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		req.Session = p.SessionID(token.NewSessionID())
 	}
 	tr := token.MintRequest{
-		Subject: token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
+		Subject:         token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
 		Rights:          req.Rights,
 		TTL:             req.TTL,
 		Now:             now,
