@@ -106,6 +106,9 @@ type ceilingJSON struct {
 	ResourcePrefixes []string `json:"resource_prefixes"`
 	Orgs             []string `json:"orgs"`
 	MaxTTLSeconds    int64    `json:"max_ttl_seconds"`
+	// RequireApproval: calls that need a person's approval in every token
+	// the client mints.
+	RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 }
 
 type registerClientJSON struct {
@@ -411,7 +414,7 @@ func (h *handler) session(c *gin.Context) {
 
 func ceilingOut(c Ceiling) ceilingJSON {
 	return ceilingJSON{Services: c.Services, Tools: c.Tools, Operations: c.Operations,
-		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second)}
+		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second), RequireApproval: c.RequireApproval}
 }
 
 func clientOut(cl Client) clientJSONOut {
@@ -440,7 +443,8 @@ func (h *handler) registerClient(c *gin.Context) {
 	ceil := Ceiling{
 		Services: req.Ceiling.Services, Tools: req.Ceiling.Tools, Operations: req.Ceiling.Operations,
 		ResourcePrefixes: req.Ceiling.ResourcePrefixes, Orgs: req.Ceiling.Orgs,
-		MaxTTL: time.Duration(req.Ceiling.MaxTTLSeconds) * time.Second,
+		MaxTTL:          time.Duration(req.Ceiling.MaxTTLSeconds) * time.Second,
+		RequireApproval: req.Ceiling.RequireApproval,
 	}
 	rc, err := h.a.RegisterClient(c.Request.Context(), p, req.ClientID, ceil)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/mandate-dev/mandate/token"
@@ -61,7 +63,7 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		Rights:          req.Rights,
 		TTL:             req.TTL,
 		Now:             now,
-		RequireApproval: req.RequireApproval,
+		RequireApproval: slices.Clone(req.RequireApproval),
 	}
 	if err := tr.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -77,6 +79,12 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		if err := ceiling.Allows(req); err != nil {
 			a.auditMintRefused(ctx, p, req, &ceiling, err)
 			return nil, err
+		}
+		// The ceiling's approval requirements bind every token it mints.
+		for _, r := range ceiling.RequireApproval {
+			if !slices.ContainsFunc(tr.RequireApproval, func(x token.ApprovalRequirement) bool { return reflect.DeepEqual(x, r) }) {
+				tr.RequireApproval = append(tr.RequireApproval, r)
+			}
 		}
 		clientID = p.ClientID
 	}

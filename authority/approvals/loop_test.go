@@ -440,3 +440,44 @@ func TestMintRequiresApproval(t *testing.T) {
 		t.Fatalf("retry with bob's approval: %s", d.Reason)
 	}
 }
+
+// TestCeilingRequiresApproval: a client's ceiling can say that some calls
+// need a person in every token it mints; the client cannot mint that away.
+func TestCeilingRequiresApproval(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, approvals.Config{})
+	var client struct {
+		Secret string `json:"client_secret"`
+	}
+	st, m := e.do("POST", "/v1/clients", adminToken, map[string]any{"client_id": "platform", "ceiling": map[string]any{
+		"services": []string{"payments"}, "tools": []string{"*"}, "operations": []string{"*"}, "resource_prefixes": []string{"order:acme/"},
+		"orgs": []string{"acme"}, "max_ttl_seconds": 3600,
+		"require_approval": []token.ApprovalRequirement{{Tool: "refund", OrgApprovers: true}},
+	}}, &client)
+	if st != http.StatusCreated {
+		t.Fatalf("register: %d %v", st, m)
+	}
+	var got struct {
+		Ceiling struct {
+			RequireApproval []token.ApprovalRequirement `json:"require_approval"`
+		} `json:"ceiling"`
+	}
+	if e.do("GET", "/v1/clients/platform", adminToken, nil, &got); len(got.Ceiling.RequireApproval) != 1 {
+		t.Fatalf("the client's ceiling reads %+v", got)
+	}
+	var minted struct{ Token string }
+	if st, m := e.do("POST", "/v1/tokens", client.Secret, map[string]any{"agent": "bot", "org": "acme", "ttl_seconds": 600,
+		"rights": []token.Right{{Service: "payments", Tool: "*", Operation: "*", Resource: "order:acme/"}}}, &minted); st != http.StatusCreated {
+		t.Fatalf("mint: %d %v", st, m)
+	}
+	d := e.verifier(nil).Authorize(ctx, minted.Token, vreq(refund("1", 1)))
+	if d.Kind() != verifier.KindApprovalRequired || d.FailedCheck == nil || d.FailedCheck.Block != 0 {
+		t.Fatalf("a refund with a token of a gated client: %s", d.Reason)
+	}
+	if st, m := e.do("POST", "/v1/clients", adminToken, map[string]any{"client_id": "bad", "ceiling": map[string]any{
+		"services": []string{"payments"}, "tools": []string{"*"}, "operations": []string{"*"}, "resource_prefixes": []string{"order:"},
+		"orgs": []string{"acme"}, "max_ttl_seconds": 3600, "require_approval": []map[string]any{{"tool": "*"}},
+	}}, nil); st != http.StatusBadRequest {
+		t.Fatalf("a wildcard requirement: %d %v", st, m)
+	}
+}
