@@ -88,13 +88,7 @@ func newEnv(t testing.TB, cfg approvals.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(authority.NewHandler(a))
-	t.Cleanup(func() {
-		a.Shutdown()
-		srv.Close()
-		_ = a.Close()
-	})
-	e.a, e.url = a, srv.URL
+	e.a, e.url = a, serve(t, a)
 	for _, p := range []struct {
 		cred *string
 		p    people.Person
@@ -112,6 +106,17 @@ func newEnv(t testing.TB, cfg approvals.Config) *env {
 		*p.cred = cred
 	}
 	return e
+}
+
+// serve serves a on 127.0.0.1 until the test ends, and returns its URL.
+func serve(t testing.TB, a *authority.Authority) string {
+	srv := httptest.NewServer(authority.NewHandler(a))
+	t.Cleanup(func() {
+		a.Shutdown()
+		srv.Close()
+		_ = a.Close()
+	})
+	return srv.URL
 }
 
 // mint mints a token for an agent of org acme, with the right to refund

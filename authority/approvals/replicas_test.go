@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,13 +29,7 @@ func replica(t *testing.T, urls string, c *clock) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(authority.NewHandler(a))
-	t.Cleanup(func() {
-		a.Shutdown()
-		srv.Close()
-		_ = a.Close()
-	})
-	return &env{t: t, a: a, url: srv.URL, clock: c, log: &syncBuffer{}}
+	return &env{t: t, a: a, url: serve(t, a), clock: c, log: &syncBuffer{}}
 }
 
 // TestReplicasRedeemOnce: two authority replicas on one JetStream store
