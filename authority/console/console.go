@@ -17,9 +17,10 @@
 // the security headers are package web's. What a person sees and may do
 // follows its role:
 //
-//   - admin: every session, decision and revocation; revokes hops and
-//     sessions, rotates keys, reads the clients;
-//   - approver: the sessions and decisions of its orgs;
+//   - admin: every session, approval request and revocation; revokes hops
+//     and sessions, approves and denies, rotates keys, reads the clients;
+//   - approver: the sessions and approval requests of its orgs; approves
+//     and denies them (where their caveats accept it);
 //   - viewer: the same, read only.
 //
 // Buttons a person may not use are not drawn, and the server refuses the
@@ -32,13 +33,24 @@
 //	/console/session?id=ID      one session: its delegation tree (the authority block of each
 //	                            minted token, then every attenuation hop the verifiers have
 //	                            reported, with its holder, revocation ID and recent decisions);
-//	                            revoke a hop or the whole session, after a confirmation step
+//	                            its approval requests; revoke a hop or the whole session,
+//	                            after a confirmation step
+//	/console/approvals          the approval queue: the call, its arguments, the reason and the
+//	                            chain that asks; approve or deny with a comment
 //	/console/revocations        the revocation log, newest first
 //	/console/keys               the root keys; rotate (admin)
 //	/console/clients            the registered clients and their ceilings (admin)
 //
+// TODO(decision log): the decisions timeline (/console/decisions, with a
+// live stream) and the hops below the authority blocks come from the
+// decision log (authority/decisions), which is not on main yet; the
+// console's integration with it is written and tested on branch
+// console-integ and lands with it. Until then the tree shows the minted
+// tokens and the session's revocations.
+//
 // Nothing here renders a token, a secret or a key's private half:
-// sessions are shown by ID, blocks by revocation ID, keys by public key.
+// sessions are shown by ID, blocks by revocation ID, keys by public key,
+// approval requests without their signed approval.
 package console
 
 import (
@@ -147,6 +159,8 @@ func (c *Console) routes() {
 	m.Handle("GET "+p+"/keys", c.web.Page(c.keys))
 	m.Handle("POST "+p+"/keys/rotate", c.web.Page(c.admin(c.rotate)))
 	m.Handle("GET "+p+"/clients", c.web.Page(c.admin(c.clients)))
+	m.Handle("GET "+p+"/approvals", c.web.Page(c.approvalsPage))
+	m.Handle("POST "+p+"/approvals/decide", c.web.Page(c.decide))
 	c.mux = m
 }
 

@@ -16,7 +16,8 @@ func TestPagesRender(t *testing.T) {
 	m := e.mint("ops/s1", "orchestrator", "acme")
 	for name := range e.creds {
 		b := e.signIn(name)
-		pages := []string{"/console/sessions", "/console/sessions?q=orch&status=active", "/console/revocations", "/console/keys"}
+		pages := []string{"/console/sessions", "/console/sessions?q=orch&status=active", "/console/revocations", "/console/keys",
+			"/console/approvals", "/console/approvals?status=any"}
 		if name != "olga@other.test" {
 			pages = append(pages, "/console/session?id=ops/s1")
 		}

@@ -88,7 +88,7 @@ type sessionView struct {
 	Tree     *Tree
 	CanAct   bool // the admin: revoke buttons
 	Decided  bool // whether the decision log is wired
-	Pending  []any
+	Pending  []approvalRow
 	Problems []string
 }
 
@@ -110,6 +110,9 @@ func (c *Console) session(w http.ResponseWriter, r *web.Request) {
 		if ds, err = c.decisions(r, id); err != nil {
 			sv.Problems = append(sv.Problems, "The decision log could not be read: "+err.Error())
 		}
+	}
+	if sv.Pending, err = c.pendingApprovals(r, id, ""); err != nil {
+		sv.Problems = append(sv.Problems, "The approval requests could not be read: "+err.Error())
 	}
 	sv.Tree = buildTree(v, ds, c.revokedAt)
 	c.pages.RenderTitle(w, r, http.StatusOK, "session", "Session "+id, sv)

@@ -14,6 +14,7 @@ import (
 	"github.com/mandate-dev/mandate/authority"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/approval"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -67,7 +68,9 @@ func newStory(t *testing.T, e *env) *story {
 	if b, err = attenuate.New(s.orchestrator); err != nil {
 		t.Fatal(err)
 	}
-	if s.refunder, err = b.Tools("create_refund").ArgMax("create_refund", "amount", 500).TTL(10 * time.Minute).DelegatedTo("refunder").Build(); err != nil {
+	if s.refunder, err = b.Tools("create_refund").ArgMax("create_refund", "amount", 500).
+		RequireApproval("create_refund", attenuate.Above("amount", 300), attenuate.ApprovedByOrg()).
+		TTL(10 * time.Minute).DelegatedTo("refunder").Build(); err != nil {
 		t.Fatal(err)
 	}
 	s.orchestratorIDs, s.reviewerIDs, s.refunderIDs = revIDs(t, s.orchestrator), revIDs(t, s.reviewer), revIDs(t, s.refunder)
@@ -80,7 +83,18 @@ func newStory(t *testing.T, e *env) *story {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.verifierCfg = verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh}
+	// The tool server redeems approvals at the authority.
+	// TODO(decision log): ship its decisions there too (verifier/decisionlog,
+	// on branch console-integ), so that the console draws the hops.
+	red, err := approval.NewAuthorityRedeemer(e.url, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker, err := approval.New(approval.Config{Redeemer: red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.verifierCfg = verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh, Approvals: checker}
 	v, err := verifier.New(s.verifierCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +108,7 @@ func newStory(t *testing.T, e *env) *story {
 	t.Cleanup(stop)
 	s.follower = f
 	mux := http.NewServeMux()
-	opts := verifier.HTTPOptions{Realm: "tools"}
+	opts := verifier.HTTPOptions{Realm: "tools", ApprovalURL: e.url}
 	mux.Handle("GET /github/repos/{owner}/{repo}/contents/{path...}", verifier.Middleware(v, func(r *http.Request) (verifier.Request, error) {
 		return verifier.Request{Service: "github", Tool: "read_file", Operation: "read", Resource: "repo:" + r.PathValue("owner") + "/" + r.PathValue("repo")}, nil
 	}, opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "contents") })))
@@ -138,9 +152,23 @@ func (s *story) refund(t *testing.T, tok string, amount int) int {
 	return s.call(t, tok, http.MethodPost, "/payments/orders/1001/refunds", fmt.Sprintf(`{"amount":%d}`, amount))
 }
 
+// refundApproved retries a refund with an approval.
+func (s *story) refundApproved(t *testing.T, tok string, amount int, ap string) int {
+	t.Helper()
+	return s.callWith(t, tok, http.MethodPost, "/payments/orders/1001/refunds", fmt.Sprintf(`{"amount":%d}`, amount), ap)
+}
+
 func (s *story) call(t *testing.T, tok, method, path, body string) int {
 	t.Helper()
+	return s.callWith(t, tok, method, path, body, "")
+}
+
+func (s *story) callWith(t *testing.T, tok, method, path, body, ap string) int {
+	t.Helper()
 	req, _ := http.NewRequest(method, s.toolURL+path, strings.NewReader(body))
+	if ap != "" {
+		req.Header.Set(approval.Header, ap)
+	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -159,5 +187,55 @@ func (s *story) waitRevoked(t *testing.T) {
 	defer cancel()
 	if err := s.follower.WaitSeq(ctx, s.e.a.LastSeq()); err != nil {
 		t.Fatalf("the follower did not apply seq %d: %v", s.e.a.LastSeq(), err)
+	}
+}
+
+// askApproval asks, with the agent's own token, for a person's approval
+// of a refund (POST /v1/approvals) and returns the request's ID.
+func (s *story) askApproval(t *testing.T, tok string, amount int) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"service":"payments","tool":"create_refund","operation":"write","resource":"order:acme/1001","args":{"amount":%d},"note":"damaged in transit"}`, amount)
+	var q struct {
+		ID string `json:"id"`
+	}
+	s.api(t, tok, http.MethodPost, "/v1/approvals", body, http.StatusCreated, &q)
+	return q.ID
+}
+
+// fetchApproval reads the request as the agent and returns its approval.
+func (s *story) fetchApproval(t *testing.T, tok, id string) string {
+	t.Helper()
+	var q struct {
+		Status   string `json:"status"`
+		Approval string `json:"approval"`
+	}
+	s.api(t, tok, http.MethodGet, "/v1/approvals/"+id, "", http.StatusOK, &q)
+	if q.Status != "approved" || q.Approval == "" {
+		t.Fatalf("approval request %s: status %q", id, q.Status)
+	}
+	return q.Approval
+}
+
+func (s *story) api(t *testing.T, bearer, method, path, body string, want int, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.e.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		var e map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		t.Fatalf("%s %s: %d, want %d: %v", method, path, resp.StatusCode, want, e)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
