@@ -90,6 +90,10 @@ func TestRoles(t *testing.T) {
 			}
 		}
 	}
+	vic := e.signIn("vic@acme.test")
+	if status := vic.post("/console/approvals/decide", url.Values{"id": {"ap_x"}, "decision": {"approve"}}); status != http.StatusForbidden {
+		t.Errorf("a viewer's approval post: %d, want 403", status)
+	}
 	if e.a.Revoked(m.RevocationIDs) >= 0 || len(e.a.Keys()) != 1 {
 		t.Fatal("a viewer's or approver's post changed something")
 	}
