@@ -16,6 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/authority/decisions"
+	"github.com/mandate-dev/mandate/authority/verifiers"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -69,6 +71,13 @@ type Config struct {
 	// connection is closed to make room; otherwise a connection over a cap
 	// is answered 503 and closed. Connections in use are not affected.
 	MaxConns, MaxConnsPerClient int
+	// DecisionRetention keeps decisions in the decision log this long
+	// after they were received (default decisions.DefaultRetention).
+	DecisionRetention time.Duration
+	// DecisionSignInterval is how often the decision log's head is signed
+	// with the active root key when it moved (default
+	// decisions.DefaultSignInterval).
+	DecisionSignInterval time.Duration
 }
 
 // Option configures collaborators of an Authority.
@@ -132,6 +141,9 @@ type Authority struct {
 	closed      sync.Once
 
 	stats Stats
+
+	decisions *decisions.Log
+	verifiers *verifiers.Registry
 }
 
 // Stats are the authority's counters, exported as Prometheus metrics.
@@ -222,6 +234,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		a.store = s
 	}
 	if err := a.load(ctx); err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: %w", err)
+	}
+	if err := a.openRooms(ctx); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)
 	}
@@ -372,6 +388,7 @@ func (a *Authority) Close() error {
 		a.sendMu.Unlock()
 		close(a.janitor)
 		a.writerWG.Wait()
+		_ = a.decisions.Close()
 		a.closeErr = a.store.Close()
 	})
 	return a.closeErr

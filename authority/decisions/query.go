@@ -210,3 +210,37 @@ func parseRecord(seq uint64, rec []byte) (Decision, error) {
 	}
 	return Decision{Seq: seq, ReceivedAt: s.ReceivedAt, Verifier: s.Verifier, DecisionRecord: s.Decision}, nil
 }
+
+// Since returns up to limit decisions with a sequence number after seq that
+// f selects and scope covers, oldest first: what a live stream missed
+// while it reconnected.
+func (l *Log) Since(ctx context.Context, seq uint64, f Filter, scope Scope, limit int) ([]Decision, error) {
+	if err := l.usable(); err != nil {
+		return nil, err
+	}
+	if err := scopeCheck(&f, scope); err != nil {
+		return nil, err
+	}
+	var out []Decision
+	var ferr error
+	scanned := 0
+	err := l.kv.Scan(ctx, kv.ScanOptions{Prefix: pEntry, Start: seqKey(pEntry, seq+1)}, func(e kv.Entry) bool {
+		s, _, _, rec, err := decodeEntry(e)
+		if err == nil {
+			var d Decision
+			if d, err = parseRecord(s, rec); err == nil && f.match(&d, scope) {
+				out = append(out, d)
+			}
+		}
+		ferr = err
+		scanned++
+		return err == nil && len(out) < limit && scanned < limit*maxScanFactor
+	})
+	if err == nil {
+		err = ferr
+	}
+	if errors.Is(err, ErrCorrupt) {
+		l.markCorrupt(err)
+	}
+	return out, err
+}
