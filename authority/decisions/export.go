@@ -189,6 +189,9 @@ func VerifyExport(r io.Reader, keys map[uint32]ed25519.PublicKey) (Report, error
 		if err := dec.Decode(&ln); err != nil {
 			return rep, bad("not an export line: %v", err)
 		}
+		if _, err := dec.Token(); err != io.EOF {
+			return rep, bad("data after the line's JSON object")
+		}
 		switch ln.Type {
 		case LineDecision:
 			switch {
