@@ -18,7 +18,7 @@ import (
 )
 
 // newAuthorityCmd returns "mandate authority" and its "serve" subcommand.
-func newAuthorityCmd() *cobra.Command {
+func newAuthorityCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "authority",
 		Short: "Run the mandate authority (mint, revoke, keys) over HTTP",
@@ -33,7 +33,7 @@ root public keys. "mandate authority serve" runs it on embedded storage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd())
+	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newAuthorityVerifierCmd(a))
 	return cmd
 }
 
@@ -44,6 +44,7 @@ func newAuthorityServeCmd() *cobra.Command {
 		logLevel string
 		maxWait  time.Duration
 		issuer   string
+		keep     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT]",
@@ -94,12 +95,13 @@ SIGINT or SIGTERM shut down gracefully.`,
 			tokenOut := &watchWriter{w: cmd.ErrOrStderr()}
 			return authority.Serve(ctx, authority.ServeConfig{
 				Config: authority.Config{
-					DataDir:          dataDir,
-					AdminToken:       adminToken,
-					AdminTokenOutput: tokenOut,
-					Issuer:           issuer,
-					MaxWait:          maxWait,
-					Logger:           &logger,
+					DataDir:           dataDir,
+					AdminToken:        adminToken,
+					AdminTokenOutput:  tokenOut,
+					Issuer:            issuer,
+					MaxWait:           maxWait,
+					Logger:            &logger,
+					DecisionRetention: keep,
 				},
 				Addr: addr,
 				Started: func(a *authority.Authority) {
@@ -123,6 +125,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&addr, "addr", authority.DefaultAddr, "listen on `HOST:PORT`")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
+	f.DurationVar(&keep, "decision-retention", 30*24*time.Hour, "keep shipped decisions this long in the decision log")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
 	return cmd
 }
