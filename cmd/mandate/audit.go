@@ -24,6 +24,8 @@ func newAuditCmd(a *app) *cobra.Command {
 to the one before it by hash, and the authority signs the head of the chain
 with its root key. "mandate audit verify" checks an export of it
 (GET /v1/decisions/export).`,
+		Example: `  curl -s -H "Authorization: Bearer $ADMIN" http://127.0.0.1:8421/v1/decisions/export > decisions.jsonl
+  mandate audit verify --key "$ROOT_KEY" decisions.jsonl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
