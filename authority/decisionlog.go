@@ -5,8 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/mandate-dev/mandate/authority/decisions"
+	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/authority/verifiers"
 )
 
@@ -43,14 +45,20 @@ func (a *Authority) signDecisionHead(msg []byte) (uint32, []byte) {
 func (a *Authority) Decisions() *decisions.Log { return a.decisions }
 
 // DecisionScope is what principal p may read of the decision log: the
-// admin reads everything; clients read nothing (their decisions are their
-// users' business, and the console's people accounts will be scoped by
-// org). It is the one place that maps API credentials to a Scope.
+// admin (and a person with the admin role) reads everything; an approver
+// or viewer reads the decisions of its orgs (every org with people.AllOrgs);
+// clients read nothing. It is the one place that maps credentials to a
+// Scope: the console calls it with the signed-in person's principal.
 func (a *Authority) DecisionScope(p Principal) (decisions.Scope, error) {
-	if err := requireAdmin(p, "read the decision log"); err != nil {
-		return decisions.Scope{}, err
+	switch {
+	case p.Admin:
+		return decisions.Scope{All: true}, nil
+	case p.Person != nil && slices.Contains(p.Person.Orgs, people.AllOrgs):
+		return decisions.Scope{All: true}, nil
+	case p.Person != nil && len(p.Person.Orgs) > 0:
+		return decisions.Scope{Orgs: slices.Clone(p.Person.Orgs)}, nil
 	}
-	return decisions.Scope{All: true}, nil
+	return decisions.Scope{}, fmt.Errorf("%w: only the admin and people with orgs may read the decision log", ErrForbidden)
 }
 
 // AddVerifier creates a verifier credential and returns it: shown only
@@ -73,7 +81,11 @@ func (a *Authority) Verifiers(ctx context.Context, p Principal) ([]verifiers.Ver
 	if err := requireAdmin(p, "list verifiers"); err != nil {
 		return nil, err
 	}
-	return a.verifiers.List(), nil
+	vs, err := a.verifiers.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return vs, nil
 }
 
 // DeleteVerifier removes a verifier credential: it stops working at once.
@@ -90,11 +102,14 @@ func (a *Authority) DeleteVerifier(ctx context.Context, p Principal, name string
 }
 
 // AuthenticateVerifier maps a verifier credential to its name. Errors wrap
-// ErrUnauthenticated.
-func (a *Authority) AuthenticateVerifier(credential string) (string, error) {
-	name, err := a.verifiers.Authenticate(credential)
-	if err != nil {
+// ErrUnauthenticated (or ErrUnavailable when storage fails).
+func (a *Authority) AuthenticateVerifier(ctx context.Context, credential string) (string, error) {
+	name, err := a.verifiers.Authenticate(ctx, credential)
+	switch {
+	case errors.Is(err, verifiers.ErrUnauthenticated):
 		return "", fmt.Errorf("%w: unknown verifier credential; the admin creates one with \"mandate authority verifier add NAME\"", ErrUnauthenticated)
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return name, nil
 }

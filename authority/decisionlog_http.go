@@ -20,8 +20,8 @@ import (
 //	GET    /v1/verifiers               admin: list them
 //	DELETE /v1/verifiers/:name         admin: delete one
 //	POST   /v1/decisions               verifier credential: ingest a batch
-//	GET    /v1/decisions               admin: query (paged)
-//	GET    /v1/decisions/stream        admin: live server-sent events
+//	GET    /v1/decisions               admin, people (their orgs): query (paged)
+//	GET    /v1/decisions/stream        admin, people (their orgs): live server-sent events
 //	GET    /v1/decisions/export        admin: JSON lines with the chain
 //	POST   /v1/decisions/head          admin: sign the head now
 func (h *handler) decisionRoutes(r *gin.Engine) {
@@ -125,7 +125,7 @@ func (h *handler) ingestDecisions(c *gin.Context) {
 	case !strings.EqualFold(scheme, "Bearer"):
 		err = fmt.Errorf("%w: %s", ErrUnauthenticated, schemeProblem(scheme, cred))
 	default:
-		name, err = h.a.AuthenticateVerifier(strings.TrimSpace(cred))
+		name, err = h.a.AuthenticateVerifier(c.Request.Context(), strings.TrimSpace(cred))
 	}
 	if err != nil {
 		h.a.auditWarn(c.Request.Context(), "auth_failed").Str("route", c.FullPath()).Str("reason", "unknown_verifier_credential").
@@ -382,7 +382,12 @@ func (h *handler) exportDecisions(c *gin.Context) {
 
 // POST /v1/decisions/head: sign the head now.
 func (h *handler) signDecisionHead(c *gin.Context) {
-	if _, ok := h.decisionReader(c); !ok {
+	p, ok := h.principal(c, false)
+	if !ok {
+		return
+	}
+	if err := requireAdmin(p, "sign the decision log's head"); err != nil {
+		h.writeError(c, err)
 		return
 	}
 	hd, err := h.a.decisions.SignHead(c.Request.Context())

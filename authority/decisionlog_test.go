@@ -358,3 +358,39 @@ func TestTamperedDecisionStoreIsRefused(t *testing.T) {
 		t.Errorf("the rest of the authority stopped: %d", r.status)
 	}
 }
+
+// People read the decisions of their orgs only: the scope hook the
+// console uses.
+func TestPeopleReadTheirOrgs(t *testing.T) {
+	e := newEnv(t)
+	cred := e.addVerifier("crm")
+	acme := batchOf(2, "s_acme")
+	other := batchOf(3, "s_other")
+	for _, d := range other["decisions"].([]map[string]any) {
+		d["org"] = "other"
+	}
+	e.do(http.MethodPost, "/v1/decisions", cred, acme)
+	e.do(http.MethodPost, "/v1/decisions", cred, other)
+	viewer := e.addPerson("bob@acme.test", "viewer", "acme")
+	everyOrg := e.addPerson("carol@acme.test", "viewer", "*")
+	for name, tc := range map[string]struct {
+		bearer, query string
+		want          int
+	}{
+		"viewer, no filter":        {viewer, "", 2},
+		"viewer, its org":          {viewer, "org=acme", 2},
+		"viewer, another session":  {viewer, "session=s_other", 0},
+		"viewer of every org":      {everyOrg, "", 5},
+		"viewer of every org, org": {everyOrg, "org=other", 3},
+	} {
+		r := e.do(http.MethodGet, "/v1/decisions?"+tc.query, tc.bearer, nil)
+		var p pageJSON
+		r.json(t, &p)
+		if r.status != 200 || len(p.Decisions) != tc.want {
+			t.Errorf("%s: %d, %d decisions, want %d", name, r.status, len(p.Decisions), tc.want)
+		}
+	}
+	e.do(http.MethodGet, "/v1/decisions?org=other", viewer, nil).wantError(t, 403, "insufficient_scope")
+	e.do(http.MethodGet, "/v1/decisions/export", viewer, nil).wantError(t, 403, "insufficient_scope")
+	e.do(http.MethodPost, "/v1/decisions", viewer, acme).wantError(t, 401, "invalid_token")
+}

@@ -618,3 +618,35 @@ func TestIndexValuesWithSeparators(t *testing.T) {
 		}
 	}
 }
+
+// Two authority replicas on one store (a replicated engine) append at
+// once: the head's compare-and-set keeps one chain.
+func TestReplicasShareOneChain(t *testing.T) {
+	each(t, func(t *testing.T, e engine) {
+		f := newFixture(t, e, decisions.Config{})
+		other := f.openLog(f.store)
+		var wg sync.WaitGroup
+		for r, l := range []*decisions.Log{f.log, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for b := range 20 {
+					if _, err := l.Append(context.Background(), "v", []token.DecisionRecord{rec(r*100+b, "s", "a", "o", true, b)}); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		var buf bytes.Buffer
+		if err := other.Export(context.Background(), 0, all, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := decisions.VerifyExport(&buf, f.keys()); err != nil || rep.Decisions != 40 {
+			t.Fatalf("%+v %v", rep, err)
+		}
+		if err := f.openLog(f.store).Corrupt(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

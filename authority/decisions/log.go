@@ -112,6 +112,7 @@ type Log struct {
 	mu           sync.RWMutex // guards the head and lastReceived
 	headSeq      uint64
 	headHash     []byte
+	headRev      uint64 // kv revision of m/head (0: absent)
 	lastReceived time.Time
 	lastSigned   atomic.Uint64
 
@@ -179,29 +180,22 @@ func Open(ctx context.Context, store kv.KV, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// load reads the head and checks the whole chain.
+// load reads the head and checks the whole chain. Another authority
+// replica on the same store may append while it runs: decisions beyond the
+// head read first are checked against the head read after the scan.
 func (l *Log) load(ctx context.Context) error {
-	headSeq, headHash := uint64(0), make([]byte, HashSize)
-	switch e, err := l.kv.Get(ctx, kHead); {
-	case errors.Is(err, kv.ErrNotFound):
-	case err != nil:
+	h1, err := l.readHead(ctx)
+	if err != nil {
 		return err
-	case len(e.Value) != 8+HashSize:
-		return fmt.Errorf("%w: the stored head is %d bytes", ErrCorrupt, len(e.Value))
-	default:
-		headSeq, headHash = binary.BigEndian.Uint64(e.Value), e.Value[8:]
 	}
 	var prevSeq uint64
 	var prevHash []byte
-	var lastReceived time.Time
 	var bad error
-	err := l.kv.Scan(ctx, kv.ScanOptions{Prefix: pEntry}, func(e kv.Entry) bool {
-		seq, prev, hash, rec, err := decodeEntry(e)
+	err = l.kv.Scan(ctx, kv.ScanOptions{Prefix: pEntry}, func(e kv.Entry) bool {
+		seq, prev, hash, _, err := decodeEntry(e)
 		switch {
 		case err != nil:
 			bad = err
-		case seq > headSeq:
-			bad = fmt.Errorf("%w: decision %d is beyond the head %d (inserted)", ErrCorrupt, seq, headSeq)
 		case prevHash != nil && seq != prevSeq+1:
 			bad = fmt.Errorf("%w: decision %d follows decision %d (a decision was removed or reordered)", ErrCorrupt, seq, prevSeq)
 		case prevHash != nil && !bytes.Equal(prev, prevHash):
@@ -213,20 +207,25 @@ func (l *Log) load(ctx context.Context) error {
 			return false
 		}
 		prevSeq, prevHash = seq, hash
-		if seq == headSeq {
-			var s struct {
-				ReceivedAt time.Time `json:"received_at"`
-			}
-			_ = json.Unmarshal(rec, &s)
-			lastReceived = s.ReceivedAt
-		}
 		return true
 	})
 	if err == nil {
 		err = bad
 	}
-	if err == nil && prevHash != nil && (prevSeq != headSeq || !bytes.Equal(prevHash, headHash)) {
-		err = fmt.Errorf("%w: the last decision (%d) is not the stored head (%d): decisions were removed or altered", ErrCorrupt, prevSeq, headSeq)
+	head := h1
+	if err == nil && prevSeq > h1.seq {
+		head, err = l.readHead(ctx) // appended meanwhile
+	}
+	switch {
+	case err != nil:
+	case prevHash == nil:
+		// Empty, or every decision expired.
+	case prevSeq > head.seq:
+		err = fmt.Errorf("%w: decision %d is beyond the head %d (inserted)", ErrCorrupt, prevSeq, head.seq)
+	case prevSeq < h1.seq:
+		err = fmt.Errorf("%w: the last decision is %d, the head %d: decisions were removed from the end", ErrCorrupt, prevSeq, h1.seq)
+	case prevSeq == head.seq && !bytes.Equal(prevHash, head.hash):
+		err = fmt.Errorf("%w: the last decision (%d) does not match the stored head: it was altered", ErrCorrupt, prevSeq)
 	}
 	if err != nil {
 		if errors.Is(err, kv.ErrCorrupt) {
@@ -234,7 +233,7 @@ func (l *Log) load(ctx context.Context) error {
 		}
 		return err
 	}
-	l.headSeq, l.headHash, l.lastReceived = headSeq, bytes.Clone(headHash), lastReceived
+	l.setHead(head)
 	var last uint64
 	_ = l.kv.Scan(ctx, kv.ScanOptions{Prefix: pHead, Reverse: true, KeysOnly: true}, func(e kv.Entry) bool {
 		last, _ = strconv.ParseUint(e.Key[len(pHead):], 16, 64)
@@ -242,6 +241,39 @@ func (l *Log) load(ctx context.Context) error {
 	})
 	l.lastSigned.Store(last)
 	return nil
+}
+
+// storedHead is m/head as read from the store.
+type storedHead struct {
+	seq      uint64
+	hash     []byte
+	rev      uint64
+	received time.Time // when the head decision was received
+}
+
+// readHead reads m/head and when its decision was received.
+func (l *Log) readHead(ctx context.Context) (storedHead, error) {
+	h := storedHead{hash: make([]byte, HashSize)}
+	e, err := l.kv.Get(ctx, kHead)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return h, nil
+	case err != nil:
+		return h, err
+	case len(e.Value) != 8+HashSize:
+		return h, fmt.Errorf("%w: the stored head is %d bytes", ErrCorrupt, len(e.Value))
+	}
+	h.seq, h.hash, h.rev = binary.BigEndian.Uint64(e.Value), bytes.Clone(e.Value[8:]), e.Rev
+	if d, err := l.get(ctx, h.seq); err == nil {
+		h.received = d.ReceivedAt
+	}
+	return h, nil
+}
+
+func (l *Log) setHead(h storedHead) {
+	l.mu.Lock()
+	l.headSeq, l.headHash, l.headRev, l.lastReceived = h.seq, h.hash, h.rev, h.received
+	l.mu.Unlock()
 }
 
 // decodeEntry reads an e/ entry and checks its record against its hash.
@@ -398,17 +430,51 @@ func (l *Log) writer() {
 	}
 }
 
-// commit chains and stores a group of batches in one transaction.
+// commit chains and stores a group of batches in one transaction. The
+// head is updated by compare-and-set: when another authority replica on
+// the same store appended first, the group is chained again after the new
+// head.
 func (l *Log) commit(group []*appendReq, n int) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
-	l.mu.RLock()
-	seq, prev, received := l.headSeq, l.headHash, l.lastReceived
-	l.mu.RUnlock()
+	for attempt := 0; ; attempt++ {
+		l.mu.RLock()
+		h := storedHead{seq: l.headSeq, hash: l.headHash, rev: l.headRev, received: l.lastReceived}
+		l.mu.RUnlock()
+		ops, pub, head, err := l.chain(group, n, h)
+		if err != nil {
+			return err
+		}
+		revs, err := l.kv.Apply(context.Background(), ops...)
+		if errors.Is(err, kv.ErrConflict) && attempt < 8 {
+			h, err := l.readHead(context.Background())
+			if err != nil {
+				return fmt.Errorf("store decisions: %w", err)
+			}
+			l.setHead(h)
+			continue
+		}
+		if err != nil {
+			l.log.Error().Err(err).Msg("storing decisions failed")
+			return fmt.Errorf("store decisions: %w", err)
+		}
+		head.rev = revs[len(revs)-1] // m/head is the last operation
+		l.setHead(head)
+		l.stats.Ingested.Add(uint64(n))
+		l.stats.Batches.Add(1)
+		l.subs.publish(pub)
+		return nil
+	}
+}
+
+// chain builds the operations that store group after head h (the head's
+// compare-and-set last), and the head they lead to.
+func (l *Log) chain(group []*appendReq, n int, h storedHead) ([]kv.Op, []*Decision, storedHead, error) {
+	seq, prev := h.seq, h.hash
 	now := l.now().UTC()
-	if now.Before(received) {
-		now = received // expiry follows the chain's order even if the clock steps back
+	if now.Before(h.received) {
+		now = h.received // expiry follows the chain's order even if the clock steps back
 	}
 	exp := now.Add(l.cfg.Retention)
 	ops := make([]kv.Op, 0, n*opsPerDecision+1)
@@ -420,7 +486,7 @@ func (l *Log) commit(group []*appendReq, n int) error {
 			rec := &r.recs[i]
 			body, err := json.Marshal(stored{ReceivedAt: now, Verifier: r.verifier, Decision: *rec})
 			if err != nil {
-				return fmt.Errorf("%w: decision %d: %w", ErrInvalid, i, err)
+				return nil, nil, h, fmt.Errorf("%w: decision %d: %w", ErrInvalid, i, err)
 			}
 			hash := ChainHash(prev, seq, body)
 			val := make([]byte, 0, 2*HashSize+len(body))
@@ -445,20 +511,14 @@ func (l *Log) commit(group []*appendReq, n int) error {
 			pub = append(pub, &Decision{Seq: seq, ReceivedAt: now, Verifier: r.verifier, DecisionRecord: *rec})
 		}
 	}
-	head := make([]byte, 8, 8+HashSize)
-	binary.BigEndian.PutUint64(head, seq)
-	ops = append(ops, kv.Put(kHead, append(head, prev...), time.Time{}))
-	if _, err := l.kv.Apply(context.Background(), ops...); err != nil {
-		l.log.Error().Err(err).Msg("storing decisions failed")
-		return fmt.Errorf("store decisions: %w", err)
+	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+HashSize), seq)
+	val = append(val, prev...)
+	if h.rev == 0 {
+		ops = append(ops, kv.Create(kHead, val, time.Time{}))
+	} else {
+		ops = append(ops, kv.Update(kHead, val, h.rev, time.Time{}))
 	}
-	l.mu.Lock()
-	l.headSeq, l.headHash, l.lastReceived = seq, prev, now
-	l.mu.Unlock()
-	l.stats.Ingested.Add(uint64(n))
-	l.stats.Batches.Add(1)
-	l.subs.publish(pub)
-	return nil
+	return ops, pub, storedHead{seq: seq, hash: prev, received: now}, nil
 }
 
 // timeKey is "TIME/SEQ" in 16 hex digits each; times before 1970 sort
@@ -524,10 +584,19 @@ func (l *Log) SignHead(ctx context.Context) (Head, error) {
 	if err := l.usable(); err != nil {
 		return Head{}, err
 	}
-	l.mu.RLock()
+	// The store's head, not this replica's memory of it: another replica
+	// may have appended since.
+	sh, err := l.readHead(ctx)
+	if err != nil {
+		return Head{}, err
+	}
+	l.mu.Lock()
+	if sh.seq >= l.headSeq {
+		l.headSeq, l.headHash, l.headRev, l.lastReceived = sh.seq, sh.hash, sh.rev, sh.received
+	}
 	h := Head{Seq: l.headSeq, Hash: bytes.Clone(l.headHash), SignedAt: l.now().UTC()}
 	exp := l.lastReceived.Add(l.cfg.Retention)
-	l.mu.RUnlock()
+	l.mu.Unlock()
 	if h.Seq == 0 {
 		return Head{}, fmt.Errorf("%w: no decision to sign", ErrEmpty)
 	}

@@ -12,7 +12,9 @@
 //  3. [Registry.Delete] ends it at once.
 //
 // The credentials live in a kv namespace (authority.Store.Namespace
-// "verifiers"), one entry per verifier, and in memory for the hot path.
+// "verifiers"), one entry per verifier, read on every authentication (a
+// verifier authenticates once per batch), so that authority replicas on a
+// shared store agree at once on an added or deleted credential.
 package verifiers
 
 import (
@@ -26,7 +28,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mandate-dev/mandate/authority/kv"
@@ -66,26 +67,37 @@ type record struct {
 type Registry struct {
 	kv  kv.KV
 	now func() time.Time
-
-	mu   sync.RWMutex // serializes Add and Delete; guards byID
-	byID map[string]record
 }
 
-// Open loads the registry from store. now is the clock (nil: time.Now).
+// Open opens the registry on store and checks every stored credential.
+// now is the clock (nil: time.Now).
 func Open(ctx context.Context, store kv.KV, now func() time.Time) (*Registry, error) {
 	if now == nil {
 		now = time.Now
 	}
-	r := &Registry{kv: store, now: now, byID: map[string]record{}}
+	r := &Registry{kv: store, now: now}
+	if _, err := r.list(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func decodeRecord(e kv.Entry) (record, error) {
+	var rec record
+	if err := json.Unmarshal(e.Value, &rec); err != nil || "v/"+rec.Name != e.Key || len(rec.SecretHash) != sha256.Size {
+		return rec, fmt.Errorf("verifiers: %w: verifier credential %q is unreadable", kv.ErrCorrupt, e.Key)
+	}
+	return rec, nil
+}
+
+func (r *Registry) list(ctx context.Context) ([]record, error) {
+	var out []record
 	var bad error
-	err := store.Scan(ctx, kv.ScanOptions{Prefix: "v/"}, func(e kv.Entry) bool {
-		var rec record
-		if err := json.Unmarshal(e.Value, &rec); err != nil || "v/"+rec.Name != e.Key || len(rec.SecretHash) != sha256.Size {
-			bad = fmt.Errorf("%w: verifier credential %q is unreadable", kv.ErrCorrupt, e.Key)
-			return false
-		}
-		r.byID[rec.Name] = rec
-		return true
+	err := r.kv.Scan(ctx, kv.ScanOptions{Prefix: "v/"}, func(e kv.Entry) bool {
+		rec, err := decodeRecord(e)
+		bad = err
+		out = append(out, rec)
+		return err == nil
 	})
 	if err == nil {
 		err = bad
@@ -93,7 +105,7 @@ func Open(ctx context.Context, store kv.KV, now func() time.Time) (*Registry, er
 	if err != nil {
 		return nil, fmt.Errorf("verifiers: %w", err)
 	}
-	return r, nil
+	return out, nil
 }
 
 // ValidName checks a verifier name: 1 to MaxNameLen lowercase letters,
@@ -129,47 +141,55 @@ func (r *Registry) Add(ctx context.Context, name string) (Verifier, string, erro
 	if err != nil {
 		return Verifier{}, "", err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, err := r.kv.Apply(ctx, kv.Create("v/"+name, raw, time.Time{})); err != nil {
 		if errors.Is(err, kv.ErrConflict) {
 			return Verifier{}, "", fmt.Errorf("%w: %q; delete it first to issue a new credential", ErrExists, name)
 		}
 		return Verifier{}, "", fmt.Errorf("verifiers: %w", err)
 	}
-	r.byID[name] = rec
 	return Verifier{Name: name, CreatedAt: rec.CreatedAt}, secret, nil
 }
 
 // List returns the verifiers, by name.
-func (r *Registry) List() []Verifier {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]Verifier, 0, len(r.byID))
-	for _, rec := range r.byID {
+func (r *Registry) List(ctx context.Context) ([]Verifier, error) {
+	recs, err := r.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Verifier, 0, len(recs))
+	for _, rec := range recs {
 		out = append(out, Verifier{Name: rec.Name, CreatedAt: rec.CreatedAt})
 	}
 	slices.SortFunc(out, func(a, b Verifier) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return out, nil
 }
 
-// Delete removes a verifier: its credential stops working at once.
+// Delete removes a verifier: its credential stops working at once (on
+// every replica: Authenticate reads the store).
 func (r *Registry) Delete(ctx context.Context, name string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.byID[name]; !ok {
+	if ValidName(name) != nil {
 		return fmt.Errorf("%w: %.64q", ErrNotFound, name)
 	}
-	if _, err := r.kv.Apply(ctx, kv.Delete("v/"+name)); err != nil {
+	e, err := r.kv.Get(ctx, "v/"+name)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return fmt.Errorf("%w: %.64q", ErrNotFound, name)
+	case err != nil:
 		return fmt.Errorf("verifiers: %w", err)
 	}
-	delete(r.byID, name)
+	if _, err := r.kv.Apply(ctx, kv.Op{Key: e.Key, Delete: true, Match: kv.AtRev, Rev: e.Rev}); err != nil {
+		if errors.Is(err, kv.ErrConflict) {
+			return fmt.Errorf("%w: %.64q (deleted meanwhile)", ErrNotFound, name)
+		}
+		return fmt.Errorf("verifiers: %w", err)
+	}
 	return nil
 }
 
 // Authenticate maps a credential to its verifier's name. The comparison
-// of hashes is constant-time.
-func (r *Registry) Authenticate(credential string) (string, error) {
+// of hashes is constant-time. An error other than ErrUnauthenticated is a
+// storage failure.
+func (r *Registry) Authenticate(ctx context.Context, credential string) (string, error) {
 	if !strings.HasPrefix(credential, Prefix) || len(credential) > maxCredential {
 		return "", ErrUnauthenticated
 	}
@@ -178,10 +198,21 @@ func (r *Registry) Authenticate(credential string) (string, error) {
 		return "", ErrUnauthenticated
 	}
 	name := credential[len(Prefix):i]
-	r.mu.RLock()
-	rec, ok := r.byID[name]
-	r.mu.RUnlock()
-	if !ok || subtle.ConstantTimeCompare(hash(credential), rec.SecretHash) != 1 {
+	if ValidName(name) != nil {
+		return "", ErrUnauthenticated
+	}
+	e, err := r.kv.Get(ctx, "v/"+name)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return "", ErrUnauthenticated
+	case err != nil:
+		return "", fmt.Errorf("verifiers: %w", err)
+	}
+	rec, err := decodeRecord(e)
+	if err != nil {
+		return "", err
+	}
+	if subtle.ConstantTimeCompare(hash(credential), rec.SecretHash) != 1 {
 		return "", ErrUnauthenticated
 	}
 	return name, nil
