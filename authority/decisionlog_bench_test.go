@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,27 +27,8 @@ import (
 //
 //	go test -run '^$' -bench DecisionIngestHTTP -benchtime 200000x ./authority/
 func BenchmarkDecisionIngestHTTP(b *testing.B) {
-	var opts []authority.Option
-	if os.Getenv("DECISION_BENCH_MEMORY") != "" {
-		opts = append(opts, authority.WithStore(authority.NewMemoryStore()))
-	}
-	a, err := authority.Open(context.Background(), authority.Config{DataDir: b.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard}, opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(authority.NewHandler(a))
-	defer func() {
-		srv.Close()
-		a.Close()
-	}()
+	a, srv, secret := benchAuthority(b, "DECISION_BENCH_MEMORY")
 	_, cred, err := a.AddVerifier(context.Background(), authority.Principal{Admin: true}, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := a.RegisterClient(context.Background(), authority.Principal{Admin: true}, "platform", authority.Ceiling{
-		Services: crmCeiling.Services, Tools: crmCeiling.Tools, Operations: crmCeiling.Operations,
-		ResourcePrefixes: crmCeiling.ResourcePrefixes, Orgs: crmCeiling.Orgs, MaxTTL: time.Hour,
-	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,7 +85,7 @@ func BenchmarkDecisionIngestHTTP(b *testing.B) {
 				return
 			default:
 			}
-			if err := post(srv.URL+"/v1/tokens", c.Secret, mintBody, http.StatusCreated); err != nil {
+			if err := post(srv.URL+"/v1/tokens", secret, mintBody, http.StatusCreated); err != nil {
 				b.Error(err)
 				return
 			}

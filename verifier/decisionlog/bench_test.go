@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/attenuate"
+	"github.com/mandate-dev/mandate/internal/cputime"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/decisionlog"
@@ -91,11 +92,11 @@ func BenchmarkRecordDecision(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b.ResetTimer()
-	c0 := threadCPU()
+	c0 := cputime.Thread()
 	for range b.N {
 		sh.RecordDecision(&d, &req, vt)
 	}
-	c1 := threadCPU()
+	c1 := cputime.Thread()
 	b.StopTimer()
 	// Wall time counts what other processes take on a shared machine;
 	// the thread's CPU time is the hook's own cost.
@@ -137,11 +138,11 @@ func BenchmarkAuthorizeShipping(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			b.ResetTimer()
-			c0 := threadCPU()
+			c0 := cputime.Thread()
 			for range b.N {
 				v.Authorize(ctx, tok, req)
 			}
-			b.ReportMetric(float64(threadCPU()-c0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Thread()-c0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package decisionlog_test
+package cputime
 
 import (
 	"syscall"
@@ -8,11 +8,9 @@ import (
 	"unsafe"
 )
 
-// threadCPU is the CPU time the calling thread has used
-// (CLOCK_THREAD_CPUTIME_ID), so that a benchmark locked to its thread
-// times its own work and not what other processes take on a shared
-// machine. 0 where unavailable.
-func threadCPU() time.Duration {
+// Thread is the CPU time the calling thread has used
+// (CLOCK_THREAD_CPUTIME_ID), or 0 where unavailable.
+func Thread() time.Duration {
 	const clockThreadCPUTimeID = 3
 	var ts syscall.Timespec
 	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
