@@ -128,8 +128,8 @@ type Shipper struct {
 	buf      chan item
 	closed   atomic.Bool
 	stop     chan struct{} // closed by Close: flush and return
+	giveUp   chan struct{} // closed when Close's context is done: stop sending
 	done     chan struct{} // closed when the shipping goroutine returned
-	flushCtx atomic.Pointer[context.Context]
 	once     sync.Once
 
 	recorded, shipped, dropped, rejected, retries atomic.Uint64
@@ -183,6 +183,7 @@ func New(cfg Config) (*Shipper, error) {
 		log:      zerolog.Nop(),
 		buf:      make(chan item, cfg.BufferSize),
 		stop:     make(chan struct{}),
+		giveUp:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	if s.http == nil {
@@ -237,9 +238,15 @@ func (s *Shipper) Stats() Stats {
 // and counted. It returns ctx's error if it gave up.
 func (s *Shipper) Close(ctx context.Context) error {
 	s.once.Do(func() {
-		s.flushCtx.Store(&ctx)
 		s.closed.Store(true)
 		close(s.stop)
+		go func() {
+			select {
+			case <-ctx.Done():
+				close(s.giveUp)
+			case <-s.done:
+			}
+		}()
 	})
 	select {
 	case <-s.done:
@@ -275,18 +282,17 @@ func (s *Shipper) run() {
 	}
 }
 
-// drain ships the rest after Close, until the flush context is done.
+// drain ships the rest after Close, until Close's context is done.
 func (s *Shipper) drain(batch *batch) {
-	ctx := *s.flushCtx.Load()
 	for {
 		select {
 		case it := <-s.buf:
-			if s.add(batch, it) && !s.ship(batch, ctx.Done()) {
+			if s.add(batch, it) && !s.ship(batch, s.giveUp) {
 				s.dropRest(batch)
 				return
 			}
 		default:
-			if batch.n > 0 && !s.ship(batch, ctx.Done()) {
+			if batch.n > 0 && !s.ship(batch, s.giveUp) {
 				s.dropRest(batch)
 			}
 			return
@@ -396,13 +402,16 @@ func DelegatedTo(t *token.Verified) []string {
 }
 
 // ship sends the batch until the authority acknowledges or refuses it, or
-// until stop is closed (then it reports false and keeps the batch). The
-// batch is reset when it is done with.
+// until stop is closed while it waits to retry (then it reports false and
+// keeps the batch; s.stop only ends the waiting, the retries go on until
+// Close gives up). A request in flight is abandoned only when Close gives
+// up: abandoning it earlier could store the batch twice. The batch is reset
+// when it is done with.
 func (s *Shipper) ship(b *batch, stop <-chan struct{}) bool {
 	body := append(b.body, "]}"...)
 	wait := s.cfg.MinBackoff
 	for {
-		retry, err := s.post(body, stop)
+		retry, err := s.post(body)
 		switch {
 		case err == nil:
 			s.shipped.Add(uint64(b.n))
@@ -422,8 +431,8 @@ func (s *Shipper) ship(b *batch, stop <-chan struct{}) bool {
 		case <-stop:
 			t.Stop()
 			if stop == s.stop {
-				// Close began: drain retries within the flush context.
-				return s.ship(b, (*s.flushCtx.Load()).Done())
+				// Close began: retry until it gives up.
+				return s.ship(b, s.giveUp)
 			}
 			return false
 		}
@@ -432,12 +441,12 @@ func (s *Shipper) ship(b *batch, stop <-chan struct{}) bool {
 }
 
 // post sends one request. retry says whether sending it again may help.
-func (s *Shipper) post(body []byte, stop <-chan struct{}) (retry bool, err error) {
+func (s *Shipper) post(body []byte) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	go func() {
 		select {
-		case <-stop:
+		case <-s.giveUp:
 			cancel()
 		case <-ctx.Done():
 		}
