@@ -149,3 +149,54 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkAppend stores decisions through the room's API (no HTTP) on the
+// authority's Badger store, in batches of 500 from 4 goroutines: the
+// storage side of ingest. It reports decisions/s.
+//
+//	go test -run '^$' -bench Append -benchtime 200000x ./authority/decisions/
+func BenchmarkAppend(b *testing.B) {
+	st, err := authority.OpenBadgerStore(b.TempDir(), authority.BadgerOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	l, err := decisions.Open(context.Background(), st.Namespace("decisions"), decisions.Config{
+		SignInterval: -1, Sign: func(m []byte) (uint32, []byte) { return 1, ed25519.Sign(priv, m) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	const batch = 500
+	recs := make([]token.DecisionRecord, batch)
+	for j := range recs {
+		recs[j] = rec(j, fmt.Sprintf("platform/s_%05d", j*37%benchSessions), "support-bot", "acme", j%5 != 0, j%60)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	left := b.N
+	b.ResetTimer()
+	start := time.Now()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				n := min(left, batch)
+				left -= n
+				mu.Unlock()
+				if n == 0 {
+					return
+				}
+				if _, err := l.Append(context.Background(), "bench", recs[:n]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "decisions/s")
+}
