@@ -42,11 +42,11 @@ type DecisionRecord struct {
 	ArgNames []string `json:"arg_names,omitempty"`
 	// Args are the argument values, only when the tool server opted in
 	// (decisionlog.Config.ArgValues): one JSON object.
-	Args json.RawMessage `json:"args,omitempty"`
-	Session  string          `json:"session,omitempty"`
-	Agent    string          `json:"agent,omitempty"`
-	User     string          `json:"user,omitempty"`
-	Org      string          `json:"org,omitempty"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Session string          `json:"session,omitempty"`
+	Agent   string          `json:"agent,omitempty"`
+	User    string          `json:"user,omitempty"`
+	Org     string          `json:"org,omitempty"`
 	// DelegatedTo is the delegated_to chain: the names the token's
 	// attenuation blocks state, in block order. They are informational
 	// facts of attacker-controlled blocks: a record of what each hop
