@@ -2,6 +2,7 @@ package authority
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -127,9 +128,11 @@ func (h *handler) ingestDecisions(c *gin.Context) {
 	default:
 		name, err = h.a.AuthenticateVerifier(c.Request.Context(), strings.TrimSpace(cred))
 	}
-	if err != nil {
+	if errors.Is(err, ErrUnauthenticated) {
 		h.a.auditWarn(c.Request.Context(), "auth_failed").Str("route", c.FullPath()).Str("reason", "unknown_verifier_credential").
 			Str("remote", c.ClientIP()).Msg("decision batch refused: no valid verifier credential")
+	}
+	if err != nil {
 		h.writeError(c, err)
 		return
 	}
