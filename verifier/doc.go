@@ -81,7 +81,7 @@
 // ships the decisions to the authority's decision log in batches, from a
 // bounded buffer, without ever making a decision wait (a full buffer drops
 // and counts). The recorder sees the decision, the request and the verified
-// token, never the token's bytes.
+// token; decisionlog ships a description of them, never the token.
 //
 // # Where people go wrong
 //
