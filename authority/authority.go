@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/authority/approvals"
 	"github.com/mandate-dev/mandate/authority/decisions"
 	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/authority/verifiers"
@@ -79,6 +80,11 @@ type Config struct {
 	// with the active root key when it moved (default
 	// decisions.DefaultSignInterval).
 	DecisionSignInterval time.Duration
+	// Approvals tunes the approvals room (package authority/approvals):
+	// request and approval lifetimes, the pending requests per session.
+	// Its KV, Keys, Revocations, Sign, Audit and Now are the authority's
+	// and need not be set.
+	Approvals approvals.Config
 	// SyncInterval is how often a replica on a replicated store (several
 	// authorities on NATS JetStream) reads the revocations other replicas
 	// appended (default DefaultSyncInterval); keys, clients and the admin
@@ -155,6 +161,7 @@ type Authority struct {
 
 	decisions *decisions.Log
 	verifiers *verifiers.Registry
+	approvals *approvals.Room
 }
 
 // Stats are the authority's counters, exported as Prometheus metrics.
@@ -266,6 +273,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		return nil, fmt.Errorf("authority: %w", err)
 	}
 	if err := a.openRooms(ctx); err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: %w", err)
+	}
+	if err := a.openApprovals(); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/mandate-dev/mandate/token"
@@ -22,6 +24,10 @@ type MintRequest struct {
 	Session string
 	Rights  []token.Right
 	TTL     time.Duration
+	// RequireApproval lists calls that always need a person's approval in
+	// this session: each becomes a check of the authority block
+	// (token.ApprovalRequirement), which no delegate can lift.
+	RequireApproval []token.ApprovalRequirement
 }
 
 // MintResult is a minted token.
@@ -53,10 +59,11 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		req.Session = p.SessionID(token.NewSessionID())
 	}
 	tr := token.MintRequest{
-		Subject: token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
-		Rights:  req.Rights,
-		TTL:     req.TTL,
-		Now:     now,
+		Subject:         token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
+		Rights:          req.Rights,
+		TTL:             req.TTL,
+		Now:             now,
+		RequireApproval: slices.Clone(req.RequireApproval),
 	}
 	if err := tr.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -72,6 +79,12 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		if err := ceiling.Allows(req); err != nil {
 			a.auditMintRefused(ctx, p, req, &ceiling, err)
 			return nil, err
+		}
+		// The ceiling's approval requirements bind every token it mints.
+		for _, r := range ceiling.RequireApproval {
+			if !slices.ContainsFunc(tr.RequireApproval, func(x token.ApprovalRequirement) bool { return reflect.DeepEqual(x, r) }) {
+				tr.RequireApproval = append(tr.RequireApproval, r)
+			}
 		}
 		clientID = p.ClientID
 	}
