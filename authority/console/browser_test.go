@@ -208,14 +208,10 @@ func TestBrowserViewerAndForgedPost(t *testing.T) {
 }
 
 // The story of examples/delegation, seen and acted on in the console: sign
-// in, find the session, see its tree, approve a pending request and watch
-// the agent's retry succeed, revoke from the browser and watch the
-// verifier deny.
-//
-// TODO(decision log): with the decision log on main, the tree also shows
-// the reviewer's and the refunder's hops, and the test revokes the
-// refunder's hop from the console and watches the refunder denied while
-// the reviewer still works (written and passing on branch console-integ).
+// in, find the session, see its tree with the right hops, approve a
+// pending request and watch the agent's retry succeed, revoke one hop and
+// watch that sub-agent's next call be denied while its sibling still
+// works, then revoke the whole session.
 func TestBrowserStory(t *testing.T) {
 	e := newEnv(t)
 	s := newStory(t, e)
@@ -234,6 +230,7 @@ func TestBrowserStory(t *testing.T) {
 			t.Fatalf("%s: %d, want %d", c.who, c.got, c.want)
 		}
 	}
+	s.shipped(t)
 	// The refunder asks for a person's approval of its 400 refund.
 	reqID := s.askApproval(t, s.refunder, 400)
 
@@ -258,13 +255,27 @@ func TestBrowserStory(t *testing.T) {
 	b.do(chromedp.Click(row+" a"), chromedp.WaitVisible("#tree"))
 
 	// The tree: the authority block the platform minted, its rights in
-	// words.
+	// words, and below it exactly the two hops the verifier reported,
+	// each with its holder and revocation ID.
 	rootSel := fmt.Sprintf(`.hop[data-hop=%q][data-block="0"]`, s.orchestratorIDs[0])
 	if b.count(rootSel) != 1 {
 		t.Fatalf("the tree has no authority block %s:\n%s", s.orchestratorIDs[0], clipHTML(b.html()))
 	}
 	if got := b.text(rootSel); !strings.Contains(got, `may call tool create_refund of service payments`) {
 		t.Errorf("the authority block's caveats are not in words: %q", got)
+	}
+	reviewerHop := fmt.Sprintf(`li.node > .hop[data-hop=%q][data-block="1"][data-holder="reviewer"]`, s.reviewerIDs[1])
+	refunderHop := fmt.Sprintf(`li.node > .hop[data-hop=%q][data-block="1"][data-holder="refunder"]`, s.refunderIDs[1])
+	for _, sel := range []string{reviewerHop, refunderHop} {
+		if b.count(sel) != 1 {
+			t.Fatalf("the tree lacks %s:\n%s", sel, clipHTML(b.html()))
+		}
+	}
+	if n := b.count(`ul.tree > li.node > ul.children > li.node`); n != 2 {
+		t.Fatalf("the authority block has %d hops below it, want 2", n)
+	}
+	if got := b.text(refunderHop); !strings.Contains(got, "allowed") || !strings.Contains(got, "denied") {
+		t.Errorf("the refunder's hop does not count its decisions: %q", got)
 	}
 	if b.count(fmt.Sprintf(`tr[data-approval=%q][data-status="pending"]`, reqID)) != 1 {
 		t.Errorf("the session page does not list the pending approval request %s", reqID)
@@ -289,7 +300,7 @@ func TestBrowserStory(t *testing.T) {
 	if got := s.refundApproved(t, s.refunder, 400, ap); got != 403 {
 		t.Fatalf("a replay of the one-use approval: %d, want 403", got)
 	}
-	// A viewer sees the queue without buttons, and its post is refused.
+	// A viewer sees the queue without buttons.
 	vic := newTab()
 	vic.signIn(e, "vic@acme.test")
 	vic.do(chromedp.Navigate(e.url+"/console/approvals?status=any"), chromedp.WaitVisible("#approval-requests"))
@@ -297,13 +308,54 @@ func TestBrowserStory(t *testing.T) {
 		t.Errorf("the viewer sees %d approve/deny forms", n)
 	}
 
-	// Back in the admin's tab: revoke the whole session.
-	b.do(chromedp.Navigate(e.url+"/console/session?id="+s.session), chromedp.WaitVisible("#tree"))
-
-	// Revoke the whole session, through the confirmation step.
-	b.do(chromedp.Click("#revoke-session"), chromedp.WaitVisible("#revoke-form"))
+	// Revoke the refunder's hop, through the confirmation step.
+	b.do(chromedp.Navigate(e.url+"/console/session?id="+s.session), chromedp.WaitVisible("#tree"),
+		chromedp.Click(fmt.Sprintf(`a[data-revoke=%q]`, s.refunderIDs[1])), chromedp.WaitVisible("#revoke-form"))
+	if got := b.text(".confirm"); !strings.Contains(got, "refunder") {
+		t.Errorf("the confirmation does not name the hop's holder: %q", got)
+	}
 	b.screenshot("revoke")
 	b.do(chromedp.Click("#confirm-revoke"), chromedp.WaitVisible("#flash"))
+	if got := b.text(refunderHop); !strings.Contains(got, "revoked") {
+		t.Errorf("the refunder's hop does not show as revoked: %q", got)
+	}
+	s.waitRevoked(t)
+	if got := s.refund(t, s.refunder, 100); got != http.StatusUnauthorized {
+		t.Errorf("the refunder after its hop was revoked: %d, want 401", got)
+	}
+	if got := s.read(t, s.reviewer); got != http.StatusOK {
+		t.Errorf("the reviewer, its sibling, after the refunder's hop was revoked: %d, want 200", got)
+	}
+	if got := s.read(t, s.orchestrator); got != http.StatusOK {
+		t.Errorf("the orchestrator, its parent, after the refunder's hop was revoked: %d, want 200", got)
+	}
+
+	// The decisions timeline shows the denial reasons.
+	s.shipped(t)
+	b.do(chromedp.Navigate(e.url+"/console/decisions?session="+s.session), chromedp.WaitVisible("#decisions"))
+	if got := b.text("#decisions"); !strings.Contains(got, "denied") || !strings.Contains(got, "revoked") {
+		t.Errorf("the timeline lacks the denials and their reasons: %q", got)
+	}
+	// The live stream: a new decision appears at the top without a
+	// reload.
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.getElementById("stream-status").textContent === "live: on"`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the live stream did not open: %v", err)
+	}
+	if got := s.read(t, s.reviewer); got != http.StatusOK {
+		t.Fatalf("reviewer: %d", got)
+	}
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.querySelectorAll("#decision-rows tr.live.allowed").length > 0`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the reviewer's new decision did not arrive on the live stream: %v", err)
+	}
+	if got := b.text("#decision-rows tr.live"); !strings.Contains(got, "read_file") || !strings.Contains(got, "reviewer") {
+		t.Errorf("the live row %q lacks the call or the hop", got)
+	}
+	b.screenshot("decisions")
+
+	// Revoke the whole session.
+	b.do(chromedp.Navigate(e.url+"/console/session?id="+s.session), chromedp.WaitVisible("#tree"),
+		chromedp.Click("#revoke-session"), chromedp.WaitVisible("#revoke-form"),
+		chromedp.Click("#confirm-revoke"), chromedp.WaitVisible("#flash"))
 	if got := b.text("#session-status"); got != "revoked" {
 		t.Fatalf("session status after revoking: %q", got)
 	}

@@ -17,10 +17,11 @@
 // the security headers are package web's. What a person sees and may do
 // follows its role:
 //
-//   - admin: every session, approval request and revocation; revokes hops
-//     and sessions, approves and denies, rotates keys, reads the clients;
-//   - approver: the sessions and approval requests of its orgs; approves
-//     and denies them (where their caveats accept it);
+//   - admin: every session, decision, approval request and revocation;
+//     revokes hops and sessions, approves and denies, rotates keys, reads
+//     the clients;
+//   - approver: the sessions, decisions and approval requests of its orgs;
+//     approves and denies them (where their caveats accept it);
 //   - viewer: the same, read only.
 //
 // Buttons a person may not use are not drawn, and the server refuses the
@@ -37,16 +38,19 @@
 //	                            after a confirmation step
 //	/console/approvals          the approval queue: the call, its arguments, the reason and the
 //	                            chain that asks; approve or deny with a comment
+//	/console/decisions          the decision log as a filterable timeline (session, agent, org,
+//	                            outcome) with the denial reasons; new decisions arrive live
+//	                            (/console/decisions/stream, Server-Sent Events)
 //	/console/revocations        the revocation log, newest first
 //	/console/keys               the root keys; rotate (admin)
 //	/console/clients            the registered clients and their ceilings (admin)
 //
-// TODO(decision log): the decisions timeline (/console/decisions, with a
-// live stream) and the hops below the authority blocks come from the
-// decision log (authority/decisions), which is not on main yet; the
-// console's integration with it is written and tested on branch
-// console-integ and lands with it. Until then the tree shows the minted
-// tokens and the session's revocations.
+// The tree's hops come from the decision log (package authority/decisions):
+// a verifier that ships its decisions (verifier/decisionlog) reports every
+// block's revocation ID and the delegated_to names of the token it
+// decided, so a hop appears once a token carrying it has been used. The
+// holder shown is what the hop's block states: the delegator's claim, not
+// an identity.
 //
 // Nothing here renders a token, a secret or a key's private half:
 // sessions are shown by ID, blocks by revocation ID, keys by public key,
@@ -92,9 +96,6 @@ type Console struct {
 	now    func() time.Time
 	pages  *web.Templates
 	mux    *http.ServeMux
-	// decisions reads a session's recent decisions, newest first (nil
-	// while no decision log is wired).
-	decisions func(r *web.Request, session string) ([]Decision, error)
 }
 
 // New builds a Console.
@@ -159,6 +160,8 @@ func (c *Console) routes() {
 	m.Handle("GET "+p+"/keys", c.web.Page(c.keys))
 	m.Handle("POST "+p+"/keys/rotate", c.web.Page(c.admin(c.rotate)))
 	m.Handle("GET "+p+"/clients", c.web.Page(c.admin(c.clients)))
+	m.Handle("GET "+p+"/decisions", c.web.Page(c.decisionsPage))
+	m.Handle("GET "+p+"/decisions/stream", c.web.Page(c.decisionsStream))
 	m.Handle("GET "+p+"/approvals", c.web.Page(c.approvalsPage))
 	m.Handle("POST "+p+"/approvals/decide", c.web.Page(c.decide))
 	c.mux = m

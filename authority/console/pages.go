@@ -87,7 +87,6 @@ type sessionView struct {
 	S        *authority.SessionView
 	Tree     *Tree
 	CanAct   bool // the admin: revoke buttons
-	Decided  bool // whether the decision log is wired
 	Pending  []approvalRow
 	Problems []string
 }
@@ -104,12 +103,9 @@ func (c *Console) session(w http.ResponseWriter, r *web.Request) {
 		return
 	}
 	sv := sessionView{S: v, CanAct: r.Person.IsAdmin()}
-	var ds []Decision
-	if c.decisions != nil {
-		sv.Decided = true
-		if ds, err = c.decisions(r, id); err != nil {
-			sv.Problems = append(sv.Problems, "The decision log could not be read: "+err.Error())
-		}
+	ds, err := c.sessionDecisionsOf(r, id)
+	if err != nil {
+		sv.Problems = append(sv.Problems, "The decision log could not be read: "+err.Error())
 	}
 	if sv.Pending, err = c.pendingApprovals(r, id, ""); err != nil {
 		sv.Problems = append(sv.Problems, "The approval requests could not be read: "+err.Error())

@@ -15,6 +15,7 @@ import (
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/approval"
+	"github.com/mandate-dev/mandate/verifier/decisionlog"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -32,6 +33,8 @@ type story struct {
 	toolURL                  string
 	follower                 *follow.Follower
 	verifierCfg              verifier.Config
+	shipper                  *decisionlog.Shipper
+	calls                    uint64
 	orchestratorIDs          []string
 }
 
@@ -83,9 +86,16 @@ func newStory(t *testing.T, e *env) *story {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The tool server redeems approvals at the authority.
-	// TODO(decision log): ship its decisions there too (verifier/decisionlog,
-	// on branch console-integ), so that the console draws the hops.
+	// The tool server ships its decisions to the authority's decision
+	// log with its own verifier credential, and redeems approvals there.
+	_, vcred, err := e.a.AddVerifier(ctx, e.admin, "tools")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.shipper, err = decisionlog.New(decisionlog.Config{URL: e.url, Credential: vcred, FlushInterval: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.shipper.Close(context.Background()) })
 	red, err := approval.NewAuthorityRedeemer(e.url, http.DefaultClient)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +104,7 @@ func newStory(t *testing.T, e *env) *story {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.verifierCfg = verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh, Approvals: checker}
+	s.verifierCfg = verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh, Decisions: s.shipper, Approvals: checker}
 	v, err := verifier.New(s.verifierCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +175,7 @@ func (s *story) call(t *testing.T, tok, method, path, body string) int {
 
 func (s *story) callWith(t *testing.T, tok, method, path, body, ap string) int {
 	t.Helper()
+	s.calls++
 	req, _ := http.NewRequest(method, s.toolURL+path, strings.NewReader(body))
 	if ap != "" {
 		req.Header.Set(approval.Header, ap)
@@ -187,6 +198,19 @@ func (s *story) waitRevoked(t *testing.T) {
 	defer cancel()
 	if err := s.follower.WaitSeq(ctx, s.e.a.LastSeq()); err != nil {
 		t.Fatalf("the follower did not apply seq %d: %v", s.e.a.LastSeq(), err)
+	}
+}
+
+// shipped waits until the tool server has shipped every decision so far
+// to the authority's decision log.
+func (s *story) shipped(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.shipper.Stats().Shipped < s.calls {
+		if time.Now().After(deadline) {
+			t.Fatalf("the decision log received %d of %d decisions: %+v", s.shipper.Stats().Shipped, s.calls, s.shipper.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -101,9 +101,6 @@ func buildTree(v *authority.SessionView, ds []Decision, revoked func(id []byte) 
 			n := byID[id]
 			if n == nil {
 				n = &Node{ID: id, Block: i}
-				if i > 0 && aligned {
-					n.Holder = d.DelegatedTo[i-1]
-				}
 				byID[id] = n
 				if parent == nil {
 					n.Caveats = []string{"an authority block this authority has no mint record of (minted elsewhere, or its record expired)"}
@@ -112,6 +109,12 @@ func buildTree(v *authority.SessionView, ds []Decision, revoked func(id []byte) 
 					parent.Children = append(parent.Children, n)
 					t.Hops++
 				}
+			}
+			// A denial of an invalid token (revoked, expired) carries no
+			// delegated_to chain: the holder comes from any decision
+			// that does.
+			if n.Holder == "" && i > 0 && aligned {
+				n.Holder = d.DelegatedTo[i-1]
 			}
 			if i == len(d.RevocationIDs)-1 {
 				if n.LastSeen.IsZero() || d.Time.After(n.LastSeen) {

@@ -25,6 +25,7 @@ import (
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/approval"
+	"github.com/mandate-dev/mandate/verifier/decisionlog"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -120,7 +121,16 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	d.stepf("Start an authority on %s (embedded Badger storage, a new Ed25519 root key).", auth.URL)
 	d.linef("Platform backends call it to mint session tokens; anyone entitled calls it to revoke them.")
 
-	stopTools, err := d.startToolServer(ctx, auth.URL, auth.RootKey)
+	// The tool server ships its decisions to the authority's decision
+	// log (the console draws each session's hops from them), with a
+	// verifier credential of its own.
+	var ver struct {
+		Credential string `json:"credential"`
+	}
+	if err := admin.do(ctx, http.MethodPost, "/v1/verifiers", map[string]any{"name": "demo-tools"}, &ver); err != nil {
+		return fmt.Errorf("demo: create the tool server's verifier credential: %w", err)
+	}
+	stopTools, err := d.startToolServer(ctx, auth.URL, auth.RootKey, ver.Credential)
 	if err != nil {
 		return fmt.Errorf("demo: start the tool server: %w", err)
 	}
@@ -410,7 +420,7 @@ func (d *demo) call(ctx context.Context, c demoCall) (int, string, error) {
 // startToolServer starts an HTTP tool server on 127.0.0.1 whose verifier
 // follows the authority at authURL, pinned to its root key. It returns once
 // the follower synced.
-func (d *demo) startToolServer(ctx context.Context, authURL string, root token.PublicKey) (stop func(), err error) {
+func (d *demo) startToolServer(ctx context.Context, authURL string, root token.PublicKey, verifierCred string) (stop func(), err error) {
 	d.store = revocation.NewMemory()
 	keys := token.NewKeySet()
 	f, err := follow.New(follow.Config{Authority: authURL, Store: d.store, Keys: keys, TrustAnchors: []token.PublicKey{root}})
@@ -427,8 +437,13 @@ func (d *demo) startToolServer(ctx context.Context, authURL string, root token.P
 	if err != nil {
 		return nil, err
 	}
-	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: d.store, Fresh: f.Fresh, Approvals: approvals})
+	shipper, err := decisionlog.New(decisionlog.Config{URL: authURL, Credential: verifierCred, HTTPClient: d.http, FlushInterval: 50 * time.Millisecond})
 	if err != nil {
+		return nil, err
+	}
+	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: d.store, Fresh: f.Fresh, Approvals: approvals, Decisions: shipper})
+	if err != nil {
+		_ = shipper.Close(ctx)
 		return nil, err
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -462,6 +477,7 @@ func (d *demo) startToolServer(ctx context.Context, authURL string, root token.P
 		defer scancel()
 		_ = srv.Shutdown(sctx)
 		<-served
+		_ = shipper.Close(sctx)
 		stopFollower()
 		_ = d.store.Close()
 	}

@@ -148,6 +148,15 @@ func TestDemoKeep(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `data-session="`) || !strings.Contains(string(page), "orchestrator") {
 		t.Fatalf("signed in, the sessions page (%d) does not list the demo's session:\n%s", resp.StatusCode, page)
 	}
+	// The demo's tool server shipped its decisions: the session's tree
+	// has the two sub-agents' hops.
+	sess := regexp.MustCompile(`data-session="([^"]+)"`).FindStringSubmatch(string(page))
+	tree := httpGet(t, hc, base+"/console/session?id="+url.QueryEscape(sess[1]))
+	for _, hop := range []string{`data-holder="reader"`, `data-holder="refunder"`} {
+		if !strings.Contains(tree, hop) {
+			t.Errorf("the demo session's tree lacks the hop %s", hop)
+		}
+	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
