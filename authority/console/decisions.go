@@ -82,14 +82,20 @@ func timelineFilter(q url.Values) (decisions.Filter, error) {
 	return f, nil
 }
 
-func (c *Console) decisionsPage(w http.ResponseWriter, r *web.Request) {
-	q := r.URL.Query()
-	f, err := timelineFilter(q)
+// timeline is the filter and scope of a timeline request (the page and its
+// stream).
+func (c *Console) timeline(r *web.Request) (decisions.Filter, decisions.Scope, error) {
+	f, err := timelineFilter(r.URL.Query())
 	if err != nil {
-		c.fail(w, r, err)
-		return
+		return f, decisions.Scope{}, err
 	}
 	scope, err := c.scopeOf(r)
+	return f, scope, err
+}
+
+func (c *Console) decisionsPage(w http.ResponseWriter, r *web.Request) {
+	q := r.URL.Query()
+	f, scope, err := c.timeline(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -135,12 +141,7 @@ type streamed struct {
 // "decision" event per newly stored decision that the filters select and
 // the person may see.
 func (c *Console) decisionsStream(w http.ResponseWriter, r *web.Request) {
-	f, err := timelineFilter(r.URL.Query())
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	scope, err := c.scopeOf(r)
+	f, scope, err := c.timeline(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
