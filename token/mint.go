@@ -21,6 +21,13 @@ type MintRequest struct {
 	// approval, at most MaxApprovalRequirements: each becomes a check of
 	// the authority block (see ApprovalRequirement).
 	RequireApproval []ApprovalRequirement
+	// Audience, when set, binds the token to one resource server (the
+	// RFC 8707 resource indicator, such as "https://crm.example.com/mcp"):
+	// the authority block gets AudienceCheck(Audience), which only a
+	// verifier that states audience(its own identifier) can pass. A
+	// verifier that knows nothing of audiences states no such fact, so the
+	// token fails closed there.
+	Audience string
 	// Now is the minting instant; zero means time.Now().
 	Now time.Time
 }
@@ -73,6 +80,9 @@ func (r *MintRequest) Validate() error {
 		if err := CheckResource(rt.Resource); err != nil {
 			return fmt.Errorf("%w: right %d: resource %q: %w", ErrBadRequest, i, rt.Resource, err)
 		}
+	}
+	if err := checkName("audience", r.Audience, MaxStringBytes); err != nil {
+		return err
 	}
 	if len(r.RequireApproval) > MaxApprovalRequirements {
 		return fmt.Errorf("%w: %d approval requirements is over the limit of %d", ErrBadRequest, len(r.RequireApproval), MaxApprovalRequirements)
@@ -159,6 +169,11 @@ func Mint(key SigningKey, req MintRequest) (*Minted, error) {
 	if err := b.AddAuthorityCheck(ExpiryCheck(exp)); err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
 	}
+	if req.Audience != "" {
+		if err := b.AddAuthorityCheck(AudienceCheck(req.Audience)); err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
+	}
 	for _, ar := range req.RequireApproval {
 		c, err := ar.Check()
 		if err == nil {
@@ -213,6 +228,24 @@ func ExpiryCheck(t time.Time) biscuit.Check {
 			biscuit.Value{Term: biscuit.Variable("time")},
 			biscuit.Value{Term: biscuit.Date(t.UTC().Truncate(time.Second))},
 			biscuit.BinaryLessOrEqual,
+		}},
+	}}}
+}
+
+// AudienceCheck returns `check if audience($aud), $aud == aud`: the token
+// is only good at the resource server whose verifier states the request
+// fact audience(aud). Only the authority block's own facts and the
+// verifier's request facts are in scope of an authority check, and the
+// authority block never states audience, so an attenuation block cannot
+// satisfy it.
+func AudienceCheck(aud string) biscuit.Check {
+	return biscuit.Check{Queries: []biscuit.Rule{{
+		Head: biscuit.Predicate{Name: "query"},
+		Body: []biscuit.Predicate{{Name: FactAudience, IDs: []biscuit.Term{biscuit.Variable("aud")}}},
+		Expressions: []biscuit.Expression{{
+			biscuit.Value{Term: biscuit.Variable("aud")},
+			biscuit.Value{Term: biscuit.String(aud)},
+			biscuit.BinaryEqual,
 		}},
 	}}}
 }
