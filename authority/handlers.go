@@ -578,8 +578,16 @@ func (h *handler) oauthIntrospect(c *gin.Context) {
 
 // GET /.well-known/oauth-authorization-server (RFC 8414).
 func (h *handler) metadata(c *gin.Context) {
-	iss := h.issuer(c)
-	c.JSON(http.StatusOK, gin.H{
+	c.JSON(http.StatusOK, h.a.Metadata(h.issuer(c)))
+}
+
+// Metadata returns the authority's RFC 8414 authorization server metadata
+// for issuer (its base URL, see Issuer). The OAuth room (package
+// authority/oauth), when it is served, extends it with its endpoints and
+// grants.
+func (a *Authority) Metadata(issuer string) map[string]any {
+	iss := issuer
+	return map[string]any{
 		"issuer":                 iss,
 		"revocation_endpoint":    iss + "/oauth2/revoke",
 		"introspection_endpoint": iss + "/oauth2/introspect",
@@ -588,15 +596,16 @@ func (h *handler) metadata(c *gin.Context) {
 		// client secret) or HTTP Basic client credentials.
 		"revocation_endpoint_auth_methods_supported":    []string{"none", "client_secret_basic"},
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		// mandate mints through its own API (POST /v1/tokens), not an
-		// OAuth grant: no authorization or token endpoint.
+		// Without the OAuth room, mandate mints through its own API
+		// (POST /v1/tokens), not an OAuth grant: no authorization or
+		// token endpoint.
 		"response_types_supported": []string{},
 		"grant_types_supported":    []string{},
 		"mandate_token_endpoint":   iss + "/v1/tokens",
 		"mandate_revocation_feed":  iss + "/v1/revocations",
 		"mandate_keys_endpoint":    iss + "/v1/keys",
 		"biscuit_web_keys_uri":     iss + "/.well-known/biscuit-web-keys",
-	})
+	}
 }
 
 func (h *handler) healthz(c *gin.Context) {

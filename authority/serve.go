@@ -31,6 +31,10 @@ type ServeConfig struct {
 	Started func(a *Authority)
 	// Options are passed to Open.
 	Options []Option
+	// Handler, when set, builds the served handler around the authority's
+	// API (NewHandler's), such as to mount the OAuth authorization server
+	// (package authority/oauth) in front of it. An error stops Serve.
+	Handler func(a *Authority, api http.Handler) (http.Handler, error)
 }
 
 // Serve opens the authority and serves its HTTP API until ctx ends, then
@@ -64,11 +68,19 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if perClient <= 0 {
 		perClient = DefaultMaxConnsPerClient
 	}
+	var handler http.Handler = newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient))
+	if cfg.Handler != nil {
+		if handler, err = cfg.Handler(a, handler); err != nil {
+			_ = ln.Close()
+			_ = a.Close()
+			return err
+		}
+	}
 	limited := newConnLimiter(ln, maxConns, perClient, &a.stats.ConnsRefused)
 	ln = limited
 	srv := &http.Server{
 		ConnState:         limited.connState,
-		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient)),
+		Handler:           handler,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		// Long-polls answer after up to MaxWait.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/oauth"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -102,6 +104,15 @@ SIGINT or SIGTERM shut down gracefully.`,
 					Logger:           &logger,
 				},
 				Addr: addr,
+				// The OAuth 2.1 authorization server (MCP clients):
+				// /oauth2/authorize, /oauth2/token, the scope catalog.
+				Handler: func(a *authority.Authority, api http.Handler) (http.Handler, error) {
+					srv, err := oauth.New(ctx, oauth.Config{Authority: a, Logger: &logger})
+					if err != nil {
+						return nil, err
+					}
+					return srv.Handler(api), nil
+				},
 				Started: func(a *authority.Authority) {
 					// Public: verifiers pin it (--trust-key); rotations
 					// are endorsed by it, so the pin stays valid.
