@@ -61,14 +61,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(ctx, w, ar, iss, invalidScope(fmt.Sprintf("At most %d scopes per request.", MaxRequestedScopes)))
 		return
 	}
-	// The scopes are checked for a placeholder org now, and for the
-	// person's org on approval.
-	svc, err := s.serviceFor(ctx, resource, scopes, "org")
+	// The scopes are checked without an org now, and for the person's
+	// org on approval.
+	svc, err := s.serviceFor(ctx, resource, scopes, "")
 	if err != nil {
 		s.authorizeError(ctx, w, ar, iss, err)
 		return
 	}
-	if _, err := svc.resolve(scopes, "org"); err != nil {
+	if err := svc.check(scopes); err != nil {
 		s.authorizeError(ctx, w, ar, iss, invalidScope(err.Error()))
 		return
 	}

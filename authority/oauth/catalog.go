@@ -262,6 +262,47 @@ func (s Service) resolve(scopes []string, org string) ([]token.Right, error) {
 	return rights, nil
 }
 
+// check is resolve before the org is known (the consent page, before the
+// person chose): a right-form scope passes when a catalog right covers it
+// for the org its resource names.
+func (s Service) check(scopes []string) error {
+	if len(scopes) == 0 || len(scopes) > MaxRequestedScopes {
+		_, err := s.resolve(scopes, "")
+		return err
+	}
+	for _, name := range scopes {
+		org := ""
+		if r, err := token.ParseScope(name); err == nil {
+			org = s.impliedOrg(r)
+		}
+		if _, err := s.resolve([]string{name}, org); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// impliedOrg is the org a right's resource names in the catalog's
+// templates ("repo:acme/api" under "repo:{org}/" names "acme"), or "".
+func (s Service) impliedOrg(r token.Right) string {
+	for _, sc := range s.Scopes {
+		for _, t := range sc.Rights {
+			pre, post, ok := strings.Cut(t.Resource, OrgPlaceholder)
+			if !ok || !strings.HasPrefix(r.Resource, pre) {
+				continue
+			}
+			rest := r.Resource[len(pre):]
+			if post == "" {
+				return rest
+			}
+			if i := strings.Index(rest, post[:1]); i > 0 {
+				return rest[:i]
+			}
+		}
+	}
+	return ""
+}
+
 // covers reports whether a catalog right of s, for org, covers r.
 func (s Service) covers(r token.Right, org string) bool {
 	if r.Service != s.Name {
@@ -295,4 +336,13 @@ func clip(s string) string {
 		s = strings.ToValidUTF8(s[:64], "") + "…"
 	}
 	return s
+}
+
+// checkFor is resolve for org, or check when org is not known yet.
+func (s Service) checkFor(scopes []string, org string) error {
+	if org == "" {
+		return s.check(scopes)
+	}
+	_, err := s.resolve(scopes, org)
+	return err
 }

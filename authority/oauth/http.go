@@ -154,7 +154,7 @@ func (s *Server) serviceFor(ctx context.Context, resource string, scopes []strin
 	}
 	var found []Service
 	for _, svc := range all {
-		if _, err := svc.resolve(scopes, org); err == nil {
+		if err := svc.checkFor(scopes, org); err == nil {
 			found = append(found, svc)
 		}
 	}
