@@ -51,6 +51,15 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.authorizeError(ctx, w, ar, iss, fosite.ErrInvalidRequest.WithHint("Only response_mode=query is supported."))
 		return
 	}
+	// PKCE is checked before the person sees anything (fosite checks it
+	// again when it issues the code): S256 only, plain refused.
+	if form := ar.GetRequestForm(); form.Get("code_challenge") == "" {
+		s.authorizeError(ctx, w, ar, iss, fosite.ErrInvalidRequest.WithHint("PKCE is required: send code_challenge and code_challenge_method=S256."))
+		return
+	} else if form.Get("code_challenge_method") != "S256" {
+		s.authorizeError(ctx, w, ar, iss, fosite.ErrInvalidRequest.WithHint("Only code_challenge_method=S256 is supported; plain is refused."))
+		return
+	}
 	resource, err := resourceParam(ar.GetRequestForm())
 	if err != nil {
 		s.authorizeError(ctx, w, ar, iss, err)
@@ -188,6 +197,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // a redirect then — and otherwise by redirecting to the client with the
 // error, its state and this issuer (RFC 9207 §2).
 func (s *Server) authorizeError(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, iss string, err error) {
+	err = standardError(err)
 	if ar == nil || !ar.IsRedirectURIValid() {
 		rfc := fosite.ErrorToRFC6749Error(err)
 		writeJSONError(w, rfc.StatusCode(), rfc.ErrorField, rfc.GetDescription())

@@ -36,15 +36,15 @@ const (
 // 127.0.0.1, one person, a catalog of two services, a public OAuth client,
 // and MCP tool servers protected by mcpmw that follow the authority.
 type env struct {
-	a       *authority.Authority
-	srv     *oauth.Server
-	as      *httptest.Server // the authority
-	iss     string
-	person  string // alice's credential
-	github  *toolServer
-	crm     *toolServer
-	cc      string // a registered client's secret (client credentials)
-	http    *http.Client
+	a      *authority.Authority
+	srv    *oauth.Server
+	as     *httptest.Server // the authority
+	iss    string
+	person string // alice's credential
+	github *toolServer
+	crm    *toolServer
+	cc     string // a registered client's secret (client credentials)
+	http   *http.Client
 }
 
 func newEnv(t testing.TB) *env {

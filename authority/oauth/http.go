@@ -107,6 +107,23 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// rfcCodes are the error codes of RFC 6749 (§4.1.2.1, §5.2), RFC 8707 and
+// RFC 7009 that the endpoints answer with.
+var rfcCodes = []string{"invalid_request", "unauthorized_client", "access_denied", "unsupported_response_type",
+	"invalid_scope", "server_error", "temporarily_unavailable", "invalid_client", "invalid_grant",
+	"unsupported_grant_type", "invalid_target", "unsupported_token_type"}
+
+// standardError maps fosite's own error codes (invalid_state,
+// insufficient_entropy, request_unauthorized, …) to invalid_request, with
+// their description, so that every error is an RFC's.
+func standardError(err error) error {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if slices.Contains(rfcCodes, rfc.ErrorField) {
+		return rfc
+	}
+	return fosite.ErrInvalidRequest.WithHint(rfc.GetDescription())
+}
+
 // rfcError is an OAuth error fosite does not define.
 func rfcError(code, desc string, status int) *fosite.RFC6749Error {
 	return &fosite.RFC6749Error{ErrorField: code, DescriptionField: oauthText(desc), CodeField: status}
@@ -167,10 +184,14 @@ func (s *Server) serviceFor(ctx context.Context, resource string, scopes []strin
 // token is the token endpoint.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := s.publicClientCredentials(r); err != nil {
+		s.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), err)
+		return
+	}
 	sess := newSession()
 	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		s.provider.WriteAccessError(ctx, w, ar, err)
+		s.provider.WriteAccessError(ctx, w, ar, standardError(err))
 		return
 	}
 	resource, err := resourceParam(ar.GetRequestForm())
@@ -194,13 +215,30 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
-		s.provider.WriteAccessError(ctx, w, ar, mintError(err))
+		s.provider.WriteAccessError(ctx, w, ar, standardError(mintError(err)))
 		return
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 	g := ar.GetSession().(*Session).Grant
 	s.audit(ctx, "oauth_token").Str("client_id", ar.GetClient().GetID()).Str("grant_type", strings.Join(ar.GetGrantTypes(), " ")).
 		Str("session", g.Session).Str("audience", g.Audience).Int("rights", len(g.Rights)).Msg("OAuth token issued")
+}
+
+// publicClientCredentials refuses the client credentials grant to a
+// public OAuth client with unauthorized_client (RFC 6749 §5.2; fosite
+// answers invalid_grant).
+func (s *Server) publicClientCredentials(r *http.Request) error {
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		return nil // fosite answers a bad form
+	}
+	id := r.PostForm.Get("client_id")
+	if u, _, ok := r.BasicAuth(); ok {
+		id, _ = url.QueryUnescape(u)
+	}
+	if _, err := s.clients.get(r.Context(), id); err == nil {
+		return fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client credentials grant; it uses the authorization code flow.")
+	}
+	return nil
 }
 
 // mintError maps the authority's refusals, which fosite reports as server
