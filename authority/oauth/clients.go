@@ -181,7 +181,7 @@ func (r registry) fositeClient(ctx context.Context, id string) (fosite.Client, e
 		return &fosite.DefaultClient{
 			ID:            c.ID,
 			RedirectURIs:  c.RedirectURIs,
-			GrantTypes:    []string{"authorization_code", "refresh_token"},
+			GrantTypes:    []string{"authorization_code", "refresh_token", GrantTypeTokenExchange},
 			ResponseTypes: []string{"code"},
 			Public:        true,
 		}, nil
@@ -192,7 +192,7 @@ func (r registry) fositeClient(ctx context.Context, id string) (fosite.Client, e
 		return &fosite.DefaultClient{
 			ID:            id,
 			Secret:        []byte(registeredSecretMark + id),
-			GrantTypes:    []string{"client_credentials"},
+			GrantTypes:    []string{"client_credentials", GrantTypeTokenExchange},
 			ResponseTypes: []string{},
 		}, nil
 	}

@@ -94,7 +94,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	m["token_endpoint"] = iss + "/oauth2/token"
 	m["response_types_supported"] = []string{"code"}
 	m["response_modes_supported"] = []string{"query"}
-	m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials"}
+	m["grant_types_supported"] = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeTokenExchange}
 	m["code_challenge_methods_supported"] = []string{"S256"}
 	m["token_endpoint_auth_methods_supported"] = []string{"none", "client_secret_basic", "client_secret_post"}
 	m["authorization_response_iss_parameter_supported"] = true
@@ -199,14 +199,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.provider.WriteAccessError(ctx, w, ar, err)
 		return
 	}
-	if ar.GetGrantTypes().ExactOne("client_credentials") {
+	switch {
+	case ar.GetGrantTypes().ExactOne(GrantTypeTokenExchange):
+		// The exchange handler checked the subject token and resource.
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
 		g, err := s.clientCredentials(ctx, ar, resource)
 		if err != nil {
 			s.provider.WriteAccessError(ctx, w, ar, err)
 			return
 		}
 		sess.Grant = g
-	} else {
+	default:
 		g := ar.GetSession().(*Session).Grant
 		if resource != "" && resource != g.Audience {
 			s.provider.WriteAccessError(ctx, w, ar, invalidTarget("The grant is for another resource; a token can only be bound to the resource the person consented to."))
@@ -220,6 +223,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 	g := ar.GetSession().(*Session).Grant
+	if g.Session == "" {
+		return // an exchange, audited by its handler
+	}
 	s.audit(ctx, "oauth_token").Str("client_id", ar.GetClient().GetID()).Str("grant_type", strings.Join(ar.GetGrantTypes(), " ")).
 		Str("session", g.Session).Str("audience", g.Audience).Int("rights", len(g.Rights)).Msg("OAuth token issued")
 }

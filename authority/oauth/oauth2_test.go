@@ -498,7 +498,7 @@ func TestMetadata(t *testing.T) {
 		"revocation_endpoint":                            e.iss + "/oauth2/revoke",
 		"introspection_endpoint":                         e.iss + "/oauth2/introspect",
 		"response_types_supported":                       []any{"code"},
-		"grant_types_supported":                          []any{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                          []any{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
 		"code_challenge_methods_supported":               []any{"S256"},
 		"token_endpoint_auth_methods_supported":          []any{"none", "client_secret_basic", "client_secret_post"},
 		"authorization_response_iss_parameter_supported": true,

@@ -126,6 +126,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2PKCEFactory,
 	)
+	fc.TokenEndpointHandlers.Append(exchangeHandler{s})
 	return s, nil
 }
 

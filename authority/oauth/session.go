@@ -18,6 +18,8 @@ import (
 type Session struct {
 	fosite.DefaultSession
 	Grant Grant `json:"grant"`
+	// exchange is a token exchange in progress (never stored).
+	exchange *exchangeRequest
 }
 
 // Grant is what a person consented to (or a confidential client asked for
