@@ -39,12 +39,17 @@ type Client struct {
 // Validate checks a client before it is stored. Redirect URIs are matched
 // exactly, except that the port of a loopback redirect URI
 // (http://127.0.0.1/…, http://[::1]/…) may differ (RFC 8252 §7.3).
-func (c *Client) Validate() error {
-	if c.ID == "" || len(c.ID) > MaxClientIDBytes {
-		return fmt.Errorf("client_id must be 1 to %d characters", MaxClientIDBytes)
+func (c *Client) Validate() error { return c.validate(MaxClientIDBytes, false) }
+
+// validate checks a client whose ID is at most maxID bytes: a registered
+// client's ID is a short name, a metadata document's (urlID) its URL,
+// checked by the fetcher.
+func (c *Client) validate(maxID int, urlID bool) error {
+	if c.ID == "" || len(c.ID) > maxID {
+		return fmt.Errorf("client_id must be 1 to %d characters", maxID)
 	}
 	for i, r := range c.ID {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '.' || r == '_' || r == '-')) {
+		if !urlID && !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '.' || r == '_' || r == '-')) {
 			return fmt.Errorf("client_id '%s': use letters, digits, '.', '_' and '-', starting with a letter or digit", clip(c.ID))
 		}
 	}
@@ -97,6 +102,9 @@ func printable(s string) bool {
 type registry struct {
 	kv kv.KV
 	a  *authority.Authority
+	// cimd, when set, resolves client IDs that are https URLs (Client ID
+	// Metadata Documents).
+	cimd *cimd
 }
 
 func (r registry) put(ctx context.Context, c Client) error {
@@ -172,19 +180,20 @@ func (r registry) delete(ctx context.Context, id string) error {
 // client (confidential; client credentials, authenticated by the
 // authority).
 func (r registry) fositeClient(ctx context.Context, id string) (fosite.Client, error) {
+	if r.cimd != nil && isCIMD(id) {
+		c, err := r.cimd.get(ctx, id)
+		if err != nil {
+			return nil, &metadataError{err}
+		}
+		return publicClient(c), nil
+	}
 	if len(id) > MaxClientIDBytes {
 		return nil, fosite.ErrInvalidClient.WithHint("Unknown client.")
 	}
 	c, err := r.get(ctx, id)
 	switch {
 	case err == nil:
-		return &fosite.DefaultClient{
-			ID:            c.ID,
-			RedirectURIs:  c.RedirectURIs,
-			GrantTypes:    []string{"authorization_code", "refresh_token", GrantTypeTokenExchange},
-			ResponseTypes: []string{"code"},
-			Public:        true,
-		}, nil
+		return publicClient(c), nil
 	case !errors.Is(err, errNoClient):
 		return nil, err
 	}
@@ -197,6 +206,24 @@ func (r registry) fositeClient(ctx context.Context, id string) (fosite.Client, e
 		}, nil
 	}
 	return nil, fosite.ErrNotFound
+}
+
+// metadataError is why a client metadata document was refused; the
+// person sees it (fosite would say only "does not exist").
+type metadataError struct{ err error }
+
+func (e *metadataError) Error() string { return e.err.Error() }
+func (e *metadataError) Unwrap() error { return e.err }
+
+// publicClient is the fosite view of a public client.
+func publicClient(c Client) fosite.Client {
+	return &fosite.DefaultClient{
+		ID:            c.ID,
+		RedirectURIs:  c.RedirectURIs,
+		GrantTypes:    []string{"authorization_code", "refresh_token", GrantTypeTokenExchange},
+		ResponseTypes: []string{"code"},
+		Public:        true,
+	}
 }
 
 // registeredSecretMark starts the "hashed secret" of a registered client

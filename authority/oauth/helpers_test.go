@@ -47,7 +47,7 @@ type env struct {
 	http   *http.Client
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...func(*oauth.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	as := httptest.NewUnstartedServer(nil)
@@ -56,7 +56,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := oauth.New(ctx, oauth.Config{Authority: a})
+	cfg := oauth.Config{Authority: a}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := oauth.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	m["code_challenge_methods_supported"] = []string{"S256"}
 	m["token_endpoint_auth_methods_supported"] = []string{"none", "client_secret_basic", "client_secret_post"}
 	m["authorization_response_iss_parameter_supported"] = true
+	if s.clients.cimd != nil {
+		m["client_id_metadata_document_supported"] = true
+	}
 	scopes, err := s.catalog.scopeNames(r.Context())
 	if err != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "storage: "+err.Error())
@@ -117,6 +120,10 @@ var rfcCodes = []string{"invalid_request", "unauthorized_client", "access_denied
 // insufficient_entropy, request_unauthorized, …) to invalid_request, with
 // their description, so that every error is an RFC's.
 func standardError(err error) error {
+	var me *metadataError
+	if errors.As(err, &me) {
+		return fosite.ErrInvalidClient.WithHint(oauthText("The client's metadata document was refused: " + me.Error() + "."))
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if slices.Contains(rfcCodes, rfc.ErrorField) {
 		return rfc
@@ -241,7 +248,7 @@ func (s *Server) publicClientCredentials(r *http.Request) error {
 	if u, _, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(u)
 	}
-	if _, err := s.clients.get(r.Context(), id); err == nil {
+	if _, err := s.clients.get(r.Context(), id); err == nil || isCIMD(id) {
 		return fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client credentials grant; it uses the authorization code flow.")
 	}
 	return nil

@@ -284,8 +284,8 @@ func TestCodeErrors(t *testing.T) {
 }
 
 // checkOAuthError checks a JSON OAuth error: the status and one of the
-// codes, with a description.
-func checkOAuthError(t *testing.T, resp *http.Response, status int, codes ...string) {
+// codes, with a description, which it returns.
+func checkOAuthError(t *testing.T, resp *http.Response, status int, codes ...string) string {
 	t.Helper()
 	defer resp.Body.Close()
 	var body struct {
@@ -295,12 +295,14 @@ func checkOAuthError(t *testing.T, resp *http.Response, status int, codes ...str
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatalf("error body: %v", err)
 	}
+	t.Logf("%d %s: %s", resp.StatusCode, body.Error, body.Description)
 	if resp.StatusCode != status || !slices.Contains(codes, body.Error) || body.Description == "" {
 		t.Fatalf("got %d %+v, want %d with error in %q and a description", resp.StatusCode, body, status, codes)
 	}
 	if resp.Header.Get("Location") != "" {
 		t.Fatalf("an error answered with a redirect to %s", resp.Header.Get("Location"))
 	}
+	return body.Description
 }
 
 // TestAuthorizeErrors: the authorization endpoint refuses bad requests;

@@ -48,7 +48,11 @@ type Config struct {
 	// layer's session), if any. When nil, or when it returns false, the
 	// consent page asks for the person's credential (mp_…) in the form.
 	SignedIn func(r *http.Request) (*people.Person, bool)
-	// Logger receives audit events (default: the authority's).
+	// CIMD, when set, turns on Client ID Metadata Documents: a client ID
+	// that is an https URL is resolved by fetching its JSON document
+	// (SSRF-safe; see CIMDConfig). Off by default.
+	CIMD *CIMDConfig
+	// Logger receives audit events (default: none).
 	Logger *zerolog.Logger
 }
 
@@ -88,6 +92,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.log = *cfg.Logger
 	}
 	s.clients = registry{kv: cfg.KV, a: cfg.Authority}
+	if cfg.CIMD != nil {
+		s.clients.cimd = newCIMD(*cfg.CIMD)
+	}
 	secret, err := hmacSecret(ctx, cfg.KV)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: %w", err)
