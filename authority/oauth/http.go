@@ -24,7 +24,8 @@ import (
 //	GET  /.well-known/oauth-authorization-server   RFC 8414 metadata (the authority's, extended)
 //	GET  /oauth2/authorize                          the consent page
 //	POST /oauth2/authorize                          the person's decision
-//	POST /oauth2/token                              authorization_code, refresh_token, client_credentials
+//	POST /oauth2/token                              authorization_code, refresh_token, client_credentials, token exchange
+//	POST /oauth2/register                           dynamic client registration (RFC 7591), when on
 //	PUT|GET|DELETE /v1/oauth/services[/{name}]      the scope catalog (admin)
 //	POST|GET|DELETE /v1/oauth/clients[/{id}]        OAuth clients (admin)
 //
@@ -38,6 +39,9 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	mux.Handle("/oauth2/authorize", cop.Handler(http.HandlerFunc(s.authorize)))
 	mux.HandleFunc("POST /oauth2/token", s.token)
+	if s.regLimit != nil {
+		mux.HandleFunc("POST /oauth2/register", s.register)
+	}
 	mux.HandleFunc("PUT /v1/oauth/services/{name}", s.admin(s.putService))
 	mux.HandleFunc("GET /v1/oauth/services", s.admin(s.listServices))
 	mux.HandleFunc("DELETE /v1/oauth/services/{name}", s.admin(s.deleteService))
@@ -46,7 +50,7 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 	mux.HandleFunc("DELETE /v1/oauth/clients/{id}", s.admin(s.deleteClient))
 	mux.Handle("/", api)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/oauth2/authorize") || r.URL.Path == "/oauth2/token" || strings.HasPrefix(r.URL.Path, "/v1/oauth/") || r.URL.Path == "/.well-known/oauth-authorization-server" {
+		if strings.HasPrefix(r.URL.Path, "/oauth2/authorize") || r.URL.Path == "/oauth2/token" || r.URL.Path == "/oauth2/register" || strings.HasPrefix(r.URL.Path, "/v1/oauth/") || r.URL.Path == "/.well-known/oauth-authorization-server" {
 			defer func() {
 				if v := recover(); v != nil {
 					s.log.Error().Str("panic", fmt.Sprint(v)).Bytes("stack", debug.Stack()).Msg("panic in the OAuth handler")
@@ -100,6 +104,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	m["authorization_response_iss_parameter_supported"] = true
 	if s.clients.cimd != nil {
 		m["client_id_metadata_document_supported"] = true
+	}
+	if s.regLimit != nil {
+		m["registration_endpoint"] = iss + "/oauth2/register"
 	}
 	scopes, err := s.catalog.scopeNames(r.Context())
 	if err != nil {

@@ -52,6 +52,9 @@ type Config struct {
 	// that is an https URL is resolved by fetching its JSON document
 	// (SSRF-safe; see CIMDConfig). Off by default.
 	CIMD *CIMDConfig
+	// Registration, when set, turns on Dynamic Client Registration (RFC
+	// 7591), rate limited. Off by default.
+	Registration *RegistrationConfig
 	// Logger receives audit events (default: none).
 	Logger *zerolog.Logger
 }
@@ -65,6 +68,7 @@ type Server struct {
 	catalog  catalog
 	clients  registry
 	log      zerolog.Logger
+	regLimit *limiter // nil: no dynamic registration
 }
 
 // New builds the OAuth server on an open authority.
@@ -94,6 +98,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.clients = registry{kv: cfg.KV, a: cfg.Authority}
 	if cfg.CIMD != nil {
 		s.clients.cimd = newCIMD(*cfg.CIMD)
+	}
+	if rc := cfg.Registration; rc != nil {
+		if rc.PerMinute <= 0 {
+			rc.PerMinute = 10
+		}
+		if rc.Burst <= 0 {
+			rc.Burst = 10
+		}
+		s.regLimit = newLimiter(rc.PerMinute, rc.Burst)
 	}
 	secret, err := hmacSecret(ctx, cfg.KV)
 	if err != nil {
