@@ -46,6 +46,10 @@ func newAuthorityServeCmd() *cobra.Command {
 		logLevel string
 		maxWait  time.Duration
 		issuer   string
+		// OAuth authorization server options.
+		cimd      bool
+		cimdHosts []string
+		dcr       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT]",
@@ -107,7 +111,14 @@ SIGINT or SIGTERM shut down gracefully.`,
 				// The OAuth 2.1 authorization server (MCP clients):
 				// /oauth2/authorize, /oauth2/token, the scope catalog.
 				Handler: func(a *authority.Authority, api http.Handler) (http.Handler, error) {
-					srv, err := oauth.New(ctx, oauth.Config{Authority: a, Logger: &logger})
+					oc := oauth.Config{Authority: a, Logger: &logger}
+					if cimd || len(cimdHosts) > 0 {
+						oc.CIMD = &oauth.CIMDConfig{AllowedHosts: cimdHosts}
+					}
+					if dcr {
+						oc.Registration = &oauth.RegistrationConfig{}
+					}
+					srv, err := oauth.New(ctx, oc)
 					if err != nil {
 						return nil, err
 					}
@@ -135,6 +146,9 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
+	f.BoolVar(&cimd, "oauth-client-metadata", false, "OAuth: accept Client ID Metadata Documents (client IDs that are https URLs, fetched from public addresses only)")
+	f.StringSliceVar(&cimdHosts, "oauth-client-metadata-hosts", nil, "OAuth: accept Client ID Metadata Documents from these `HOSTS` only (such as claude.ai,*.example.com); implies --oauth-client-metadata")
+	f.BoolVar(&dcr, "oauth-dynamic-registration", false, "OAuth: serve Dynamic Client Registration (RFC 7591) at /oauth2/register, rate limited to 10 a minute")
 	return cmd
 }
 
