@@ -340,7 +340,10 @@ func (a *Authority) Authenticate(credential string) (Principal, error) {
 		return Principal{Admin: person.IsAdmin(), Person: &person}, nil
 	}
 	h := hashSecret(credential)
-	if subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
+	a.clientsMu.RLock()
+	admin := a.adminHash
+	a.clientsMu.RUnlock()
+	if subtle.ConstantTimeCompare(h, admin) == 1 {
 		return Principal{Admin: true}, nil
 	}
 	i := strings.LastIndexByte(credential, '.')
