@@ -47,17 +47,7 @@ func BenchmarkTokenCodeExchange(b *testing.B) {
 // rotated refresh token, one chain.
 func BenchmarkTokenRefresh(b *testing.B) {
 	e := newEnv(b)
-	cfg := e.oauth2Config("github:read")
-	v := oauth2.GenerateVerifier()
-	res := oauth2.SetAuthURLParam("resource", e.github.url)
-	loc, err := e.consent(context.Background(), cfg.AuthCodeURL("state-42", oauth2.S256ChallengeOption(v), res), consent{Credential: e.person})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := cfg.Exchange(e.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(v), res)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg, tok := e.codeFlow(b, "github:read")
 	rt := tok.RefreshToken
 	for b.Loop() {
 		tok, err := refresh(e, cfg, rt)
@@ -73,17 +63,7 @@ func BenchmarkTokenRefresh(b *testing.B) {
 // (rights, audience, expiry), RFC 8693.
 func BenchmarkTokenExchange(b *testing.B) {
 	e := newEnv(b)
-	cfg := e.oauth2Config("github:read")
-	v := oauth2.GenerateVerifier()
-	res := oauth2.SetAuthURLParam("resource", e.github.url)
-	loc, err := e.consent(context.Background(), cfg.AuthCodeURL("state-42", oauth2.S256ChallengeOption(v), res), consent{Credential: e.person})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := cfg.Exchange(e.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(v), res)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, tok := e.codeFlow(b, "github:read")
 	form := url.Values{
 		"grant_type":         {oauth.GrantTypeTokenExchange},
 		"client_id":          {clientID},

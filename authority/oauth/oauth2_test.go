@@ -38,7 +38,7 @@ func (e *env) ctx() context.Context {
 
 // authorize runs the authorization request through the consent page and
 // returns the redirect's query.
-func (e *env) authorize(t *testing.T, cfg *oauth2.Config, c consent, opts ...oauth2.AuthCodeOption) url.Values {
+func (e *env) authorize(t testing.TB, cfg *oauth2.Config, c consent, opts ...oauth2.AuthCodeOption) url.Values {
 	t.Helper()
 	if c.Credential == "" {
 		c.Credential = e.person
@@ -61,7 +61,7 @@ func (e *env) authorize(t *testing.T, cfg *oauth2.Config, c consent, opts ...oau
 }
 
 // codeFlow gets a token for the github tool server the ordinary way.
-func (e *env) codeFlow(t *testing.T, scopes ...string) (*oauth2.Config, *oauth2.Token) {
+func (e *env) codeFlow(t testing.TB, scopes ...string) (*oauth2.Config, *oauth2.Token) {
 	t.Helper()
 	cfg := e.oauth2Config(scopes...)
 	v := oauth2.GenerateVerifier()

@@ -267,7 +267,13 @@ func (s *store) GetAuthorizeCodeSession(ctx context.Context, sig string, session
 // InvalidateAuthorizeCodeSession marks a code redeemed, on condition that
 // nobody redeemed it meanwhile.
 func (s *store) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	key := "code/" + sig
+	return s.deactivate(ctx, "code/"+sig)
+}
+
+// deactivate marks a stored request used (a code redeemed, a refresh token
+// rotated) in the context's transaction, on condition that it is still at
+// the revision read: of two concurrent uses, one fails.
+func (s *store) deactivate(ctx context.Context, key string) error {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, kv.ErrNotFound) {
 		return fosite.ErrNotFound
@@ -375,27 +381,7 @@ func (s *store) DeleteRefreshTokenSession(ctx context.Context, sig string) error
 // condition that it was not rotated meanwhile: two refreshes with one
 // token never both succeed.
 func (s *store) RotateRefreshToken(ctx context.Context, _ string, sig string) error {
-	key := "refresh/" + sig
-	e, err := s.kv.Get(ctx, key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return fosite.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	var sr storedRequest
-	if err := json.Unmarshal(e.Value, &sr); err != nil {
-		return err
-	}
-	if !sr.Active {
-		return fosite.ErrSerializationFailure
-	}
-	sr.Active = false
-	v, err := json.Marshal(sr)
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, kv.Update(key, v, e.Rev, e.ExpiresAt))
+	return s.deactivate(ctx, "refresh/"+sig)
 }
 
 func (s *store) grant(ctx context.Context, requestID string) (grantRecord, kv.Entry, error) {
