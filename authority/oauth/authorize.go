@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -86,8 +87,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		Resource: svc.Resource,
 		Service:  svc.Name,
 		Title:    svc.Title,
-		Lifetime: s.cfg.AccessTokenLifespan.String(),
-		Refresh:  s.cfg.RefreshTokenLifespan.String(),
+		Lifetime: plainDuration(s.cfg.AccessTokenLifespan),
+		Refresh:  plainDuration(s.cfg.RefreshTokenLifespan),
 		Redirect: ar.GetRedirectURI().String(),
 	}
 	person, signedIn := s.signedIn(r)
@@ -286,6 +287,25 @@ func describeRight(r token.Right) string {
 		res = "resources starting with " + r.Resource
 	}
 	return fmt.Sprintf("%s: %s, %s, on %s", r.Service, tool, op, res)
+}
+
+// plainDuration writes a lifetime for a person: "1 hour", "30 days".
+func plainDuration(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d/time.Second), "second")
 }
 
 type consentPage struct {

@@ -530,3 +530,75 @@ func TestMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestConsentPage: the page says in plain words who asks, for which
+// rights on which resource, for how long, and offers each scope to
+// uncheck; it cannot be framed and runs no script.
+func TestConsentPage(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.oauth2Config("github:read", "github:write")
+	resp, err := e.http.Get(cfg.AuthCodeURL("state-42", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("resource", e.github.url)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("consent page: %d %s", resp.StatusCode, page)
+	}
+	for _, want := range []string{
+		clientID, "Repositories", e.github.url, "valid for 1 hour each", "up to 30 days",
+		"Read your org&#39;s repositories", "github: every tool, read, on resources starting with repo:{org}/",
+		"Open issues in your org&#39;s repositories", "github: the tool create_issue, write, on resources starting with repo:{org}/",
+		`name="consent_scope" value="github:read" checked`, `name="consent_scope" value="github:write" checked`,
+		`name="credential"`, redirect,
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the consent page lacks %q", want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+}
+
+// TestIntrospectRevoke: the authority's RFC 7662 and RFC 7009 endpoints
+// work for tokens the OAuth endpoints issue.
+func TestIntrospectRevoke(t *testing.T) {
+	e := newEnv(t)
+	_, tok := e.codeFlow(t, "github:read")
+	introspect := func() bool {
+		req, _ := http.NewRequest(http.MethodPost, e.iss+"/oauth2/introspect", strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := e.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m struct {
+			Active bool   `json:"active"`
+			Aud    any    `json:"aud"`
+			Sub    string `json:"sub"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.Active
+	}
+	if !introspect() {
+		t.Fatal("introspection: inactive, want active")
+	}
+	resp, err := e.http.PostForm(e.iss+"/oauth2/revoke", url.Values{"token": {tok.AccessToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	if introspect() {
+		t.Fatal("introspection after revocation: active")
+	}
+	waitRefused(t, e.github.url, tok.AccessToken)
+}
