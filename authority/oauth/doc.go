@@ -37,7 +37,9 @@
 //     its mandate session is revoked through the authority's revocation
 //     log, so that every verifier following the feed refuses its access
 //     tokens. Rotation is a conditional kv batch: two refreshes with one
-//     token never both succeed.
+//     token never both succeed. A person's grant stops refreshing once the
+//     person is removed; rights are fixed at consent (a later catalog
+//     change does not alter existing grants).
 //   - Client credentials for registered mandate clients (their secret),
 //     within their ceiling, for their one org (the MCP client-credentials
 //     extension; the SDK sends no resource, so the service is the one

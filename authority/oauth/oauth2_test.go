@@ -602,3 +602,16 @@ func TestIntrospectRevoke(t *testing.T) {
 	}
 	waitRefused(t, e.github.url, tok.AccessToken)
 }
+
+// TestPersonRemoved: a person's grant stops refreshing once the person is
+// removed.
+func TestPersonRemoved(t *testing.T) {
+	e := newEnv(t)
+	cfg, tok := e.codeFlow(t, "github:read")
+	if err := e.a.RemovePerson(context.Background(), authority.Principal{Admin: true}, "alice@acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refresh(e, cfg, tok.RefreshToken); errorCode(err) != "invalid_grant" {
+		t.Fatalf("refresh after the person was removed: %v, want invalid_grant", err)
+	}
+}

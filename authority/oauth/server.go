@@ -180,6 +180,16 @@ func (s *Server) mintAccess(ctx context.Context, r fosite.Requester) (string, er
 		return "", errors.New("oauth: request without a mandate session")
 	}
 	g := sess.Grant
+	if g.User != "" {
+		// A person's grant lives as long as the person: once removed,
+		// refreshing stops.
+		switch _, err := s.a.People().Get(ctx, g.User); {
+		case errors.Is(err, people.ErrNotFound):
+			return "", fmt.Errorf("%w: %s is no longer a person of this authority", authority.ErrSessionRevoked, g.User)
+		case err != nil:
+			return "", fmt.Errorf("%w: people: %w", authority.ErrUnavailable, err)
+		}
+	}
 	ttl := s.cfg.AccessTokenLifespan
 	if exp := sess.GetExpiresAt(fosite.AccessToken); !exp.IsZero() {
 		if d := time.Until(exp).Round(time.Second); d > 0 && d < ttl {
