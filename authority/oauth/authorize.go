@@ -90,6 +90,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		Lifetime: plainDuration(s.cfg.AccessTokenLifespan),
 		Refresh:  plainDuration(s.cfg.RefreshTokenLifespan),
 		Redirect: ar.GetRedirectURI().String(),
+		// The decision is a form posted here whose answer redirects to
+		// the client: browsers apply form-action to that redirect too.
+		FormAction: formActionSource(ar.GetRedirectURI()),
 	}
 	person, signedIn := s.signedIn(r)
 	page.SignedIn = signedIn
@@ -308,7 +311,17 @@ func plainDuration(d time.Duration) string {
 	return unit(int64(d/time.Second), "second")
 }
 
+// formActionSource is the CSP source of a redirect URI: its origin, or
+// its scheme for a private-use scheme (RFC 8252 §7.1).
+func formActionSource(u *url.URL) string {
+	if u.Host == "" {
+		return u.Scheme + ":"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
 type consentPage struct {
+	FormAction                       string
 	Client, Resource, Service, Title string
 	Lifetime, Refresh                string
 	Redirect                         string
@@ -322,7 +335,7 @@ type consentPage struct {
 func (s *Server) renderConsent(w http.ResponseWriter, status int, p consentPage) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "+p.FormAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)

@@ -557,7 +557,10 @@ func TestConsentPage(t *testing.T) {
 			t.Errorf("the consent page lacks %q", want)
 		}
 	}
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+	// The decision's answer redirects to the client: form-action allows
+	// that origin (browsers check it on the redirect too), and no other.
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") ||
+		!strings.Contains(csp, "form-action 'self' http://127.0.0.1;") {
 		t.Errorf("CSP %q", csp)
 	}
 }
