@@ -9,13 +9,16 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/oauth"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -616,5 +619,71 @@ func TestPersonRemoved(t *testing.T) {
 	}
 	if _, err := refresh(e, cfg, tok.RefreshToken); errorCode(err) != "invalid_grant" {
 		t.Fatalf("refresh after the person was removed: %v, want invalid_grant", err)
+	}
+}
+
+// TestAuditNoSecrets: consent, tokens and a detected reuse are audit
+// events; no log line holds a token, a code, a refresh token or the
+// person's credential.
+func TestAuditNoSecrets(t *testing.T) {
+	var buf syncBuffer
+	logger := zerolog.New(&buf)
+	e := newEnv(t, func(c *oauth.Config) { c.Logger = &logger })
+	cfg := e.oauth2Config("github:read")
+	v := oauth2.GenerateVerifier()
+	res := oauth2.SetAuthURLParam("resource", e.github.url)
+	q := e.authorize(t, cfg, consent{}, oauth2.S256ChallengeOption(v), res)
+	tok, err := cfg.Exchange(e.ctx(), q.Get("code"), oauth2.VerifierOption(v), res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok2, err := refresh(e, cfg, tok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refresh(e, cfg, tok.RefreshToken); errorCode(err) != "invalid_grant" {
+		t.Fatalf("reuse: %v", err)
+	}
+	logs := buf.String()
+	for _, event := range []string{"oauth_consent", "oauth_token", "oauth_grant_revoked", "oauth_service_put", "oauth_client_registered"} {
+		if !strings.Contains(logs, `"audit":true,"event":"`+event+`"`) {
+			t.Errorf("no audit event %s in %s", event, logs)
+		}
+	}
+	for name, secret := range map[string]string{"code": q.Get("code"), "access token": tok.AccessToken, "refresh token": tok.RefreshToken,
+		"rotated refresh token": tok2.RefreshToken, "credential": e.person, "verifier": v} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds the %s", name)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCodeExpires: an authorization code is good for CodeLifespan only.
+func TestCodeExpires(t *testing.T) {
+	e := newEnv(t, func(c *oauth.Config) { c.CodeLifespan = time.Second })
+	cfg := e.oauth2Config("github:read")
+	v := oauth2.GenerateVerifier()
+	res := oauth2.SetAuthURLParam("resource", e.github.url)
+	q := e.authorize(t, cfg, consent{}, oauth2.S256ChallengeOption(v), res)
+	time.Sleep(2 * time.Second) // past the code's lifetime (fosite reads the wall clock)
+	if _, err := cfg.Exchange(e.ctx(), q.Get("code"), oauth2.VerifierOption(v), res); errorCode(err) != "invalid_grant" {
+		t.Fatalf("expired code: %v, want invalid_grant", err)
 	}
 }
