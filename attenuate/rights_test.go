@@ -30,7 +30,7 @@ func TestRights(t *testing.T) {
 		{verifier.Request{Service: "crm", Tool: "list_accounts", Operation: "read", Resource: "account:acme/42"}, false},
 		{verifier.Request{Service: "billing", Tool: "refund", Operation: "write", Resource: "account:acme/1"}, true},
 		{verifier.Request{Service: "billing", Tool: "refund", Operation: "write", Resource: "account:globex/1"}, false}, // the token's right
-		{verifier.Request{Service: "github", Tool: "read_file", Operation: "read", Resource: "repo:acme/api"}, false},    // the token's right
+		{verifier.Request{Service: "github", Tool: "read_file", Operation: "read", Resource: "repo:acme/api"}, false},   // the token's right
 	} {
 		if d := a.authorize(t, tok, c.req); d.Allowed != c.allowed {
 			t.Errorf("%+v: allowed %v (%v), want %v", c.req, d.Allowed, d.Err, c.allowed)
