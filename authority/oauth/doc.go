@@ -51,6 +51,11 @@
 //     SSRF-safe fetcher, and Dynamic Client Registration (RFC 7591,
 //     Config.Registration, off by default, rate limited). The metadata
 //     advertises exactly what is on.
+//   - CORS on the metadata, token and registration endpoints (any origin,
+//     no credentials), for MCP clients that run in a browser.
+//
+// fosite requires a state of at least 8 characters (the MCP SDKs send
+// one); a shorter or missing state is invalid_request.
 //
 // Every token is minted by the authority core (Authority.MintGrant), into
 // a session owned by authority.GrantPrincipal(client), never wider than

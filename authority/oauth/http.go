@@ -59,9 +59,36 @@ func (s *Server) Handler(api http.Handler) http.Handler {
 			}()
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 			w.Header().Set("Cache-Control", "no-store")
+			if cors(w, r) {
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// cors lets MCP clients that run in a browser (such as the MCP Inspector)
+// read the metadata and use the token and registration endpoints: any
+// origin, no cookies (these endpoints authenticate clients by their
+// parameters, never by a browser's credentials). The consent page and the
+// admin API are not opened to other origins. It answers a preflight and
+// reports true.
+func cors(w http.ResponseWriter, r *http.Request) bool {
+	switch r.URL.Path {
+	case "/.well-known/oauth-authorization-server", "/oauth2/token", "/oauth2/register":
+	default:
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -687,3 +687,29 @@ func TestCodeExpires(t *testing.T) {
 		t.Fatalf("expired code: %v, want invalid_grant", err)
 	}
 }
+
+// TestCORS: browser-based MCP clients may read the metadata and call the
+// token endpoint from any origin (no cookies); the consent page and the
+// admin API are not opened to other origins.
+func TestCORS(t *testing.T) {
+	e := newEnv(t)
+	for path, open := range map[string]bool{
+		"/.well-known/oauth-authorization-server": true,
+		"/oauth2/token":      true,
+		"/oauth2/authorize":  false,
+		"/v1/oauth/services": false,
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, e.iss+path, nil)
+		req.Header.Set("Origin", "https://inspector.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := e.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header.Get("Access-Control-Allow-Origin") == "*" && resp.StatusCode == http.StatusNoContent
+		if got != open || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("preflight %s: %d, Allow-Origin %q; want open %v, never with credentials", path, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), open)
+		}
+	}
+}
