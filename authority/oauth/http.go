@@ -251,7 +251,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		sess.Grant = g
 	default:
-		g := ar.GetSession().(*Session).Grant
+		g := grantOf(ar)
 		if resource != "" && resource != g.Audience {
 			s.provider.WriteAccessError(ctx, w, ar, invalidTarget("The grant is for another resource; a token can only be bound to the resource the person consented to."))
 			return
@@ -263,7 +263,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
-	g := ar.GetSession().(*Session).Grant
+	g := grantOf(ar)
 	if g.Session == "" {
 		return // an exchange, audited by its handler
 	}
@@ -286,6 +286,14 @@ func (s *Server) publicClientCredentials(r *http.Request) error {
 		return fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client credentials grant; it uses the authorization code flow.")
 	}
 	return nil
+}
+
+// grantOf is the grant of a request's session (empty for an exchange).
+func grantOf(r fosite.Requester) Grant {
+	if s, ok := r.GetSession().(*Session); ok {
+		return s.Grant
+	}
+	return Grant{}
 }
 
 // mintError maps the authority's refusals, which fosite reports as server
