@@ -29,7 +29,9 @@ const (
 )
 
 // authorize serves the consent page (GET) and takes the decision (POST).
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+// person is the person signed in to the web layer (nil: the person signs
+// in on the page), csrf its session's form token.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, person *people.Person, csrf string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET (the consent page) or POST (the decision)")
@@ -94,8 +96,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		// the client: browsers apply form-action to that redirect too.
 		FormAction: formActionSource(ar.GetRedirectURI()),
 	}
-	person, signedIn := s.signedIn(r)
-	page.SignedIn = signedIn
+	signedIn := person != nil && person.Name != ""
+	page.SignedIn, page.CSRF = signedIn, csrf
 	if signedIn {
 		page.Person = person.Name
 		page.Orgs = personOrgs(person)
@@ -228,13 +230,6 @@ func (w *issWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-func (s *Server) signedIn(r *http.Request) (*people.Person, bool) {
-	if s.cfg.SignedIn == nil {
-		return nil, false
-	}
-	return s.cfg.SignedIn(r)
-}
-
 // chooseOrg returns the org the token is minted for: one of the person's,
 // the only one by default.
 func chooseOrg(p *people.Person, org string) (string, error) {
@@ -327,6 +322,7 @@ type consentPage struct {
 	Redirect                         string
 	Scopes                           []scopeView
 	SignedIn                         bool
+	CSRF                             string
 	Person                           string
 	Orgs                             []string
 	Error                            string
@@ -350,7 +346,7 @@ var consentTemplate = template.Must(template.New("consent").Funcs(template.FuncM
 <h1>Authorize <code>{{.Client}}</code></h1>
 <p><code>{{.Client}}</code> asks for access to <strong>{{if .Title}}{{.Title}}{{else}}{{.Service}}{{end}}</strong> (<code>{{.Resource}}</code>) on your behalf. Its access tokens are valid for {{.Lifetime}} each and are renewed for up to {{.Refresh}} unless you revoke them. After your decision you return to <code>{{.Redirect}}</code>.</p>
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
-<form method="post">
+<form method="post">{{if .CSRF}}<input type="hidden" name="csrf" value="{{.CSRF}}">{{end}}
 <fieldset><legend>What it may do (uncheck to narrow)</legend>
 <ul>{{range .Scopes}}<li><label><input type="checkbox" name="consent_scope" value="{{.Scope}}" checked> <code>{{.Scope}}</code>{{if .Description}}: {{.Description}}{{end}}</label>
 <ul>{{range .Rights}}<li>{{.}}</li>{{end}}</ul></li>{{end}}</ul>

@@ -16,8 +16,9 @@
 //   - The consent page (GET/POST /oauth2/authorize): the client, the
 //     rights behind each scope in plain words, the resource, the token
 //     lifetime; the person may uncheck scopes and approves or refuses.
-//     Until the console's web layer provides sign-in (Config.SignedIn),
-//     the person signs in on the page with their credential (mp_…).
+//     Until the console's web layer serves it (Config.Pages: its sign-in
+//     session and CSRF token), the person signs in on the page itself
+//     with their credential (mp_…).
 //     Cross-origin posts are refused (http.CrossOriginProtection), the page
 //     may not be framed, and its CSP allows no script.
 //   - A scope catalog per service, managed by the admin

@@ -34,10 +34,17 @@ import (
 func (s *Server) Handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
-	// The consent form posts back to the page: cross-origin posts (a
-	// page elsewhere submitting the person's decision) are refused.
-	cop := http.NewCrossOriginProtection()
-	mux.Handle("/oauth2/authorize", cop.Handler(http.HandlerFunc(s.authorize)))
+	if s.cfg.Pages != nil {
+		mux.Handle("/oauth2/authorize", s.cfg.Pages(s.authorize))
+	} else {
+		// The consent form posts back to the page: cross-origin posts
+		// (a page elsewhere submitting the person's decision) are
+		// refused.
+		cop := http.NewCrossOriginProtection()
+		mux.Handle("/oauth2/authorize", cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.authorize(w, r, nil, "")
+		})))
+	}
 	mux.HandleFunc("POST /oauth2/token", s.token)
 	if s.regLimit != nil {
 		mux.HandleFunc("POST /oauth2/register", s.register)

@@ -713,3 +713,67 @@ func TestCORS(t *testing.T) {
 		}
 	}
 }
+
+// TestWebLayerPages: served through a web layer (Config.Pages), the
+// consent page takes the signed-in person from it and carries its CSRF
+// token instead of asking for a credential.
+func TestWebLayerPages(t *testing.T) {
+	const csrf = "csrf-token-1"
+	var e *env
+	e = newEnv(t, func(c *oauth.Config) {
+		c.Pages = func(page oauth.PageFunc) http.Handler {
+			// A stand-in for authority/web: the person comes from the
+			// sign-in session (here a header), unsafe requests need
+			// the session's CSRF token.
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost && r.PostFormValue("csrf") != csrf {
+					http.Error(w, "csrf", http.StatusForbidden)
+					return
+				}
+				p, err := e.a.People().Get(r.Context(), r.Header.Get("X-Signed-In"))
+				if err != nil {
+					http.Error(w, "sign in", http.StatusUnauthorized)
+					return
+				}
+				page(w, r, &p, csrf)
+			})
+		}
+	})
+	cfg := e.oauth2Config("github:read")
+	v := oauth2.GenerateVerifier()
+	res := oauth2.SetAuthURLParam("resource", e.github.url)
+	authURL := cfg.AuthCodeURL("state-42", oauth2.S256ChallengeOption(v), res)
+	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
+	req.Header.Set("X-Signed-In", "alice@acme.test")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(page), `name="credential"`) ||
+		!strings.Contains(string(page), `name="csrf" value="`+csrf+`"`) || !strings.Contains(string(page), "Signed in as <strong>alice@acme.test</strong>") {
+		t.Fatalf("consent page through the web layer: %d %s", resp.StatusCode, page)
+	}
+	form := url.Values{"decision": {"approve"}, "consent_scope": {"github:read"}, "csrf": {csrf}}
+	req, _ = http.NewRequest(http.MethodPost, authURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Signed-In", "alice@acme.test")
+	resp, err = e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode/100 != 3 || loc.Query().Get("code") == "" {
+		t.Fatalf("decision through the web layer: %d %s", resp.StatusCode, loc)
+	}
+	tok, err := cfg.Exchange(e.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(v), res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.a.Introspect(context.Background(), authority.Principal{Admin: true}, tok.AccessToken)
+	if err != nil || in.Subject.User != "alice@acme.test" {
+		t.Fatalf("token user %q (%v), want alice@acme.test", in.Subject.User, err)
+	}
+}

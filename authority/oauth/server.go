@@ -44,10 +44,20 @@ type Config struct {
 	// CodeLifespan is the lifetime of authorization codes (default
 	// DefaultCodeLifespan).
 	CodeLifespan time.Duration
-	// SignedIn returns the person signed in to the console (the web
-	// layer's session), if any. When nil, or when it returns false, the
-	// consent page asks for the person's credential (mp_…) in the form.
-	SignedIn func(r *http.Request) (*people.Person, bool)
+	// Pages, when set, serves the consent page as a page of the console's
+	// web layer (package authority/web, once it is on main): it wraps
+	// page, which it calls with the signed-in person and the sign-in
+	// session's CSRF token (rendered into the form as "csrf"), after
+	// sending a person who is not signed in to its sign-in page and
+	// refusing unsafe requests without the token. With web.Web:
+	//
+	//	Pages: func(page oauth.PageFunc) http.Handler {
+	//		return w.Page(func(rw http.ResponseWriter, r *web.Request) { page(rw, r.Request, &r.Person, r.CSRF) })
+	//	}
+	//
+	// When nil, the consent page stands alone: it refuses cross-origin
+	// posts and the person signs in on it with their credential (mp_…).
+	Pages func(page PageFunc) http.Handler
 	// CIMD, when set, turns on Client ID Metadata Documents: a client ID
 	// that is an https URL is resolved by fetching its JSON document
 	// (SSRF-safe; see CIMDConfig). Off by default.
@@ -58,6 +68,10 @@ type Config struct {
 	// Logger receives audit events (default: none).
 	Logger *zerolog.Logger
 }
+
+// PageFunc is the consent page as a web layer calls it: person is the
+// signed-in person, csrf the token its forms must carry.
+type PageFunc func(w http.ResponseWriter, r *http.Request, person *people.Person, csrf string)
 
 // Server is the authority's OAuth 2.1 authorization server.
 type Server struct {
