@@ -189,6 +189,8 @@ type (
 		Orgs             []string  `json:"orgs"`
 		MaxTTL           int64     `json:"max_ttl_seconds"`
 		CreatedAt        time.Time `json:"created_at"`
+		// RequireApproval is absent from records written before it: none.
+		RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 	}
 )
 
@@ -627,7 +629,7 @@ func (s *BadgerStore) CreateClient(ctx context.Context, c ClientRecord) error {
 	defer s.end()
 	v, _ := json.Marshal(clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
 		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
-		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt})
+		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, RequireApproval: c.Ceiling.RequireApproval})
 	return s.update(ctx, func(txn *badger.Txn) error {
 		_, err := txn.Get(clientKey(c.ID))
 		switch {
@@ -673,7 +675,7 @@ func (s *BadgerStore) Clients(ctx context.Context) ([]ClientRecord, error) {
 			}
 			out = append(out, ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
 				Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
-				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second}})
+				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, RequireApproval: cj.RequireApproval}})
 		}
 		return nil
 	})

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +25,10 @@ type MintRequest struct {
 	Session string
 	Rights  []token.Right
 	TTL     time.Duration
+	// RequireApproval lists calls that always need a person's approval in
+	// this session: each becomes a check of the authority block
+	// (token.ApprovalRequirement), which no delegate can lift.
+	RequireApproval []token.ApprovalRequirement
 	// Audience binds the token to one resource server (see
 	// token.MintRequest.Audience); empty: any.
 	Audience string
@@ -92,6 +98,16 @@ func (a *Authority) ClientCeiling(id string) (Ceiling, bool) {
 	return c.clone(), ok
 }
 
+// bindApprovals adds a ceiling's approval requirements to a token: they
+// bind every token minted within it.
+func bindApprovals(tr *token.MintRequest, c Ceiling) {
+	for _, r := range c.RequireApproval {
+		if !slices.ContainsFunc(tr.RequireApproval, func(x token.ApprovalRequirement) bool { return reflect.DeepEqual(x, r) }) {
+			tr.RequireApproval = append(tr.RequireApproval, r)
+		}
+	}
+}
+
 // mint mints for p: the admin, a registered client (within its ceiling)
 // or, when bounds is set, an OAuth grant owner within every bound.
 func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, bounds []Ceiling) (*MintResult, error) {
@@ -101,11 +117,12 @@ func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, boun
 		req.Session = p.SessionID(token.NewSessionID())
 	}
 	tr := token.MintRequest{
-		Subject:  token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
-		Rights:   req.Rights,
-		TTL:      req.TTL,
-		Audience: req.Audience,
-		Now:      now,
+		Subject:         token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
+		Rights:          req.Rights,
+		TTL:             req.TTL,
+		Audience:        req.Audience,
+		Now:             now,
+		RequireApproval: slices.Clone(req.RequireApproval),
 	}
 	if err := tr.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -118,6 +135,7 @@ func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, boun
 				a.auditMintRefused(ctx, p, req, &bounds[i], err)
 				return nil, err
 			}
+			bindApprovals(&tr, bounds[i])
 		}
 		clientID = p.ClientID
 	case !p.Admin:
@@ -131,6 +149,7 @@ func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, boun
 			a.auditMintRefused(ctx, p, req, &ceiling, err)
 			return nil, err
 		}
+		bindApprovals(&tr, ceiling)
 		clientID = p.ClientID
 	}
 	if req.Session != "" {

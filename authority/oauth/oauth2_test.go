@@ -777,3 +777,38 @@ func TestWebLayerPages(t *testing.T) {
 		t.Fatalf("token user %q (%v), want alice@acme.test", in.Subject.User, err)
 	}
 }
+
+// TestClientCeilingApprovals: a registered client's ceiling that requires
+// approval for a tool binds the tokens the client gets through the client
+// credentials grant, as it binds those it mints itself.
+func TestClientCeilingApprovals(t *testing.T) {
+	e := newEnv(t)
+	rc, err := e.a.RegisterClient(context.Background(), authority.Principal{Admin: true}, "careful", authority.Ceiling{
+		Services: []string{"github"}, Tools: []string{"*"}, Operations: []string{"read"},
+		ResourcePrefixes: []string{"repo:acme/"}, Orgs: []string{"acme"}, MaxTTL: time.Hour,
+		RequireApproval: []token.ApprovalRequirement{{Service: "github", Tool: "read_file", OrgApprovers: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.http.PostForm(e.iss+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"careful"}, "client_secret": {rc.Secret}, "scope": {"github:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("client credentials: %d %v", resp.StatusCode, err)
+	}
+	// mcpmw answers with its approval elicitation (a JSON-RPC error).
+	res, err := callWith(t, e.github.url, tok.AccessToken, "read_file", map[string]any{"repo": "acme/api"})
+	if err == nil || !strings.Contains(err.Error(), "a person must approve this very call") {
+		t.Fatalf("read_file without an approval: %v %+v, want the approval elicitation", err, res)
+	}
+	if e.github.ran("read_file") != 0 {
+		t.Fatal("read_file ran without the approval the ceiling requires")
+	}
+}

@@ -145,17 +145,9 @@ everything attenuated from it, not the token it came from.`,
 				}
 				sets = append(sets, oneOf{tool, arg, vals, s})
 			}
-			if (len(approvers) > 0 || orgApprovers) && len(approvals) == 0 {
-				return usagef(cmd, "--approver and --org-approvers say who approves a --require-approval; give one")
-			}
-			var reqs []token.ApprovalRequirement
-			for _, s := range approvals {
-				r, err := token.ParseApprovalRequirement(s)
-				if err != nil {
-					return usagef(cmd, "--require-approval %q: want TOOL or TOOL:ARG>N, such as refund or 'refund:amount>100'", s)
-				}
-				r.Approvers, r.OrgApprovers = approvers, orgApprovers
-				reqs = append(reqs, r)
+			reqs, err := approvalRequirements(cmd, approvals, approvers, orgApprovers)
+			if err != nil {
+				return err
 			}
 			caveats := len(tools) + len(ops) + len(services) + len(bounds) + len(sets) + len(checks) + len(reqs)
 			for _, s := range []string{resource, resourcePrefix, expires, delegateTo} {
@@ -273,9 +265,7 @@ everything attenuated from it, not the token it came from.`,
 	f.StringVar(&expires, "expires", "", "expire at this RFC 3339 `TIME`")
 	f.StringVar(&delegateTo, "delegate-to", "", "record the `NAME` this block is for (audit only)")
 	f.StringArrayVar(&checks, "check", nil, "a raw check in Biscuit v3 `DATALOG` (repeatable)")
-	f.StringArrayVar(&approvals, "require-approval", nil, "calls of TOOL need a person's approval: every call (`TOOL`), or calls whose integer ARG is above N (TOOL:ARG>N) (repeatable)")
-	f.StringArrayVar(&approvers, "approver", nil, "only this `NAME` may approve the --require-approval calls (repeatable)")
-	f.BoolVar(&orgApprovers, "org-approvers", false, "any approver of the token's org may approve the --require-approval calls (with --approver: either)")
+	approvalFlags(cmd, &approvals, &approvers, &orgApprovers)
 	f.BoolVar(&seal, "seal", false, "seal the result: no further attenuation")
 	return cmd
 }
@@ -324,3 +314,29 @@ type messageError struct {
 
 func (e *messageError) Error() string { return e.msg }
 func (e *messageError) Unwrap() error { return e.err }
+
+// approvalRequirements reads --require-approval, --approver and
+// --org-approvers (mint and attenuate).
+func approvalRequirements(cmd *cobra.Command, approvals, approvers []string, orgApprovers bool) ([]token.ApprovalRequirement, error) {
+	if (len(approvers) > 0 || orgApprovers) && len(approvals) == 0 {
+		return nil, usagef(cmd, "--approver and --org-approvers say who approves a --require-approval; give one")
+	}
+	var reqs []token.ApprovalRequirement
+	for _, s := range approvals {
+		r, err := token.ParseApprovalRequirement(s)
+		if err != nil {
+			return nil, usagef(cmd, "--require-approval %q: want TOOL or TOOL:ARG>N, such as refund or 'refund:amount>100'", s)
+		}
+		r.Approvers, r.OrgApprovers = approvers, orgApprovers
+		reqs = append(reqs, r)
+	}
+	return reqs, nil
+}
+
+// approvalFlags declares --require-approval, --approver and --org-approvers.
+func approvalFlags(cmd *cobra.Command, approvals, approvers *[]string, orgApprovers *bool) {
+	f := cmd.Flags()
+	f.StringArrayVar(approvals, "require-approval", nil, "calls of TOOL need a person's approval: every call (`TOOL`), or calls whose integer ARG is above N (TOOL:ARG>N) (repeatable)")
+	f.StringArrayVar(approvers, "approver", nil, "only this `NAME` may approve the --require-approval calls (repeatable)")
+	f.BoolVar(orgApprovers, "org-approvers", false, "any approver of the token's org may approve the --require-approval calls (with --approver: either)")
+}
