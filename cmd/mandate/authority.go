@@ -37,7 +37,7 @@ root public keys. "mandate authority serve" runs it on embedded storage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newPeopleCmd(a))
+	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newPeopleCmd(a), newAuthorityVerifierCmd(a))
 	return cmd
 }
 
@@ -48,12 +48,13 @@ func newAuthorityServeCmd() *cobra.Command {
 		logLevel string
 		maxWait  time.Duration
 		issuer   string
+		keep     time.Duration
+		store    string
+		natsOpts natsstore.StoreOptions
 		// OAuth authorization server options.
 		cimd      bool
 		cimdHosts []string
 		dcr       bool
-		store     string
-		natsOpts  natsstore.StoreOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT]",
@@ -136,12 +137,13 @@ SIGINT or SIGTERM shut down gracefully.`,
 			}
 			return authority.Serve(ctx, authority.ServeConfig{
 				Config: authority.Config{
-					DataDir:          dataDir,
-					AdminToken:       adminToken,
-					AdminTokenOutput: tokenOut,
-					Issuer:           issuer,
-					MaxWait:          maxWait,
-					Logger:           &logger,
+					DataDir:           dataDir,
+					AdminToken:        adminToken,
+					AdminTokenOutput:  tokenOut,
+					Issuer:            issuer,
+					MaxWait:           maxWait,
+					Logger:            &logger,
+					DecisionRetention: keep,
 				},
 				Addr:    addr,
 				Options: opts,
@@ -182,6 +184,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&addr, "addr", authority.DefaultAddr, "listen on `HOST:PORT`")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
+	f.DurationVar(&keep, "decision-retention", 30*24*time.Hour, "keep shipped decisions this long in the decision log")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
 	f.BoolVar(&cimd, "oauth-client-metadata", false, "OAuth: accept Client ID Metadata Documents (client IDs that are https URLs, fetched from public addresses only)")
 	f.StringSliceVar(&cimdHosts, "oauth-client-metadata-hosts", nil, "OAuth: accept Client ID Metadata Documents from these `HOSTS` only (such as claude.ai,*.example.com); implies --oauth-client-metadata")
