@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/authority/usage"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -132,6 +133,8 @@ type Authority struct {
 	closed      sync.Once
 
 	stats Stats
+
+	usage *usage.Ledger // usage limits' ledger (authority/usage)
 }
 
 // Stats are the authority's counters, exported as Prometheus metrics.
@@ -221,6 +224,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		}
 		a.store = s
 	}
+	a.usage = usage.New(a.store.Namespace("usage"), a.now)
 	if err := a.load(ctx); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)

@@ -24,6 +24,8 @@ type mintRequestJSON struct {
 	Session    string        `json:"session"`
 	Rights     []token.Right `json:"rights"`
 	TTLSeconds int64         `json:"ttl_seconds"`
+	// Limits are usage limits in the CLI's form (token.ParseLimit).
+	Limits []string `json:"limits,omitempty"`
 }
 
 type mintResponseJSON struct {
@@ -137,6 +139,7 @@ type sessionJSONOut struct {
 	TokenCount  int                `json:"token_count"`
 	Tokens      []sessionTokenJSON `json:"tokens"`
 	Revocations []entryJSONOut     `json:"revocations"`
+	Limits      []usageJSON        `json:"limits"`
 }
 
 func rfc3339(t time.Time) string {
@@ -172,9 +175,14 @@ func (h *handler) mint(c *gin.Context) {
 		h.writeError(c, fmt.Errorf("%w: ttl_seconds must be between 1 and %d", ErrBadRequest, int64(token.MaxTTL/time.Second)))
 		return
 	}
+	limits, err := parseLimits(req.Limits)
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
 	res, err := h.a.Mint(c.Request.Context(), p, MintRequest{
 		Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session,
-		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second,
+		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second, Limits: limits,
 	})
 	if err != nil {
 		h.writeError(c, err)
@@ -385,6 +393,7 @@ func (h *handler) session(c *gin.Context) {
 		Session: v.ID, ClientID: v.ClientID, Status: v.Status, ExpiresAt: rfc3339(v.ExpiresAt),
 		RevokedAt: rfc3339(v.RevokedAt), TokenCount: v.TokenCount,
 		Tokens: make([]sessionTokenJSON, len(v.Tokens)), Revocations: entriesOut(v.Revocations),
+		Limits: usageOut(v.Limits),
 	}
 	for i, t := range v.Tokens {
 		out.Tokens[i] = sessionTokenJSON{

@@ -22,6 +22,9 @@ type MintRequest struct {
 	Session string
 	Rights  []token.Right
 	TTL     time.Duration
+	// Limits are usage limits of the authority block (token.Limit): every
+	// call of the token and of every token derived from it counts.
+	Limits []token.Limit
 }
 
 // MintResult is a minted token.
@@ -53,6 +56,7 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		Subject: token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
 		Rights:  req.Rights,
 		TTL:     req.TTL,
+		Limits:  req.Limits,
 		Now:     now,
 	}
 	if err := tr.Validate(); err != nil {
