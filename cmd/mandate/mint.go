@@ -25,6 +25,7 @@ type mintBody struct {
 	Session    string        `json:"session,omitempty"`
 	Rights     []token.Right `json:"rights"`
 	TTLSeconds int64         `json:"ttl_seconds"`
+	Limits     []string      `json:"limits,omitempty"`
 }
 
 // mintAnswer is the 201 answer of POST /v1/tokens.
@@ -43,6 +44,7 @@ func newMintCmd(a *app) *cobra.Command {
 		rights                           []string
 		ttl                              time.Duration
 		verbose, quiet                   bool
+		limitSpecs                       []string
 	)
 	cmd := &cobra.Command{
 		Use:   "mint (--private-key FILE | --authority URL [--auth-token T]) --agent A --right service=S,tool=T,op=O,resource=R ...",
@@ -64,6 +66,10 @@ resource. A prefix is a plain string prefix: "repo:acme/web" also covers
 one subtree only.
 
 --ttl is at most 24h (the authority may allow less).
+
+--limit (repeatable) adds a usage limit to the authority block: every call of
+the session, by this token and every token attenuated from it, counts (see
+"mandate attenuate --help" for the forms, such as send_email:calls=20/1h).
 
 The token goes alone to stdout, so that it can be piped or redirected. What
 you need next goes to stderr: the session (and, online, the command that
@@ -107,13 +113,21 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				}
 				rs = append(rs, r)
 			}
+			var lims []token.Limit
+			for _, s := range limitSpecs {
+				l, err := token.ParseLimit(s)
+				if err != nil {
+					return usagef(cmd, "--limit: %s", strings.TrimPrefix(err.Error(), token.ErrBadRequest.Error()+": "))
+				}
+				lims = append(lims, l)
+			}
 			var m mintAnswer
 			if privateKey != "" {
 				priv, err := readPrivateKeyFile(privateKey)
 				if err != nil {
 					return err
 				}
-				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Now: a.now()})
+				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Limits: lims, Now: a.now()})
 				if errors.Is(err, token.ErrBadRequest) {
 					return usagef(cmd, "%v", err)
 				}
@@ -132,7 +146,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				if c.bearer == "" {
 					return usagef(cmd, "--authority needs a credential: pass --auth-token or set %s", envToken)
 				}
-				body := mintBody{Agent: subject.Agent, User: subject.User, Org: subject.Org, Session: subject.Session, Rights: rs, TTLSeconds: int64(ttl / time.Second)}
+				body := mintBody{Agent: subject.Agent, User: subject.User, Org: subject.Org, Session: subject.Session, Rights: rs, TTLSeconds: int64(ttl / time.Second), Limits: limitSpecs}
 				if err := c.do(cmd.Context(), http.MethodPost, "/v1/tokens", body, &m); err != nil {
 					return err
 				}
@@ -159,6 +173,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 	f.StringVar(&subject.Session, "session", "", "session `ID` to join or name (default: a new one); through an authority a client's sessions are scoped to it: NAME means CLIENT/NAME")
 	f.StringArrayVar(&rights, "right", nil, "grant a `RIGHT`: service=S,tool=T,op=O,resource=R (repeatable)")
 	f.DurationVar(&ttl, "ttl", 15*time.Minute, "lifetime of the token, at most 24h")
+	f.StringArrayVar(&limitSpecs, "limit", nil, "a usage limit of the whole session: `TOOL:calls=N[/WINDOW]` or TOOL:ARG=N[/WINDOW], as for \"mandate attenuate --limit\" (repeatable)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also print the root key ID on stderr")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing on stderr but errors (no session, expiry or revocation IDs)")
 	return cmd
