@@ -185,3 +185,15 @@ func limitAmount(l *token.DeclaredLimit, req *Request) (int64, error) {
 	}
 	return t.Int, nil
 }
+
+// limitRetryAfter is the Retry-After of a limit_exceeded answer: the
+// seconds until the limit's window resets, or "" for a limit that never
+// does.
+func limitRetryAfter(d *Decision) string {
+	var le *LimitExceededError
+	if !errors.As(d.Err, &le) || le.ResetsAt.IsZero() {
+		return ""
+	}
+	s := int64(time.Until(le.ResetsAt)/time.Second) + 1
+	return strconv.FormatInt(max(s, 1), 10)
+}

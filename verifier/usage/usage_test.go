@@ -2,7 +2,11 @@ package usage_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/mcpmw"
 	"github.com/mandate-dev/mandate/verifier/usage"
 )
 
@@ -293,4 +298,42 @@ func mustParse(t testing.TB, tok string) *token.Unverified {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestHTTPAdapter: the net/http adapter answers a spent limit with 429,
+// the limit_exceeded body and a Retry-After until the window resets; the
+// MCP adapter's sentence carries the same reason.
+func TestHTTPAdapter(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := attenuated(t, e.mint(t), time.Now, "send_email:calls=1/1h")
+	v, _ := e.verifier(t)
+	h := verifier.Middleware(v, func(r *http.Request) (verifier.Request, error) { return call("send_email", nil), nil }, verifier.HTTPOptions{})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := get(); res.StatusCode != http.StatusNoContent {
+		t.Fatalf("first call: %d", res.StatusCode)
+	}
+	res := get()
+	defer res.Body.Close()
+	var body verifier.DenialBody
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	ra, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+	if res.StatusCode != http.StatusTooManyRequests || body.Error != "limit_exceeded" || !strings.Contains(body.Description, "1 of 1 used") ||
+		ra < 1 || ra > 3600 || res.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("second call: %d %+v Retry-After %q; want 429 limit_exceeded with a Retry-After within the hour and no challenge", res.StatusCode, body, res.Header.Get("Retry-After"))
+	}
+	d := v.Authorize(context.Background(), tok, call("send_email", nil))
+	if s := mcpmw.Sentence("send_email", &d); !strings.Contains(s, "usage limit send_email:calls=1/1h of block 1") || !strings.Contains(s, "wait until the limit resets") {
+		t.Fatalf("MCP sentence %q", s)
+	}
 }
