@@ -189,6 +189,7 @@ type (
 		Orgs             []string  `json:"orgs"`
 		MaxTTL           int64     `json:"max_ttl_seconds"`
 		CreatedAt        time.Time `json:"created_at"`
+		Limits           []string  `json:"limits,omitempty"` // token.Limit in the CLI's form
 	}
 )
 
@@ -627,7 +628,7 @@ func (s *BadgerStore) CreateClient(ctx context.Context, c ClientRecord) error {
 	defer s.end()
 	v, _ := json.Marshal(clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
 		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
-		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt})
+		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, Limits: limitSpecs(c.Ceiling.Limits)})
 	return s.update(ctx, func(txn *badger.Txn) error {
 		_, err := txn.Get(clientKey(c.ID))
 		switch {
@@ -671,9 +672,13 @@ func (s *BadgerStore) Clients(ctx context.Context) ([]ClientRecord, error) {
 			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &cj) }); err != nil {
 				return fmt.Errorf("storage: client %q: %w", id, err)
 			}
+			limits, err := parseLimits(cj.Limits)
+			if err != nil {
+				return fmt.Errorf("storage: client %q: %w", id, err)
+			}
 			out = append(out, ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
 				Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
-				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second}})
+				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, Limits: limits}})
 		}
 		return nil
 	})

@@ -27,6 +27,10 @@ import (
 //     "account:acme/42"; list "" to allow every resource);
 //   - the org must be one of Orgs (a client always mints for a named org);
 //   - the TTL must not exceed MaxTTL.
+//
+// Limits are usage limits (token.Limit) that every token the client mints
+// carries in its authority block, on top of those its mint request asks
+// for: a client cannot mint a session without them.
 type Ceiling struct {
 	Services         []string
 	Tools            []string
@@ -34,6 +38,7 @@ type Ceiling struct {
 	ResourcePrefixes []string
 	Orgs             []string
 	MaxTTL           time.Duration
+	Limits           []token.Limit
 }
 
 func (c Ceiling) clone() Ceiling {
@@ -42,6 +47,7 @@ func (c Ceiling) clone() Ceiling {
 	c.Operations = slices.Clone(c.Operations)
 	c.ResourcePrefixes = slices.Clone(c.ResourcePrefixes)
 	c.Orgs = slices.Clone(c.Orgs)
+	c.Limits = slices.Clone(c.Limits)
 	return c
 }
 
@@ -81,6 +87,14 @@ func (c Ceiling) Validate() error {
 					return fmt.Errorf("%w: ceiling resource_prefixes %q: %w", ErrBadRequest, s, err)
 				}
 			}
+		}
+	}
+	if len(c.Limits) > token.MaxLimitsPerToken {
+		return fmt.Errorf("%w: ceiling limits has %d entries, over the limit of %d", ErrBadRequest, len(c.Limits), token.MaxLimitsPerToken)
+	}
+	for i := range c.Limits {
+		if err := c.Limits[i].Validate(); err != nil {
+			return fmt.Errorf("%w: ceiling limits: %w", ErrBadRequest, err)
 		}
 	}
 	if c.MaxTTL <= 0 || c.MaxTTL > token.MaxTTL {

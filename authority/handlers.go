@@ -105,6 +105,9 @@ type ceilingJSON struct {
 	ResourcePrefixes []string `json:"resource_prefixes"`
 	Orgs             []string `json:"orgs"`
 	MaxTTLSeconds    int64    `json:"max_ttl_seconds"`
+	// Limits are usage limits every token of the client carries
+	// (token.ParseLimit's form).
+	Limits []string `json:"limits,omitempty"`
 }
 
 type registerClientJSON struct {
@@ -406,7 +409,7 @@ func (h *handler) session(c *gin.Context) {
 
 func ceilingOut(c Ceiling) ceilingJSON {
 	return ceilingJSON{Services: c.Services, Tools: c.Tools, Operations: c.Operations,
-		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second)}
+		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second), Limits: limitSpecs(c.Limits)}
 }
 
 func clientOut(cl Client) clientJSONOut {
@@ -436,6 +439,11 @@ func (h *handler) registerClient(c *gin.Context) {
 		Services: req.Ceiling.Services, Tools: req.Ceiling.Tools, Operations: req.Ceiling.Operations,
 		ResourcePrefixes: req.Ceiling.ResourcePrefixes, Orgs: req.Ceiling.Orgs,
 		MaxTTL: time.Duration(req.Ceiling.MaxTTLSeconds) * time.Second,
+	}
+	var err error
+	if ceil.Limits, err = parseLimits(req.Ceiling.Limits); err != nil {
+		h.writeError(c, err)
+		return
 	}
 	rc, err := h.a.RegisterClient(c.Request.Context(), p, req.ClientID, ceil)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -209,6 +210,30 @@ func (h *handler) limitUsage(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"limits": usageOut(us)})
+}
+
+// limitSpecs writes usage limits in the CLI's form.
+func limitSpecs(ls []token.Limit) []string {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.String()
+	}
+	return out
+}
+
+// withCeilingLimits is a client's ceiling limits followed by the mint
+// request's, without repeating one the ceiling already states.
+func withCeilingLimits(ceiling, req []token.Limit) []token.Limit {
+	out := slices.Clone(ceiling)
+	for _, l := range req {
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // parseLimits reads usage limits in the CLI's form.

@@ -1,10 +1,15 @@
 package authority_test
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/mandate-dev/mandate/authority"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -134,4 +139,70 @@ func TestLeaseRevoked(t *testing.T) {
 	e.do(http.MethodPost, "/v1/leases", "", map[string]any{"token": m2.Token, "limit_id": m2.RevocationIDs[0] + "/0", "need": 1}).wantError(t, 401, "invalid_token")
 }
 
-var _ = token.LimitCalls
+
+// TestCeilingLimits: a client's ceiling limits are in every token it
+// mints (with the request's, without repeating one), survive a restart,
+// and bad ones are refused at registration.
+func TestCeilingLimits(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *env {
+		e := &env{t: t, dir: dir}
+		a, err := authority.Open(context.Background(), authority.Config{DataDir: dir, AdminToken: adminToken, AdminTokenOutput: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.a, e.srv = a, httptest.NewServer(authority.NewHandler(a))
+		return e
+	}
+	close := func(e *env) {
+		e.a.Shutdown()
+		e.srv.Close()
+		_ = e.a.Close()
+	}
+	e := open()
+	c := map[string]any{"services": []string{"crm"}, "tools": []string{"get_account"}, "operations": []string{"read"},
+		"resource_prefixes": []string{"account:acme/"}, "orgs": []string{"acme"}, "max_ttl_seconds": 3600}
+	c["limits"] = []string{"get_account:calls=0"}
+	e.do(http.MethodPost, "/v1/clients", adminToken, map[string]any{"client_id": "bad", "ceiling": c}).wantError(t, 400, "invalid_request")
+	c["limits"] = []string{"get_account:calls=2/1h"}
+	r := e.do(http.MethodPost, "/v1/clients", adminToken, map[string]any{"client_id": "platform", "ceiling": c})
+	if r.status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	var reg struct {
+		Secret string `json:"client_secret"`
+	}
+	r.json(t, &reg)
+	close(e)
+
+	e = open()
+	defer close(e)
+	var got struct {
+		Ceiling struct {
+			Limits []string `json:"limits"`
+		} `json:"ceiling"`
+	}
+	e.do(http.MethodGet, "/v1/clients/platform", adminToken, nil).json(t, &got)
+	if len(got.Ceiling.Limits) != 1 || got.Ceiling.Limits[0] != "get_account:calls=2/1h" {
+		t.Fatalf("ceiling limits after a restart: %v", got.Ceiling.Limits)
+	}
+	req := crmMint("")
+	r = e.do(http.MethodPost, "/v1/tokens", reg.Secret, map[string]any{"agent": req.Agent, "org": "acme", "rights": req.Rights,
+		"ttl_seconds": 600, "limits": []string{"get_account:calls=2/1h", "*:calls=100"}})
+	if r.status != http.StatusCreated {
+		t.Fatalf("mint: %d %s", r.status, r.body)
+	}
+	var m minted
+	r.json(t, &m)
+	u, err := token.ParseString(m.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs []string
+	for _, l := range u.UnsafeLimits() {
+		specs = append(specs, fmt.Sprintf("%d:%s", l.Block, l.Limit))
+	}
+	if strings.Join(specs, " ") != "0:get_account:calls=2/1h 0:*:calls=100" {
+		t.Fatalf("limits of the client's token: %v; want the ceiling's, then the request's new one", specs)
+	}
+}

@@ -74,6 +74,7 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 			a.auditMintRefused(ctx, p, req, &ceiling, err)
 			return nil, err
 		}
+		tr.Limits = withCeilingLimits(ceiling.Limits, req.Limits)
 		clientID = p.ClientID
 	}
 	if req.Session != "" {
