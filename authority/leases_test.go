@@ -139,7 +139,6 @@ func TestLeaseRevoked(t *testing.T) {
 	e.do(http.MethodPost, "/v1/leases", "", map[string]any{"token": m2.Token, "limit_id": m2.RevocationIDs[0] + "/0", "need": 1}).wantError(t, 401, "invalid_token")
 }
 
-
 // TestCeilingLimits: a client's ceiling limits are in every token it
 // mints (with the request's, without repeating one), survive a restart,
 // and bad ones are refused at registration.

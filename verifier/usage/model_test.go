@@ -3,6 +3,7 @@ package usage_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,4 +129,46 @@ func TestModelCrashes(t *testing.T) {
 		t.Fatalf("allowed %d + lost in crashes %d = %d; want exactly the cap %d (a crash wastes its lease, nothing else)", allowed, lost, allowed+lost, max)
 	}
 	t.Logf("allowed %d, wasted by crashes %d", allowed, lost)
+}
+
+// TestIdleLeaseReturned: budget another verifier holds idle is named in
+// the denial, and comes back when that verifier returns its idle lease.
+func TestIdleLeaseReturned(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := attenuated(t, e.mint(t), time.Now, "send_email:calls=10/1h")
+	idle := &clock{t: time.Now()}
+	a, enfA := e.verifier(t, func(c *usage.Config) { c.IdleReturn, c.Now, c.MinLease = time.Minute, idle.Now, 8 })
+	b, _ := e.verifier(t)
+	if d := a.Authorize(context.Background(), tok, call("send_email", nil)); !d.Allowed {
+		t.Fatal(d.Reason)
+	}
+	id := token.LimitID(mustParse(t, tok).RevocationIDs()[1], 0)
+	held := enfA.Holding(id)
+	if held < 1 {
+		t.Fatalf("verifier a holds %d after its first call; want a lease", held)
+	}
+	n := 0
+	var last verifier.Decision
+	for range 20 {
+		if last = b.Authorize(context.Background(), tok, call("send_email", nil)); last.Allowed {
+			n++
+		}
+	}
+	if int64(n) != 10-1-held || !strings.Contains(last.Reason, "held unspent in other verifiers' leases") {
+		t.Fatalf("verifier b: %d allowed, last %q; want %d and a reason naming what a holds", n, last.Reason, 10-1-held)
+	}
+	// a is idle: its janitor returns the lease (two ticks: marked idle, then returned).
+	idle.Add(2 * time.Minute)
+	for enfA.Holding(id) != 0 {
+		time.Sleep(10 * time.Millisecond)
+		idle.Add(time.Minute)
+	}
+	for range int(held) {
+		if d := b.Authorize(context.Background(), tok, call("send_email", nil)); !d.Allowed {
+			t.Fatalf("after a returned its idle lease: %s", d.Reason)
+		}
+	}
+	if d := b.Authorize(context.Background(), tok, call("send_email", nil)); d.Allowed {
+		t.Fatal("more than the limit allowed")
+	}
 }

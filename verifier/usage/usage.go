@@ -167,6 +167,7 @@ type state struct {
 	lastUse   time.Time
 	idleSince time.Time // on the Enforcer's own clock
 	local     bool
+	dead      bool // forgotten by the janitor: look the limit up again
 }
 
 // New returns an Enforcer and starts its idle-lease janitor.
@@ -205,15 +206,7 @@ func New(cfg Config) (*Enforcer, error) {
 // Spend implements verifier.LimitEnforcer.
 func (e *Enforcer) Spend(ctx context.Context, c *verifier.LimitCall) error {
 	var buf [token.MaxLimitsPerToken]*state
-	states := buf[:0]
-	// The limits of any token come in block order, and a limit's block
-	// precedes every block below it in every token that holds it, so two
-	// calls always lock shared limits in the same order.
-	for _, l := range c.Limits {
-		st := e.state(l, c.Token)
-		st.mu.Lock()
-		states = append(states, st)
-	}
+	states := e.lock(buf[:0], c)
 	defer func() {
 		for _, st := range states {
 			st.mu.Unlock()
@@ -234,6 +227,29 @@ func (e *Enforcer) Spend(ctx context.Context, c *verifier.LimitCall) error {
 		st.idleSince = time.Time{}
 	}
 	return nil
+}
+
+// lock locks the states of c's limits. The limits of any token come in
+// block order, and a limit's block precedes every block below it in every
+// token that holds it, so two calls always lock shared limits in the same
+// order. A state the janitor forgot in the meantime is looked up again.
+func (e *Enforcer) lock(states []*state, c *verifier.LimitCall) []*state {
+	for {
+		states = states[:0]
+		dead := false
+		for _, l := range c.Limits {
+			st := e.state(l, c.Token)
+			st.mu.Lock()
+			states = append(states, st)
+			dead = dead || st.dead
+		}
+		if !dead {
+			return states
+		}
+		for _, st := range states {
+			st.mu.Unlock()
+		}
+	}
 }
 
 func (e *Enforcer) state(l *token.DeclaredLimit, vt *token.Verified) *state {
@@ -306,7 +322,9 @@ func (e *Enforcer) ensure(ctx context.Context, st *state, need int64, now time.T
 // janitor returns idle leases.
 func (e *Enforcer) janitor() {
 	defer close(e.done)
-	t := time.NewTicker(max(e.cfg.IdleReturn/2, 10*time.Millisecond))
+	// Check often enough to return a lease within about IdleReturn, and
+	// at least every second (for clocks that are not the wall clock).
+	t := time.NewTicker(min(max(e.cfg.IdleReturn/4, 10*time.Millisecond), time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -333,6 +351,16 @@ func (e *Enforcer) returnIdle(all bool) {
 		}
 		defer st.mu.Unlock()
 		if st.lease == "" {
+			if !all && !st.lastUse.IsZero() && st.idleSince.IsZero() {
+				st.idleSince = now
+			} else if !all && !st.idleSince.IsZero() && now.Sub(st.idleSince) >= e.cfg.IdleReturn {
+				// Forget a limit idle without a lease, so that the map
+				// holds only the limits in use. A call that loaded the
+				// state just before makes a lease of its own: still
+				// counted at the authority, so still exact.
+				st.dead = true
+				e.limits.Delete(k)
+			}
 			return true
 		}
 		if !all {
@@ -350,6 +378,7 @@ func (e *Enforcer) returnIdle(all bool) {
 		e.RoundTrips.add(1)
 		st.lease, st.remaining, st.deadline, st.idleSince = "", 0, time.Time{}, time.Time{}
 		if all {
+			st.dead = true
 			e.limits.Delete(k)
 		}
 		return true
