@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/authority/usage"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
@@ -70,6 +71,11 @@ type Config struct {
 	// connection is closed to make room; otherwise a connection over a cap
 	// is answered 503 and closed. Connections in use are not affected.
 	MaxConns, MaxConnsPerClient int
+	// SyncInterval is how often a replica on a replicated store (several
+	// authorities on NATS JetStream) reads the revocations other replicas
+	// appended (default DefaultSyncInterval); keys, clients and the admin
+	// token hash are reloaded every second. Unused on a store of its own.
+	SyncInterval time.Duration
 }
 
 // Option configures collaborators of an Authority.
@@ -93,6 +99,11 @@ type Authority struct {
 	log   zerolog.Logger
 	store Store
 	keys  *keyring
+	// replicated is set when the store is shared with other authority
+	// replicas (see replicated.go).
+	replicated bool
+	// people are the named persons (console sign-in, approvers).
+	people *people.Directory
 
 	adminHash []byte
 
@@ -178,6 +189,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = DefaultMaxWait
 	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
 	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = DefaultPruneInterval
 	}
@@ -208,14 +222,6 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("authority: create the data folder: %w", err)
 	}
-	keys, created, err := openKeyring(filepath.Join(cfg.DataDir, "keys"), a.now())
-	if err != nil {
-		return nil, fmt.Errorf("authority: keys: %w", err)
-	}
-	a.keys = keys
-	if created {
-		a.log.Info().Str("event", "key_created").Bool("audit", true).Uint32("key_id", keys.current().active.ID).Msg("created the root key")
-	}
 	a.store = o.store
 	if a.store == nil {
 		s, err := OpenBadgerStore(filepath.Join(cfg.DataDir, "db"), BadgerOptions{Logger: &a.log})
@@ -224,6 +230,28 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		}
 		a.store = s
 	}
+	a.replicated = isReplicated(a.store)
+	var (
+		keys    *keyring
+		created bool
+		err     error
+	)
+	if a.replicated {
+		// Every replica signs with the same keys: they live in the
+		// shared store.
+		keys, created, err = openKeyringIn(kvKeys{ns: a.store.Namespace("keys")}, a.now())
+	} else {
+		keys, created, err = openKeyring(filepath.Join(cfg.DataDir, "keys"), a.now())
+	}
+	if err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: keys: %w", err)
+	}
+	a.keys = keys
+	if created {
+		a.log.Info().Str("event", "key_created").Bool("audit", true).Uint32("key_id", keys.current().active.ID).Msg("created the root key")
+	}
+	a.people = people.NewDirectory(a.store.Namespace("people"), a.now)
 	a.usage = usage.New(a.store.Namespace("usage"), a.now)
 	if err := a.load(ctx); err != nil {
 		_ = a.store.Close()
@@ -232,6 +260,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	a.writerWG.Add(2)
 	go a.writer()
 	go a.prune()
+	if a.replicated {
+		a.writerWG.Add(1)
+		go a.syncLoop()
+	}
 	return a, nil
 }
 

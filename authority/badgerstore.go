@@ -193,6 +193,24 @@ type (
 	}
 )
 
+// clientOf is the stored form of a client.
+func clientOf(c ClientRecord) clientJSON {
+	return clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
+		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
+		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, Limits: limitSpecs(c.Ceiling.Limits)}
+}
+
+// record reads a stored client back.
+func (cj *clientJSON) record(id string) (ClientRecord, error) {
+	limits, err := parseLimits(cj.Limits)
+	if err != nil {
+		return ClientRecord{}, err
+	}
+	return ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
+		Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
+		Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, Limits: limits}}, nil
+}
+
 func (s *BadgerStore) ttl(exp, now time.Time) time.Duration {
 	return max(exp.Add(s.grace).Sub(now), time.Second)
 }
@@ -626,9 +644,7 @@ func (s *BadgerStore) CreateClient(ctx context.Context, c ClientRecord) error {
 		return err
 	}
 	defer s.end()
-	v, _ := json.Marshal(clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
-		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
-		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, Limits: limitSpecs(c.Ceiling.Limits)})
+	v, _ := json.Marshal(clientOf(c))
 	return s.update(ctx, func(txn *badger.Txn) error {
 		_, err := txn.Get(clientKey(c.ID))
 		switch {
@@ -672,13 +688,11 @@ func (s *BadgerStore) Clients(ctx context.Context) ([]ClientRecord, error) {
 			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &cj) }); err != nil {
 				return fmt.Errorf("storage: client %q: %w", id, err)
 			}
-			limits, err := parseLimits(cj.Limits)
+			c, err := cj.record(id)
 			if err != nil {
 				return fmt.Errorf("storage: client %q: %w", id, err)
 			}
-			out = append(out, ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
-				Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
-				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, Limits: limits}})
+			out = append(out, c)
 		}
 		return nil
 	})

@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -182,19 +184,38 @@ type RegisteredClient struct {
 	Secret string
 }
 
-// Principal is who a request comes from: the admin, or a registered client.
+// Principal is who a request comes from: the admin (the admin token, or a
+// person with the admin role), a registered client, or a person.
 type Principal struct {
 	Admin    bool
-	ClientID string // set when !Admin
+	ClientID string // set for a client
+	// Person is set when the credential is a person's (see package
+	// people). A person with the admin role is also Admin; approvers and
+	// viewers own no session and no token, mint nothing and revoke
+	// nothing through the client paths.
+	Person *people.Person
 }
 
 // String names the principal for audit events.
 func (p Principal) String() string {
-	if p.Admin {
+	switch {
+	case p.Person != nil:
+		return "person:" + p.Person.Name
+	case p.Admin:
 		return "admin"
 	}
 	return "client:" + p.ClientID
 }
+
+// owns reports whether p may act on what the client clientID minted ("" is
+// the admin's): the admin always, a client its own, a person that is not
+// an admin never.
+func (p Principal) owns(clientID string) bool {
+	return p.Admin || (p.Person == nil && p.ClientID == clientID)
+}
+
+// isClient reports whether p is a registered client.
+func (p Principal) isClient() bool { return !p.Admin && p.Person == nil && p.ClientID != "" }
 
 // SessionID is the session a principal means by id. Sessions are scoped per
 // client, so that no client can claim, read or probe another's session by
@@ -204,7 +225,7 @@ func (p Principal) String() string {
 // clients' IDs can meet. The admin names sessions in full; the sessions it
 // creates are its own. "" stays "" (a new session is generated).
 func (p Principal) SessionID(id string) string {
-	if p.Admin || id == "" || strings.HasPrefix(id, p.ClientID+"/") {
+	if !p.isClient() || id == "" || strings.HasPrefix(id, p.ClientID+"/") {
 		return id
 	}
 	return p.ClientID + "/" + id
@@ -320,8 +341,23 @@ func (a *Authority) Authenticate(credential string) (Principal, error) {
 	if len(credential) > MaxCredentialBytes {
 		return Principal{}, fmt.Errorf("%w: credential is over %d bytes", ErrUnauthenticated, MaxCredentialBytes)
 	}
+	if strings.HasPrefix(credential, people.CredentialPrefix) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		person, err := a.people.Authenticate(ctx, credential)
+		if err != nil {
+			if errors.Is(err, people.ErrUnauthenticated) {
+				return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+			}
+			return Principal{}, fmt.Errorf("%w: people: %w", ErrUnavailable, err)
+		}
+		return Principal{Admin: person.IsAdmin(), Person: &person}, nil
+	}
 	h := hashSecret(credential)
-	if subtle.ConstantTimeCompare(h, a.adminHash) == 1 {
+	a.clientsMu.RLock()
+	admin := a.adminHash
+	a.clientsMu.RUnlock()
+	if subtle.ConstantTimeCompare(h, admin) == 1 {
 		return Principal{Admin: true}, nil
 	}
 	i := strings.LastIndexByte(credential, '.')
@@ -346,7 +382,7 @@ func (a *Authority) AuthenticateClient(id, secret string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	if p.Admin || p.ClientID != id {
+	if !p.isClient() || p.ClientID != id {
 		return Principal{}, fmt.Errorf("%w: client ID and secret do not match", ErrUnauthenticated)
 	}
 	return p, nil

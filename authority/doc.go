@@ -28,6 +28,11 @@
 //     follow the revocation feed (GET /v1/revocations); package
 //     verifier/follow does both.
 //
+// People (package people) are named persons with their own credentials
+// ("mp_…"), created by the admin: they sign in to the console and approve
+// calls. A person with the admin role acts as the admin under its own name;
+// approvers and viewers own no session and no token.
+//
 // Tests and demos can pass [WithStore]([NewMemoryStore]()) to keep state in
 // memory; keys still live in DataDir/keys.
 //
@@ -62,6 +67,10 @@
 //	POST /v1/limits/usage                    {"token"} → 200 {"limits":[{"limit_id","block","limit","max","window",
 //	                                          "resets_at"?,"used","spent","held","leases","current"}]}
 //	POST|GET /v1/clients, GET|DELETE /v1/clients/{id}   admin
+//	POST|GET /v1/people, DELETE /v1/people/{name}       admin (see package people)
+//	     {"name","role":"admin"|"approver"|"viewer","orgs":[…]} → 201 {…,"credential"} (once)
+//	GET  /v1/people/{name}                   admin, or the person itself
+//	POST /v1/people/{name}/reset             admin: → {"name","credential"} (once)
 //	GET  /.well-known/biscuit-web-keys       public: Biscuit web key set (a JSON array)
 //	GET  /.well-known/oauth-authorization-server   RFC 8414 metadata
 //	POST /oauth2/revoke                      RFC 7009 form; always 200

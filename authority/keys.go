@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,10 +53,34 @@ type keyState struct {
 // fsync of the folder), and the manifest is written last: it is the commit
 // point of a rotation, so a crash leaves either the old or the new ring.
 type keyring struct {
-	dir   string
-	mu    sync.Mutex // serializes rotations
+	store keyStorage
+	mu    sync.Mutex // serializes rotations and refreshes
 	state atomic.Pointer[keyState]
+	// version is the manifest version state was loaded from (guarded by
+	// mu): refresh reloads when the stored one moved.
+	version uint64
 }
+
+// keyStorage is where a key ring lives: a private folder (one authority),
+// or a kv namespace that several authority replicas share.
+type keyStorage interface {
+	// readManifest returns the manifest and its version, or an error
+	// wrapping fs.ErrNotExist when there is none.
+	readManifest() ([]byte, uint64, error)
+	// readKey returns a key file's bytes.
+	readKey(name string) ([]byte, error)
+	// commit stores a new key (name and PEM, or "" for none) and then
+	// the manifest, which must still be at version prev (0: must not
+	// exist yet); it returns the manifest's new version. Another writer
+	// having moved the manifest is an error wrapping errKeysRaced.
+	commit(name string, pem []byte, manifest []byte, prev uint64) (uint64, error)
+	// removeStrays deletes key files no manifest names (best effort).
+	removeStrays(names map[string]bool)
+	// where names the place for error messages.
+	where() string
+}
+
+var errKeysRaced = errors.New("another authority replica changed the keys at the same time; retry")
 
 const manifestName = "keys.json"
 
@@ -120,29 +143,44 @@ func openKeyring(dir string, now time.Time) (k *keyring, created bool, err error
 	if err := ensurePrivateDir(dir); err != nil {
 		return nil, false, err
 	}
-	k = &keyring{dir: dir}
-	m, err := k.readManifest()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	return openKeyringIn(fileKeys{dir: dir}, now)
+}
+
+// openKeyringIn loads the key ring kept in store, creating it with a new
+// active key on first start. Several replicas may race to create it: one
+// wins, the others load its ring.
+func openKeyringIn(store keyStorage, now time.Time) (k *keyring, created bool, err error) {
+	k = &keyring{store: store}
+	m, ver, err := k.readManifest()
+	if errors.Is(err, fs.ErrNotExist) {
 		key, err := token.GenerateKey()
 		if err != nil {
 			return nil, false, err
 		}
-		sum, err := k.writeKey(key)
+		pem, sum, err := keyPEM(key)
 		if err != nil {
 			return nil, false, err
 		}
 		m = manifest{Version: 1, Keys: []manifestKey{{ID: key.ID, File: keyFileName(key.ID), Status: KeyActive, CreatedAt: now.UTC(), SHA256: sum}}}
-		if err := k.writeManifest(m); err != nil {
+		ver, err = store.commit(keyFileName(key.ID), pem, mustJSON(m.sealed()), 0)
+		switch {
+		case errors.Is(err, errKeysRaced):
+			// Another replica created the ring first: use it.
+			m, ver, err = k.readManifest()
+			if err != nil {
+				return nil, false, err
+			}
+		case err != nil:
 			return nil, false, err
+		default:
+			created = true
 		}
-		created = true
-	case err != nil:
+	} else if err != nil {
 		return nil, false, err
 	}
 	if m.Checksum == "" || slices.ContainsFunc(m.Keys, func(mk manifestKey) bool { return mk.SHA256 == "" }) {
 		// Written before checksums: add them now.
-		if err := k.upgradeManifest(&m); err != nil {
+		if ver, err = k.upgradeManifest(&m, ver); err != nil {
 			return nil, false, err
 		}
 	}
@@ -151,26 +189,48 @@ func openKeyring(dir string, now time.Time) (k *keyring, created bool, err error
 		return nil, false, err
 	}
 	k.state.Store(st)
+	k.version = ver
 	k.removeStrays(m)
 	return k, created, nil
 }
 
-func (k *keyring) readManifest() (manifest, error) {
-	var m manifest
-	b, err := os.ReadFile(filepath.Join(k.dir, manifestName))
+// refresh reloads the ring if another replica changed it (a rotation).
+func (k *keyring) refresh(now time.Time) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, ver, err := k.readManifest()
 	if err != nil {
-		return m, err
+		return false, err
 	}
+	if ver == k.version {
+		return false, nil
+	}
+	st, err := k.load(m, now)
+	if err != nil {
+		return false, err
+	}
+	k.state.Store(st)
+	k.version = ver
+	return true, nil
+}
+
+func (k *keyring) readManifest() (manifest, uint64, error) {
+	var m manifest
+	b, ver, err := k.store.readManifest()
+	if err != nil {
+		return m, 0, err
+	}
+	where := k.store.where()
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%w: key manifest %s: %w; restore it from a backup", ErrCorrupt, filepath.Join(k.dir, manifestName), err)
+		return m, 0, fmt.Errorf("%w: key manifest in %s: %w; restore it from a backup", ErrCorrupt, where, err)
 	}
 	if err := m.verify(); err != nil {
-		return m, fmt.Errorf("%w: key manifest %s: %w; restore the keys folder from a backup", ErrCorrupt, filepath.Join(k.dir, manifestName), err)
+		return m, 0, fmt.Errorf("%w: key manifest in %s: %w; restore the keys from a backup", ErrCorrupt, where, err)
 	}
 	if m.Version != 1 {
-		return m, fmt.Errorf("key manifest %s: version %d is not supported", filepath.Join(k.dir, manifestName), m.Version)
+		return m, 0, fmt.Errorf("key manifest in %s: version %d is not supported", where, m.Version)
 	}
-	return m, nil
+	return m, ver, nil
 }
 
 // load reads the private keys a manifest names. Keys whose NotAfter has
@@ -183,17 +243,10 @@ func (k *keyring) load(m manifest, now time.Time) (*keyState, error) {
 		if mk.Status == KeyRetiring && !mk.NotAfter.IsZero() && now.After(mk.NotAfter) {
 			continue
 		}
-		path := filepath.Join(k.dir, filepath.Base(mk.File))
-		fi, err := os.Stat(path)
+		path := filepath.Base(mk.File)
+		b, err := k.store.readKey(path)
 		if err != nil {
-			return nil, fmt.Errorf("key %d: %w; restore the key file from a backup", mk.ID, err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("key file %s has mode %o: private keys must be readable by their owner only; run chmod 600 %s", path, fi.Mode().Perm(), path)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("key %d: %w", mk.ID, err)
 		}
 		if sum := sha256.Sum256(b); mk.SHA256 != "" && hex.EncodeToString(sum[:]) != mk.SHA256 {
 			return nil, fmt.Errorf("%w: key file %s does not match its checksum in %s (altered or corrupted on disk); restore the keys folder from a backup", ErrCorrupt, path, manifestName)
@@ -220,7 +273,7 @@ func (k *keyring) load(m manifest, now time.Time) (*keyState, error) {
 		pubs = append(pubs, token.PublicKey{ID: sk.ID, Key: sk.Public().Key, NotAfter: mk.NotAfter})
 	}
 	if actives != 1 {
-		return nil, fmt.Errorf("key manifest %s names %d active keys, want 1; restore the keys folder from a backup", filepath.Join(k.dir, manifestName), actives)
+		return nil, fmt.Errorf("key manifest in %s names %d active keys, want 1; restore the keys from a backup", k.store.where(), actives)
 	}
 	for _, me := range m.Endorsements {
 		pub, err := token.ParsePublicKey(me.PublicKey)
@@ -234,57 +287,41 @@ func (k *keyring) load(m manifest, now time.Time) (*keyState, error) {
 	return st, nil
 }
 
-// writeManifest seals m with its checksum and writes it atomically: the
-// commit point of a rotation.
-func (k *keyring) writeManifest(m manifest) error {
-	return writeFileAtomic(filepath.Join(k.dir, manifestName), mustJSON(m.sealed()), 0o600)
-}
-
 // upgradeManifest adds the checksums a manifest written before them lacks.
-func (k *keyring) upgradeManifest(m *manifest) error {
+func (k *keyring) upgradeManifest(m *manifest, ver uint64) (uint64, error) {
 	for i := range m.Keys {
 		mk := &m.Keys[i]
 		if mk.SHA256 != "" {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(k.dir, filepath.Base(mk.File)))
+		b, err := k.store.readKey(filepath.Base(mk.File))
 		if err != nil {
 			continue // load reports it
 		}
 		sum := sha256.Sum256(b)
 		mk.SHA256 = hex.EncodeToString(sum[:])
 	}
-	return k.writeManifest(*m)
+	return k.store.commit("", nil, mustJSON(m.sealed()), ver)
 }
 
 // removeStrays deletes key files that no manifest entry names (a rotation
-// that crashed before its commit point, or keys that were retired) and
-// leftover temporary files. Best effort.
+// that crashed before its commit point, or keys that were retired).
 func (k *keyring) removeStrays(m manifest) {
 	names := make(map[string]bool, len(m.Keys))
 	for _, mk := range m.Keys {
 		names[filepath.Base(mk.File)] = true
 	}
-	ents, err := os.ReadDir(k.dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if (strings.HasPrefix(n, "key-") && strings.HasSuffix(n, ".pem") && !names[n]) || strings.HasPrefix(n, ".tmp-") {
-			_ = os.Remove(filepath.Join(k.dir, n))
-		}
-	}
+	k.store.removeStrays(names)
 }
 
-// writeKey writes a key file (mode 0600) and returns its SHA-256, hex.
-func (k *keyring) writeKey(key token.SigningKey) (string, error) {
+// keyPEM encodes a key and returns its SHA-256, hex.
+func keyPEM(key token.SigningKey) ([]byte, string, error) {
 	pemBytes, err := token.MarshalPrivateKeyPEM(key.Private)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	sum := sha256.Sum256(pemBytes)
-	return hex.EncodeToString(sum[:]), writeFileAtomic(filepath.Join(k.dir, keyFileName(key.ID)), pemBytes, 0o600)
+	return pemBytes, hex.EncodeToString(sum[:]), nil
 }
 
 // rotate makes a new key active. The previous active key becomes retiring
@@ -292,9 +329,19 @@ func (k *keyring) writeKey(key token.SigningKey) (string, error) {
 func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	m, err := k.readManifest()
+	m, ver, err := k.readManifest()
 	if err != nil {
 		return old, cur, err
+	}
+	if ver != k.version {
+		// Another replica rotated since this one loaded: rotate from
+		// the ring as it is now.
+		st, err := k.load(m, now)
+		if err != nil {
+			return old, cur, err
+		}
+		k.state.Store(st)
+		k.version = ver
 	}
 	var key token.SigningKey
 	for range 8 {
@@ -308,7 +355,7 @@ func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
 	if slices.ContainsFunc(m.Keys, func(mk manifestKey) bool { return mk.ID == key.ID }) {
 		return old, cur, errors.New("rotate: could not draw a key with a fresh key ID; retry")
 	}
-	sum, err := k.writeKey(key)
+	pem, sum, err := keyPEM(key)
 	if err != nil {
 		return old, cur, err
 	}
@@ -333,15 +380,17 @@ func (k *keyring) rotate(now time.Time) (old, cur KeyInfo, err error) {
 			next.Keys = append(next.Keys, mk)
 		}
 	}
+	// Commit point: the key, then the manifest that names it.
+	newVer, err := k.store.commit(keyFileName(key.ID), pem, mustJSON(next.sealed()), ver)
+	if err != nil {
+		return old, cur, err
+	}
 	st, err := k.load(next, now)
 	if err != nil {
 		return old, cur, err
 	}
-	// Commit point.
-	if err := k.writeManifest(next); err != nil {
-		return old, cur, err
-	}
 	prev := k.state.Swap(st)
+	k.version = newVer
 	k.removeStrays(next)
 	old = prev.infos[0]
 	for _, in := range st.infos {

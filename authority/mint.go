@@ -47,6 +47,9 @@ type MintResult struct {
 // when Mint returns, so that revoking the session, agent or user later
 // revokes this token too, even across a crash.
 func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*MintResult, error) {
+	if !p.Admin && !p.isClient() {
+		return nil, fmt.Errorf("%w: %s may not mint tokens: a registered client or the admin does", ErrForbidden, p)
+	}
 	now := a.now()
 	req.Session = p.SessionID(req.Session)
 	if req.Session == "" && !p.Admin {

@@ -121,7 +121,7 @@ func (a *Authority) RevokeID(ctx context.Context, p Principal, id []byte) (*Revo
 	rec, err := a.store.Token(ctx, id)
 	switch {
 	case err == nil:
-		if !p.Admin && rec.ClientID != p.ClientID {
+		if !p.owns(rec.ClientID) {
 			return nil, fmt.Errorf("%w: revocation ID %.16s… belongs to a token another client minted", ErrForbidden, hex.EncodeToString(id))
 		}
 		rev.ExpiresAt, rev.Session = rec.ExpiresAt, rec.Session
@@ -166,7 +166,7 @@ func (a *Authority) RevokeSession(ctx context.Context, p Principal, session stri
 		}
 		return nil, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
 	}
-	if !p.Admin && sess.ClientID != p.ClientID {
+	if !p.owns(sess.ClientID) {
 		return nil, fmt.Errorf("%w: session %q belongs to another client", ErrForbidden, clip(session))
 	}
 	sel := &selector{by: BySession, value: session, markSession: true}
@@ -193,6 +193,9 @@ func (a *Authority) RevokeUser(ctx context.Context, p Principal, user string) (*
 func (a *Authority) revokeBy(ctx context.Context, p Principal, by TokenIndex, value string) (*RevokeResult, error) {
 	if value == "" {
 		return nil, fmt.Errorf("%w: %s is empty", ErrBadRequest, by)
+	}
+	if !p.Admin && !p.isClient() {
+		return nil, fmt.Errorf("%w: %s may not revoke by %s: the admin or the minting client does", ErrForbidden, p, by)
 	}
 	sel := &selector{by: by, value: value}
 	if !p.Admin {

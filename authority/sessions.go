@@ -57,7 +57,7 @@ func (a *Authority) Session(ctx context.Context, p Principal, id string) (*Sessi
 		}
 		return nil, fmt.Errorf("%w: storage: %w", ErrUnavailable, err)
 	}
-	if !p.Admin && sess.ClientID != p.ClientID {
+	if !p.owns(sess.ClientID) {
 		return nil, fmt.Errorf("%w: session %q belongs to another client", ErrForbidden, clip(id))
 	}
 	v := &SessionView{ID: sess.ID, ClientID: sess.ClientID, ExpiresAt: sess.ExpiresAt, RevokedAt: sess.RevokedAt}
@@ -163,7 +163,7 @@ func (a *Authority) Introspect(ctx context.Context, p Principal, tok string) (*I
 	if rec != nil {
 		in.ClientID, in.IssuedAt = rec.ClientID, rec.IssuedAt
 	}
-	if !p.Admin && (rec == nil || rec.ClientID != p.ClientID) {
+	if !p.Admin && (rec == nil || !p.owns(rec.ClientID)) {
 		return &Introspection{}, nil
 	}
 	return in, nil

@@ -197,6 +197,12 @@ func (a *Authority) apply(b *Batch) error {
 		return fmt.Errorf("%w: storage write failed: %w", ErrUnavailable, err)
 	}
 	a.stats.Batches.Add(1)
+	if a.replicated {
+		// Other replicas may have appended entries before this
+		// batch's: read the tail in order, this batch's included.
+		a.resync()
+		return nil
+	}
 	var created []LogEntry
 	for _, r := range b.Revocations {
 		if r.Created {

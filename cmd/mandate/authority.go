@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,11 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/natsstore"
 	"github.com/mandate-dev/mandate/token"
 )
 
 // newAuthorityCmd returns "mandate authority" and its "serve" subcommand.
-func newAuthorityCmd() *cobra.Command {
+func newAuthorityCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "authority",
 		Short: "Run the mandate authority (mint, revoke, keys) over HTTP",
@@ -33,7 +35,7 @@ root public keys. "mandate authority serve" runs it on embedded storage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd())
+	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newPeopleCmd(a))
 	return cmd
 }
 
@@ -44,6 +46,8 @@ func newAuthorityServeCmd() *cobra.Command {
 		logLevel string
 		maxWait  time.Duration
 		issuer   string
+		store    string
+		natsOpts natsstore.StoreOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT]",
@@ -61,6 +65,16 @@ stderr: keep it. Later starts reuse it until MANDATE_ADMIN_TOKEN replaces
 it. Lost it? Stop the authority and run "mandate authority admin-token
 --reset --data DIR", which prints a new one.
 
+Several authorities: --store nats://host1,host2,host3 keeps all state (the
+revocation log, sessions, clients, keys, people and every other room) on a
+NATS JetStream cluster, in one stream replicated --nats-replicas times
+(default 3). Run as many replicas as you like, each with the same
+MANDATE_ADMIN_TOKEN, behind one load balancer: any replica serves any
+request, every write is acknowledged by a quorum of NATS servers first, and
+every replica's revocation feed serves the same sequence numbers. A replica
+whose NATS server lost its quorum refuses writes (503) rather than diverge.
+The servers need JetStream enabled (nats-server -js, in a cluster).
+
 Logs (JSON, with audit events for every mint, revocation, key rotation and
 admin action) go to stderr; they never contain tokens, secrets or keys.
 SIGINT or SIGTERM shut down gracefully.`,
@@ -70,7 +84,12 @@ SIGINT or SIGTERM shut down gracefully.`,
   # Production-like: fixed admin token, data folder, public address
   MANDATE_ADMIN_TOKEN="$(cat /run/secrets/mandate-admin)" \
     mandate authority serve --data /var/lib/mandate --addr 0.0.0.0:8421 \
-      --issuer https://auth.example.com`,
+      --issuer https://auth.example.com
+
+  # One of several replicas on a 3-node NATS JetStream cluster
+  MANDATE_ADMIN_TOKEN="$(cat /run/secrets/mandate-admin)" \
+    mandate authority serve --addr 0.0.0.0:8421 \
+      --store nats://nats1:4222,nats2:4222,nats3:4222 --nats-creds /run/secrets/mandate.creds`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			level, err := zerolog.ParseLevel(logLevel)
@@ -92,6 +111,23 @@ SIGINT or SIGTERM shut down gracefully.`,
 			defer stop()
 			adminToken := os.Getenv("MANDATE_ADMIN_TOKEN")
 			tokenOut := &watchWriter{w: cmd.ErrOrStderr()}
+			var opts []authority.Option
+			where := "data in " + dataDir
+			if store != "" {
+				if !strings.HasPrefix(store, "nats://") && !strings.HasPrefix(store, "tls://") {
+					return usagef(cmd, "--store %q: give nats://host1,host2,host3 (or tls://…); leave it out for Badger in --data", clip(store))
+				}
+				if natsOpts.Replicas < 1 || natsOpts.Replicas > 5 {
+					return usagef(cmd, "--nats-replicas %d: use 1 to 5 (3 in production)", natsOpts.Replicas)
+				}
+				natsOpts.Connect.Name = "mandate-authority " + addr
+				s, err := natsstore.OpenStore(ctx, store, natsOpts)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, authority.WithStore(s))
+				where = fmt.Sprintf("state on NATS JetStream, stream %s, %d replicas", natsOpts.Stream, natsOpts.Replicas)
+			}
 			return authority.Serve(ctx, authority.ServeConfig{
 				Config: authority.Config{
 					DataDir:          dataDir,
@@ -101,7 +137,8 @@ SIGINT or SIGTERM shut down gracefully.`,
 					MaxWait:          maxWait,
 					Logger:           &logger,
 				},
-				Addr: addr,
+				Addr:    addr,
+				Options: opts,
 				Started: func(a *authority.Authority) {
 					// Public: verifiers pin it (--trust-key); rotations
 					// are endorsed by it, so the pin stays valid.
@@ -113,7 +150,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 					if adminToken == "" && !tokenOut.wrote {
 						fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority: the admin token is the one set before (only its hash is stored). %s\n", authority.AdminTokenResetHint(dataDir))
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (data in %s)\n", a, dataDir)
+					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (%s)\n", a, where)
 				},
 			})
 		},
@@ -124,6 +161,14 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
+	f.StringVar(&store, "store", "", "keep all state on NATS JetStream at `URLS` (nats://host1,host2,host3) instead of Badger in --data")
+	f.IntVar(&natsOpts.Replicas, "nats-replicas", natsstore.DefaultReplicas, "replication of the JetStream stream (3 in production; 1 for a single server)")
+	f.StringVar(&natsOpts.Stream, "nats-stream", natsstore.DefaultStream, "`NAME` of the JetStream stream that holds the state")
+	f.StringVar(&natsOpts.Connect.CredsFile, "nats-creds", "", "NATS credentials `FILE` (JWT and NKey seed)")
+	f.StringVar(&natsOpts.Connect.NKeyFile, "nats-nkey", "", "NATS NKey seed `FILE`")
+	f.StringVar(&natsOpts.Connect.TLSCA, "nats-tls-ca", "", "`PEM` file of the CA that signed the NATS servers' certificates")
+	f.StringVar(&natsOpts.Connect.TLSCert, "nats-tls-cert", "", "client certificate `PEM` for mutual TLS with NATS")
+	f.StringVar(&natsOpts.Connect.TLSKey, "nats-tls-key", "", "client key `PEM` for mutual TLS with NATS")
 	return cmd
 }
 

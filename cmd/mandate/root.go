@@ -151,7 +151,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newVerifyCmd(a),
 		newRevokeCmd(a),
 		newDemoCmd(a),
-		newAuthorityCmd(),
+		newAuthorityCmd(a),
 		newVersionCmd(a),
 	)
 	for _, c := range root.Commands() {

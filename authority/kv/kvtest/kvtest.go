@@ -204,6 +204,49 @@ func Run(t *testing.T, open func(t *testing.T, clock *Clock) kv.KV, reopen func(
 			t.Fatalf("counter = %s after 80 compare-and-set increments", e.Value)
 		}
 	})
+	t.Run("ConcurrentBatches", func(t *testing.T) {
+		s := open(t, NewClock())
+		if _, err := s.Apply(ctx, kv.Create("a", []byte("0"), time.Time{}), kv.Create("b", []byte("0"), time.Time{})); err != nil {
+			t.Fatal(err)
+		}
+		// Each batch moves both counters by one, conditioned on both
+		// revisions: a batch half applied, or applied over a stale read,
+		// would leave them apart or short.
+		var wg sync.WaitGroup
+		for g := 0; g < 6; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 8; i++ {
+					for {
+						ea, err1 := s.Get(ctx, "a")
+						eb, err2 := s.Get(ctx, "b")
+						if err1 != nil || err2 != nil {
+							t.Error(err1, err2)
+							return
+						}
+						var va, vb int
+						fmt.Sscan(string(ea.Value), &va)
+						fmt.Sscan(string(eb.Value), &vb)
+						_, err := s.Apply(ctx, kv.Update("a", []byte(fmt.Sprint(va+1)), ea.Rev, time.Time{}), kv.Update("b", []byte(fmt.Sprint(vb+1)), eb.Rev, time.Time{}))
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, kv.ErrConflict) {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		ea, _ := s.Get(ctx, "a")
+		eb, _ := s.Get(ctx, "b")
+		if string(ea.Value) != "48" || string(eb.Value) != "48" {
+			t.Fatalf("counters = %s, %s after 48 two-key batches", ea.Value, eb.Value)
+		}
+	})
 	t.Run("ReturnedValuesAreTheCallers", func(t *testing.T) {
 		s := open(t, NewClock())
 		v := []byte("abc")
