@@ -153,18 +153,9 @@ type Usage struct {
 	Current bool `json:"current"`
 }
 
-// entry is a stored ledger.
-type entry struct {
-	LimitID  string      `json:"limit_id"`
-	Block    int         `json:"block"`
-	Limit    token.Limit `json:"limit"`
-	Window   int64       `json:"window"`
-	ResetsAt time.Time   `json:"resets_at,omitzero"`
-	Granted  int64       `json:"granted"` // handed out, net of returns: ≤ Limit.Max
-	Spent    int64       `json:"spent"`
-	Held     int64       `json:"held"`
-	Leases   int         `json:"leases"`
-}
+// entry is a stored ledger: its Used is what was granted in leases, net
+// of returns (never above Limit.Max); Current is set when it is read.
+type entry = Usage
 
 // lease is a stored lease.
 type lease struct {
@@ -230,16 +221,13 @@ func (l *Ledger) Lease(ctx context.Context, r Request) (Lease, error) {
 		if rev == 0 {
 			e = entry{LimitID: r.Limit.ID, Block: r.Limit.Block, Limit: r.Limit.Limit, Window: idx, ResetsAt: end}
 		}
-		out := Lease{Window: idx, ResetsAt: end, Used: e.Granted, Held: e.Held}
-		if !end.IsZero() {
-			out.ResetsIn = end.Sub(now)
-		}
-		remaining := e.Limit.Max - e.Granted
+		out := answer(e, idx, end, now)
+		remaining := e.Limit.Max - e.Used
 		if remaining < r.Need {
 			return out, nil
 		}
 		grant := min(r.Want, remaining, max(r.Need, (remaining+1)/2))
-		e.Granted += grant
+		e.Used += grant
 		e.Held += grant
 		e.Leases++
 		id := newLeaseID()
@@ -256,7 +244,7 @@ func (l *Ledger) Lease(ctx context.Context, r Request) (Lease, error) {
 		if err != nil {
 			return Lease{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		out.ID, out.Amount, out.Used, out.Held = id, grant, e.Granted, e.Held
+		out.ID, out.Amount, out.Used, out.Held = id, grant, e.Used, e.Held
 		return out, nil
 	}
 	return Lease{}, fmt.Errorf("%w: the ledger kept changing under %d attempts; retry", ErrUnavailable, maxAttempts)
@@ -271,11 +259,16 @@ func (l *Ledger) peek(ctx context.Context, r Request) (Lease, error) {
 	if err != nil {
 		return Lease{}, err
 	}
-	out := Lease{Window: idx, ResetsAt: end, Used: e.Granted, Held: e.Held}
+	return answer(e, idx, end, now), nil
+}
+
+// answer is a lease of nothing on ledger e in window idx, ending at end.
+func answer(e entry, idx int64, end, now time.Time) Lease {
+	out := Lease{Window: idx, ResetsAt: end, Used: e.Used, Held: e.Held}
 	if !end.IsZero() {
 		out.ResetsIn = end.Sub(now)
 	}
-	return out, nil
+	return out
 }
 
 // Return gives back unused of a lease's budget and records the rest as
@@ -314,7 +307,7 @@ func (l *Ledger) Return(ctx context.Context, id string, unused int64) error {
 		}
 		ops := []kv.Op{del}
 		if rev != 0 {
-			e.Granted -= u
+			e.Used -= u
 			e.Spent += ls.Amount - u
 			e.Held -= ls.Amount
 			e.Leases--
@@ -363,8 +356,8 @@ func (l *Ledger) Session(ctx context.Context, session string) ([]Usage, error) {
 			return false
 		}
 		idx, _, _ := window(e.Limit, now, time.Time{})
-		out = append(out, Usage{LimitID: e.LimitID, Block: e.Block, Limit: e.Limit, Window: e.Window, ResetsAt: e.ResetsAt,
-			Used: e.Granted, Spent: e.Spent, Held: e.Held, Leases: e.Leases, Current: idx == e.Window})
+		e.Current = idx == e.Window
+		out = append(out, e)
 		return true
 	})
 	if err == nil {
@@ -390,8 +383,8 @@ func (l *Ledger) Current(ctx context.Context, session string, limits []token.Dec
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Usage{LimitID: d.ID, Block: d.Block, Limit: d.Limit, Window: idx, ResetsAt: end,
-			Used: e.Granted, Spent: e.Spent, Held: e.Held, Leases: e.Leases, Current: true})
+		e.LimitID, e.Block, e.Limit, e.Window, e.ResetsAt, e.Current = d.ID, d.Block, d.Limit, idx, end, true
+		out = append(out, e)
 	}
 	return out, nil
 }

@@ -170,13 +170,9 @@ everything attenuated from it, not the token it came from.`,
 				r.Approvers, r.OrgApprovers = approvers, orgApprovers
 				reqs = append(reqs, r)
 			}
-			var lims []token.Limit
-			for _, s := range limitSpecs {
-				l, err := token.ParseLimit(s)
-				if err != nil {
-					return usagef(cmd, "--limit: %s", strings.TrimPrefix(err.Error(), token.ErrBadRequest.Error()+": "))
-				}
-				lims = append(lims, l)
+			lims, err := parseLimitFlags(cmd, limitSpecs)
+			if err != nil {
+				return err
 			}
 			caveats := len(tools) + len(ops) + len(services) + len(bounds) + len(sets) + len(checks) + len(reqs) + len(lims)
 			for _, s := range []string{resource, resourcePrefix, expires, delegateTo} {

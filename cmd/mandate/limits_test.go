@@ -12,9 +12,16 @@ import (
 	"time"
 )
 
-// serveAuthority runs "mandate authority serve" on 127.0.0.1 and returns
-// its URL and root public key.
-func serveAuthority(t *testing.T, admin string) (url, pin string) {
+// served is a "mandate authority serve" process on 127.0.0.1.
+type served struct {
+	url, pin string // its URL and root public key
+	cmd      *exec.Cmd
+	exited   chan error // Wait's result
+}
+
+// serveAuthority runs "mandate authority serve" with admin as its admin
+// token, until the test ends.
+func serveAuthority(t *testing.T, admin string) *served {
 	t.Helper()
 	srv := exec.Command(binary(t), "authority", "serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0", "--log-level", "warn")
 	srv.Env = append(os.Environ(), "MANDATE_ADMIN_TOKEN="+admin)
@@ -25,10 +32,9 @@ func serveAuthority(t *testing.T, admin string) (url, pin string) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-		_ = srv.Wait()
-	})
+	s := &served{cmd: srv, exited: make(chan error, 1)}
+	t.Cleanup(func() { _ = srv.Process.Kill() })
+	// The ready line names the address.
 	urls, keys := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -40,13 +46,21 @@ func serveAuthority(t *testing.T, admin string) (url, pin string) {
 				urls <- m[1]
 			}
 		}
+		s.exited <- srv.Wait()
 	}()
 	select {
-	case url = <-urls:
+	case s.url = <-urls:
+	case err := <-s.exited:
+		t.Fatalf("authority serve exited before listening: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("authority serve did not print its address within 30s")
 	}
-	return url, <-keys
+	select {
+	case s.pin = <-keys:
+	default:
+		t.Fatal("authority serve did not print its root public key before its address")
+	}
+	return s
 }
 
 // TestBinaryLimits: limits declared at mint and by attenuate --limit are
@@ -54,7 +68,8 @@ func serveAuthority(t *testing.T, admin string) (url, pin string) {
 // closed offline, and counted on this machine with --usage-dir.
 func TestBinaryLimits(t *testing.T) {
 	admin := "admin-token-for-the-limits-test-0123456789"
-	url, pin := serveAuthority(t, admin)
+	srv := serveAuthority(t, admin)
+	url, pin := srv.url, srv.pin
 	run := func(stdin, env string, args ...string) result {
 		t.Helper()
 		return execCLIEnv(t, "", &stdin, env, args...)

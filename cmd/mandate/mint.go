@@ -113,13 +113,9 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				}
 				rs = append(rs, r)
 			}
-			var lims []token.Limit
-			for _, s := range limitSpecs {
-				l, err := token.ParseLimit(s)
-				if err != nil {
-					return usagef(cmd, "--limit: %s", strings.TrimPrefix(err.Error(), token.ErrBadRequest.Error()+": "))
-				}
-				lims = append(lims, l)
+			lims, err := parseLimitFlags(cmd, limitSpecs)
+			if err != nil {
+				return err
 			}
 			var m mintAnswer
 			if privateKey != "" {

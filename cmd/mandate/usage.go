@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mandate-dev/mandate/authority"
 	ausage "github.com/mandate-dev/mandate/authority/usage"
+	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/usage"
 )
@@ -27,6 +31,19 @@ func (x localLeaser) Lease(ctx context.Context, r usage.LeaseRequest) (usage.Lea
 
 func (x localLeaser) Return(ctx context.Context, id string, unused int64) error {
 	return x.l.Return(ctx, id, unused)
+}
+
+// parseLimitFlags reads --limit flags; a bad one is a usage error.
+func parseLimitFlags(cmd *cobra.Command, specs []string) ([]token.Limit, error) {
+	var out []token.Limit
+	for _, s := range specs {
+		l, err := token.ParseLimit(s)
+		if err != nil {
+			return nil, usagef(cmd, "--limit: %s", strings.TrimPrefix(err.Error(), token.ErrBadRequest.Error()+": "))
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }
 
 // limitEnforcer returns the usage-limit enforcer of one verify run: the

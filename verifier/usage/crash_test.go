@@ -1,7 +1,6 @@
 package usage_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,90 +9,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/internal/authoritychild"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/usage"
 )
 
-// childEnv names the data folder of a child authority: when it is set, the
-// test binary serves an authority instead of running tests.
-const childEnv = "MANDATE_USAGE_TEST_AUTHORITY_DIR"
-
 const adminToken = "usage-test-admin-token-0123456789abcdef"
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		os.Exit(runChild(dir))
-	}
+	authoritychild.Main(adminToken) // serves and exits in a child (see authoritychild.Start)
 	os.Exit(m.Run())
-}
-
-func runChild(dir string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := authority.Serve(ctx, authority.ServeConfig{
-		Config: authority.Config{DataDir: dir, AdminToken: adminToken},
-		Addr:   "127.0.0.1:0",
-		Ready:  func(a net.Addr) { fmt.Printf("LISTENING %s\n", a) },
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-// startChild starts an authority process on dir and returns its address
-// and a kill -9.
-func startChild(t *testing.T, dir string) (string, func()) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
-				lines <- addr
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	var once sync.Once
-	kill := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-		})
-	}
-	t.Cleanup(kill)
-	select {
-	case addr := <-lines:
-		return addr, kill
-	case <-time.After(30 * time.Second):
-		kill()
-		t.Fatalf("child authority did not start: %s", stderr.String())
-		return "", nil
-	}
 }
 
 func postJSON(base, path, bearer string, in, out any) (int, error) {
@@ -130,7 +61,8 @@ func TestCrashAuthorityMidBurst(t *testing.T) {
 		t.Skip("starts authority processes")
 	}
 	dir := t.TempDir()
-	addr, kill := startChild(t, dir)
+	child := authoritychild.Start(t, dir)
+	addr, kill := child.Addr, child.Kill
 	var cur atomic.Pointer[string]
 	cur.Store(&addr)
 	// Verifiers follow the authority to its new port after the restart.
@@ -214,7 +146,7 @@ func TestCrashAuthorityMidBurst(t *testing.T) {
 	if before > max {
 		t.Fatalf("%d allowed before the restart; limit %d", before, max)
 	}
-	addr2, _ := startChild(t, dir)
+	addr2 := authoritychild.Start(t, dir).Addr
 	cur.Store(&addr2)
 	burst(200) // 4 verifiers × 4 goroutines × 200 calls: more than the limit
 	for _, enf := range enfs {
