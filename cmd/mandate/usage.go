@@ -1,37 +1,16 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mandate-dev/mandate/authority"
-	ausage "github.com/mandate-dev/mandate/authority/usage"
+	"github.com/mandate-dev/mandate/authority/usage/offline"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
 	"github.com/mandate-dev/mandate/verifier/usage"
 )
-
-// localLeaser is a usage ledger of this machine alone (a verifier without
-// an authority): the same ledger the authority keeps, in a Badger database
-// of its own. Every lease it grants says Local.
-type localLeaser struct{ l *ausage.Ledger }
-
-func (x localLeaser) Lease(ctx context.Context, r usage.LeaseRequest) (usage.Lease, error) {
-	got, err := x.l.Lease(ctx, ausage.Request{Limit: *r.Limit, Session: r.Token.Subject().Session, Expires: r.Token.ExpiresAt(),
-		Need: r.Need, Want: r.Want, Renew: r.Renew, RenewUnused: r.RenewUnused})
-	if err != nil {
-		return usage.Lease{}, err
-	}
-	return usage.Lease{ID: got.ID, Amount: got.Amount, ResetsIn: got.ResetsIn, ResetsAt: got.ResetsAt, Used: got.Used, Held: got.Held, Local: true}, nil
-}
-
-func (x localLeaser) Return(ctx context.Context, id string, unused int64) error {
-	return x.l.Return(ctx, id, unused)
-}
 
 // parseLimitFlags reads --limit flags; a bad one is a usage error.
 func parseLimitFlags(cmd *cobra.Command, specs []string) ([]token.Limit, error) {
@@ -60,12 +39,12 @@ func (a *app) limitEnforcer(base, dir string) (verifier.LimitEnforcer, func(), e
 		}
 		leaser = r
 	case dir != "":
-		s, err := authority.OpenBadgerStore(filepath.Join(dir, "db"), authority.BadgerOptions{})
+		l, closeDB, err := offline.Open(dir, a.now)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--usage-dir %s: %w", dir, err)
+			return nil, nil, fmt.Errorf("--usage-dir: %w", err)
 		}
-		leaser = localLeaser{ausage.New(s.Namespace("usage"), a.now)}
-		closeStore = func() { _ = s.Close() }
+		leaser = l
+		closeStore = func() { _ = closeDB() }
 	default:
 		return nil, func() {}, nil
 	}

@@ -40,10 +40,11 @@
 //   - Without the authority reachable, a limit is decided from the leases
 //     held: when one runs out the call is denied (temporarily_unavailable),
 //     never counted on trust.
-//   - A leaser of this process's own ledger (authority/usage's
-//     Ledger.Leaser, on a local Badger database for a verifier without an
-//     authority) counts at this verifier only: every other verifier has
-//     its own count. Decisions say so ("counted at this verifier only").
+//   - A verifier without an authority counts with a ledger of its own
+//     (package authority/usage/offline, on a local Badger database, as
+//     "mandate verify --usage-dir" does): at this verifier only, every
+//     other verifier has its own count. Decisions say so ("counted at this
+//     verifier only").
 //   - Call Close when the tool server stops: it returns the leases held, so
 //     that their budget is not wasted.
 package usage
@@ -60,8 +61,8 @@ import (
 )
 
 // Leaser hands out leases on limits' budgets: the authority's ledger over
-// HTTP ([Remote]) or a ledger of this process (authority/usage's
-// Ledger.Leaser, for a verifier without an authority).
+// HTTP ([Remote]) or a ledger of this process for a verifier without an
+// authority (package authority/usage/offline).
 //
 // Contract: the sum of the Amounts of every lease granted for one limit in
 // one window, minus what Return gave back, never exceeds the limit's
@@ -119,8 +120,8 @@ const (
 // Config configures an Enforcer.
 type Config struct {
 	// Leaser is required: NewRemote(authority URL) for every verifier of
-	// an authority; a ledger of this process (authority/usage) for a
-	// verifier without one.
+	// an authority; a ledger of this process (authority/usage/offline) for
+	// a verifier without one.
 	Leaser Leaser
 	// MinLease and MaxLease bound the calls (or, for a sum, the amount in
 	// units of the call that asked) one lease asks for.
