@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/authority/approvals"
 	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/authority/usage"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
@@ -71,6 +72,11 @@ type Config struct {
 	// connection is closed to make room; otherwise a connection over a cap
 	// is answered 503 and closed. Connections in use are not affected.
 	MaxConns, MaxConnsPerClient int
+	// Approvals tunes the approvals room (package authority/approvals):
+	// request and approval lifetimes, the pending requests per session.
+	// Its KV, Keys, Revocations, Sign, Audit and Now are the authority's
+	// and need not be set.
+	Approvals approvals.Config
 	// SyncInterval is how often a replica on a replicated store (several
 	// authorities on NATS JetStream) reads the revocations other replicas
 	// appended (default DefaultSyncInterval); keys, clients and the admin
@@ -145,7 +151,8 @@ type Authority struct {
 
 	stats Stats
 
-	usage *usage.Ledger // usage limits' ledger (authority/usage)
+	usage     *usage.Ledger // usage limits' ledger (authority/usage)
+	approvals *approvals.Room
 }
 
 // Stats are the authority's counters, exported as Prometheus metrics.
@@ -254,6 +261,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	a.people = people.NewDirectory(a.store.Namespace("people"), a.now)
 	a.usage = usage.New(a.store.Namespace("usage"), a.now)
 	if err := a.load(ctx); err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: %w", err)
+	}
+	if err := a.openApprovals(); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)
 	}

@@ -190,6 +190,8 @@ type (
 		MaxTTL           int64     `json:"max_ttl_seconds"`
 		CreatedAt        time.Time `json:"created_at"`
 		Limits           []string  `json:"limits,omitempty"` // token.Limit in the CLI's form
+		// RequireApproval is absent from records written before it: none.
+		RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 	}
 )
 
@@ -197,7 +199,8 @@ type (
 func clientOf(c ClientRecord) clientJSON {
 	return clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
 		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
-		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, Limits: limitSpecs(c.Ceiling.Limits)}
+		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, Limits: limitSpecs(c.Ceiling.Limits),
+		RequireApproval: c.Ceiling.RequireApproval}
 }
 
 // record reads a stored client back.
@@ -208,7 +211,7 @@ func (cj *clientJSON) record(id string) (ClientRecord, error) {
 	}
 	return ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
 		Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
-		Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, Limits: limits}}, nil
+		Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, Limits: limits, RequireApproval: cj.RequireApproval}}, nil
 }
 
 func (s *BadgerStore) ttl(exp, now time.Time) time.Duration {

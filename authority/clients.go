@@ -41,6 +41,10 @@ type Ceiling struct {
 	Orgs             []string
 	MaxTTL           time.Duration
 	Limits           []token.Limit
+	// RequireApproval lists calls that need a person's approval in every
+	// token the client mints (checks of the authority block, added to the
+	// mint request's own): the platform cannot mint them away.
+	RequireApproval []token.ApprovalRequirement
 }
 
 func (c Ceiling) clone() Ceiling {
@@ -50,6 +54,7 @@ func (c Ceiling) clone() Ceiling {
 	c.ResourcePrefixes = slices.Clone(c.ResourcePrefixes)
 	c.Orgs = slices.Clone(c.Orgs)
 	c.Limits = slices.Clone(c.Limits)
+	c.RequireApproval = slices.Clone(c.RequireApproval)
 	return c
 }
 
@@ -101,6 +106,14 @@ func (c Ceiling) Validate() error {
 	}
 	if c.MaxTTL <= 0 || c.MaxTTL > token.MaxTTL {
 		return fmt.Errorf("%w: ceiling max_ttl_seconds must be between 1 and %d", ErrBadRequest, int64(token.MaxTTL/time.Second))
+	}
+	if len(c.RequireApproval) > token.MaxApprovalRequirements {
+		return fmt.Errorf("%w: ceiling require_approval has %d entries, over the limit of %d", ErrBadRequest, len(c.RequireApproval), token.MaxApprovalRequirements)
+	}
+	for i := range c.RequireApproval {
+		if err := c.RequireApproval[i].Validate(); err != nil {
+			return fmt.Errorf("%w: ceiling require_approval %d: %w", ErrBadRequest, i+1, err)
+		}
 	}
 	return nil
 }

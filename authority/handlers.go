@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/mandate-dev/mandate/authority/approvals"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -26,6 +27,8 @@ type mintRequestJSON struct {
 	TTLSeconds int64         `json:"ttl_seconds"`
 	// Limits are usage limits in the CLI's form (token.ParseLimit).
 	Limits []string `json:"limits,omitempty"`
+	// RequireApproval: calls that always need a person's approval.
+	RequireApproval []token.ApprovalRequirement `json:"require_approval"`
 }
 
 type mintResponseJSON struct {
@@ -108,6 +111,9 @@ type ceilingJSON struct {
 	// Limits are usage limits every token of the client carries
 	// (token.ParseLimit's form).
 	Limits []string `json:"limits,omitempty"`
+	// RequireApproval: calls that need a person's approval in every token
+	// the client mints.
+	RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 }
 
 type registerClientJSON struct {
@@ -143,6 +149,9 @@ type sessionJSONOut struct {
 	Tokens      []sessionTokenJSON `json:"tokens"`
 	Revocations []entryJSONOut     `json:"revocations"`
 	Limits      []usageJSON        `json:"limits"`
+	// Approvals are the session's approval requests, newest first (at
+	// most approvals.MaxListed).
+	Approvals []approvals.Request `json:"approvals"`
 }
 
 func rfc3339(t time.Time) string {
@@ -185,7 +194,7 @@ func (h *handler) mint(c *gin.Context) {
 	}
 	res, err := h.a.Mint(c.Request.Context(), p, MintRequest{
 		Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session,
-		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second, Limits: limits,
+		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second, Limits: limits, RequireApproval: req.RequireApproval,
 	})
 	if err != nil {
 		h.writeError(c, err)
@@ -404,12 +413,20 @@ func (h *handler) session(c *gin.Context) {
 			KeyID: t.KeyID, IssuedAt: rfc3339(t.IssuedAt), ExpiresAt: rfc3339(t.ExpiresAt), Revoked: t.Revoked,
 		}
 	}
+	// The caller may see the session, so it may see its approvals.
+	if out.Approvals, err = h.a.approvals.List(c.Request.Context(), approvals.Viewer{Admin: true}, approvals.Filter{Session: v.ID}); err != nil {
+		h.writeApprovalError(c, err)
+		return
+	}
+	if out.Approvals == nil {
+		out.Approvals = []approvals.Request{}
+	}
 	c.JSON(http.StatusOK, out)
 }
 
 func ceilingOut(c Ceiling) ceilingJSON {
 	return ceilingJSON{Services: c.Services, Tools: c.Tools, Operations: c.Operations,
-		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second), Limits: limitSpecs(c.Limits)}
+		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second), Limits: limitSpecs(c.Limits), RequireApproval: c.RequireApproval}
 }
 
 func clientOut(cl Client) clientJSONOut {
@@ -438,7 +455,8 @@ func (h *handler) registerClient(c *gin.Context) {
 	ceil := Ceiling{
 		Services: req.Ceiling.Services, Tools: req.Ceiling.Tools, Operations: req.Ceiling.Operations,
 		ResourcePrefixes: req.Ceiling.ResourcePrefixes, Orgs: req.Ceiling.Orgs,
-		MaxTTL: time.Duration(req.Ceiling.MaxTTLSeconds) * time.Second,
+		MaxTTL:          time.Duration(req.Ceiling.MaxTTLSeconds) * time.Second,
+		RequireApproval: req.Ceiling.RequireApproval,
 	}
 	var err error
 	if ceil.Limits, err = parseLimits(req.Ceiling.Limits); err != nil {

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/mandate-dev/mandate/token"
@@ -25,6 +27,10 @@ type MintRequest struct {
 	// Limits are usage limits of the authority block (token.Limit): every
 	// call of the token and of every token derived from it counts.
 	Limits []token.Limit
+	// RequireApproval lists calls that always need a person's approval in
+	// this session: each becomes a check of the authority block
+	// (token.ApprovalRequirement), which no delegate can lift.
+	RequireApproval []token.ApprovalRequirement
 }
 
 // MintResult is a minted token.
@@ -56,11 +62,12 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 		req.Session = p.SessionID(token.NewSessionID())
 	}
 	tr := token.MintRequest{
-		Subject: token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
-		Rights:  req.Rights,
-		TTL:     req.TTL,
-		Limits:  req.Limits,
-		Now:     now,
+		Subject:         token.Subject{Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session},
+		Rights:          req.Rights,
+		TTL:             req.TTL,
+		Limits:          req.Limits,
+		Now:             now,
+		RequireApproval: slices.Clone(req.RequireApproval),
 	}
 	if err := tr.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -78,6 +85,12 @@ func (a *Authority) Mint(ctx context.Context, p Principal, req MintRequest) (*Mi
 			return nil, err
 		}
 		tr.Limits = withCeilingLimits(ceiling.Limits, req.Limits)
+		// The ceiling's approval requirements bind every token it mints.
+		for _, r := range ceiling.RequireApproval {
+			if !slices.ContainsFunc(tr.RequireApproval, func(x token.ApprovalRequirement) bool { return reflect.DeepEqual(x, r) }) {
+				tr.RequireApproval = append(tr.RequireApproval, r)
+			}
+		}
 		clientID = p.ClientID
 	}
 	if req.Session != "" {

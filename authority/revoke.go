@@ -64,6 +64,7 @@ func (a *Authority) RevokeToken(ctx context.Context, tok string) (*RevokeResult,
 	if err := a.submit(ctx, op); err != nil {
 		return nil, err
 	}
+	a.revokeApprovals(ctx, "anyone holding the token", "", op.revs)
 	res := result(op.revs)
 	a.auditRevocation(ctx, "anyone holding the token", "token", fmt.Sprintf("block %d of %d", len(ids)-1, len(ids)), res)
 	return res, nil
@@ -145,6 +146,7 @@ func (a *Authority) RevokeID(ctx context.Context, p Principal, id []byte) (*Revo
 	if err := a.submit(ctx, op); err != nil {
 		return nil, err
 	}
+	a.revokeApprovals(ctx, p.String(), "", op.revs)
 	res := result(op.revs)
 	a.auditRevocation(ctx, p.String(), "revocation_id", hex.EncodeToString(id), res)
 	return res, nil
@@ -221,6 +223,11 @@ func (a *Authority) revokeSelected(ctx context.Context, sel *selector) (*RevokeR
 	if err := a.submit(ctx, op); err != nil {
 		return nil, err
 	}
+	session := ""
+	if sel.markSession {
+		session = sel.value
+	}
+	a.revokeApprovals(ctx, "the revocation of "+sel.by.String()+" "+clip(sel.value), session, op.revs)
 	return result(op.revs), nil
 }
 

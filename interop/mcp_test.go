@@ -21,6 +21,7 @@ import (
 	"github.com/mandate-dev/mandate/attenuate"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/approval"
 	"github.com/mandate-dev/mandate/verifier/mcpmw"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -63,10 +64,12 @@ type mcpServer struct {
 	key      token.SigningKey
 	revoked  *revocation.Memory
 	resource string
-	as       *httptest.Server
-	mu       sync.Mutex
-	asHits   int
-	codes    map[string]string // code → scope
+	// authority is the (unserved) authority URL approval denials name.
+	authority string
+	as        *httptest.Server
+	mu        sync.Mutex
+	asHits    int
+	codes     map[string]string // code → scope
 }
 
 func newMCPServer(t *testing.T) *mcpServer {
@@ -76,7 +79,11 @@ func newMCPServer(t *testing.T) *mcpServer {
 		t.Fatal(err)
 	}
 	s := &mcpServer{key: key, revoked: revocation.NewMemory(), codes: map[string]string{}}
-	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: s.revoked})
+	approvals, err := approval.New(approval.Config{Redeemer: approval.NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(verifier.Config{Keys: token.NewKeySet(key.Public()), Revocations: s.revoked, Approvals: approvals})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +95,8 @@ func newMCPServer(t *testing.T) *mcpServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard, err := mcpmw.New(v, mcpmw.Options{ResourceMetadata: meta})
+	s.authority = srv.URL + "/authority"
+	guard, err := mcpmw.New(v, mcpmw.Options{ResourceMetadata: meta, ApprovalURL: s.authority})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +204,7 @@ type tsStep struct {
 	Name string         `json:"name"`
 	Tool string         `json:"tool"`
 	Args map[string]any `json:"args,omitempty"`
+	Meta map[string]any `json:"meta,omitempty"`
 }
 
 type tsSession struct {
@@ -206,10 +215,11 @@ type tsSession struct {
 }
 
 type tsError struct {
-	Name         string `json:"name"`
-	Code         *int   `json:"code"`
-	Message      string `json:"message"`
-	Unauthorized bool   `json:"unauthorized"`
+	Name         string          `json:"name"`
+	Code         *int            `json:"code"`
+	Message      string          `json:"message"`
+	Unauthorized bool            `json:"unauthorized"`
+	Data         json.RawMessage `json:"data"`
 }
 
 type tsOutcome struct {
@@ -260,7 +270,9 @@ func runTSClient(t *testing.T, node, endpoint string, sessions []tsSession) tsRe
 // exactly the covering scope with one); a caveat, unusable arguments or an
 // undeclared tool are isError tool results with the machine-readable
 // denial, which start no authorization; and every session keeps working
-// after each denial. (Approval-required denials are pending issue 9.)
+// after each denial. A call that needs a person's approval is MCP's URL
+// elicitation error (-32042) with the approval page, which starts no
+// authorization either; the retry with the approval in _meta runs once.
 func TestTypeScriptClient(t *testing.T) {
 	node := requireTSClient(t)
 	s := newMCPServer(t)
@@ -275,6 +287,32 @@ func TestTypeScriptClient(t *testing.T) {
 	sub, err := b.Tools("create_refund").ArgMax("create_refund", "amount", 500).DelegatedTo("refunds").Build()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b, err = attenuate.New(full.Token); err != nil {
+		t.Fatal(err)
+	}
+	gated, err := b.RequireApproval("create_refund", attenuate.Above("amount", 100)).DelegatedTo("gated").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvalOf := func(amount int) string {
+		t.Helper()
+		digest, err := token.CallDigest(token.Call{Service: "payments", Tool: "create_refund", Operation: "write", Resource: "order:o-1",
+			Args: map[string]any{"order": "o-1", "amount": amount}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := token.ParseString(gated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := u.RevocationIDs()
+		a, err := token.SignApproval(s.key, token.Approval{ID: fmt.Sprintf("ap_ts_%d", amount), CallDigest: digest, Session: full.Subject.Session,
+			Lineage: ids[len(ids)-1], Approver: "alice@acme.test", ApproverOrg: "acme", IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
 	}
 	gone := s.mint(t, now, github)
 	if err := s.revoked.Add(context.Background(), revocation.Entry{ID: gone.RevocationIDs[0]}); err != nil {
@@ -313,6 +351,16 @@ func TestTypeScriptClient(t *testing.T) {
 			refund("over the caveat", 900),
 			read("tool outside the caveat", "acme/api"),
 			refund("allowed after caveats", 400),
+		}},
+		{Name: "approval", Token: gated, Steps: []tsStep{
+			refund("needs approval", 400),
+			refund("allowed after elicitation", 100),
+			{Name: "with the approval", Tool: "create_refund", Args: map[string]any{"order": "o-1", "amount": 400}, Meta: map[string]any{verifier.ApprovalMetaKey: approvalOf(400)}},
+			{Name: "the approval again", Tool: "create_refund", Args: map[string]any{"order": "o-1", "amount": 400}, Meta: map[string]any{verifier.ApprovalMetaKey: approvalOf(400)}},
+		}},
+		{Name: "oauth approval", Token: gated, OAuth: true, Steps: []tsStep{
+			refund("needs approval", 300),
+			refund("allowed after elicitation", 100),
 		}},
 		{Name: "oauth step-up", Token: full.Token, OAuth: true, Steps: []tsStep{
 			read("no right: step-up", "globex/api"),
@@ -410,6 +458,42 @@ func TestTypeScriptClient(t *testing.T) {
 	toolDenial("oauth sub-agent", "over the caveat", verifier.KindCaveat, false, "forbids this call")
 	toolDenial("oauth sub-agent", "tool outside the caveat", verifier.KindCaveat, true, "forbids this call")
 	allowed("oauth sub-agent", "allowed after caveats")
+
+	// Approval required: the URL elicitation error, with the page; no
+	// authorization flow; the retry with the approval runs once.
+	elicited := func(sess, step string) {
+		t.Helper()
+		o := got[sess][step]
+		if o.Error == nil || o.Error.Code == nil || *o.Error.Code != mcpmw.CodeURLElicitationRequired {
+			t.Fatalf("%s / %s: %+v, want the URL elicitation error %d", sess, step, o, mcpmw.CodeURLElicitationRequired)
+		}
+		var data struct {
+			Elicitations []struct{ Mode, URL, Message, ElicitationID string } `json:"elicitations"`
+			Denial       mcpmw.Denial                                         `json:"dev.mandate/denial"`
+		}
+		// The TypeScript SDK keeps only the elicitations of the error's
+		// data (UrlElicitationRequiredError); the message names the call.
+		if err := json.Unmarshal(o.Error.Data, &data); err != nil || len(data.Elicitations) != 1 || data.Elicitations[0].Mode != "url" ||
+			!strings.HasPrefix(data.Elicitations[0].URL, s.authority+"/v1/approvals?") || data.Elicitations[0].ElicitationID == "" ||
+			!strings.Contains(data.Elicitations[0].Message, "call digest") || !strings.Contains(o.Error.Message, "a person must approve") {
+			t.Errorf("%s / %s: elicitation %+v, data %s (%v)", sess, step, o.Error, o.Error.Data, err)
+		}
+		if o.Auth != nil && ((*o.Auth)["redirects"] != 0 || (*o.Auth)["saved"] != 0 || (*o.Auth)["invalidated"] != 0) {
+			t.Errorf("%s / %s: the OAuth provider was asked to authorize: %v", sess, step, *o.Auth)
+		}
+	}
+	elicited("approval", "needs approval")
+	allowed("approval", "allowed after elicitation")
+	allowed("approval", "with the approval")
+	// Decided where the SDK dispatches the call (so that its use is spent
+	// once): the SDK fills a typed tool's structured content with the zero
+	// output, so only the _meta denial is checked here.
+	if o := got["approval"]["the approval again"]; o.Error != nil || !o.IsError || !strings.Contains(o.Text, "already used") ||
+		!strings.Contains(fmt.Sprint(o.Meta[mcpmw.DenialMetaKey]), string(verifier.KindApprovalInvalid)) {
+		t.Errorf("approval / the approval again: %+v, want an isError approval_invalid result", o)
+	}
+	elicited("oauth approval", "needs approval")
+	allowed("oauth approval", "allowed after elicitation")
 
 	// A missing right is step-up for exactly the covering scope.
 	if o := got["oauth step-up"]["no right: step-up"]; o.StepUpScope != "github:read_file:read:repo:globex/api" || o.Error != nil || o.IsError || !strings.Contains(o.Text, "globex/api/README.md read") {

@@ -28,6 +28,7 @@ function describe(err) {
     code: err instanceof StreamableHTTPError ? err.code : (typeof err?.code === 'number' ? err.code : null),
     message: String(err?.message ?? err),
     unauthorized: err instanceof UnauthorizedError,
+    data: err?.data ?? null,
   };
 }
 
@@ -70,7 +71,7 @@ async function consent(transport, p) {
 async function step(client, transport, p, s) {
   const before = snapshot(p);
   const out = { name: s.name };
-  const call = () => client.callTool({ name: s.tool, arguments: s.args ?? {} });
+  const call = () => client.callTool({ name: s.tool, arguments: s.args ?? {}, ...(s.meta ? { _meta: s.meta } : {}) });
   try {
     let res;
     try {

@@ -31,8 +31,11 @@ func unmarshalContainer(raw []byte) (*pb.Biscuit, error) {
 // canonicalContainer reads raw when it is in canonical form, and returns
 // nil otherwise. The bytes fields share one copy of raw (as proto.Unmarshal
 // they never alias the caller's buffer, which may change after Parse).
-func canonicalContainer(raw []byte) *pb.Biscuit {
-	raw = bytes.Clone(raw)
+func canonicalContainer(raw []byte) *pb.Biscuit { return canonicalOwned(bytes.Clone(raw)) }
+
+// canonicalOwned is canonicalContainer on a buffer the caller gives away:
+// the bytes fields alias raw, which nothing may change afterwards.
+func canonicalOwned(raw []byte) *pb.Biscuit {
 	c := new(pb.Biscuit)
 	var seen uint8
 	for len(raw) > 0 {

@@ -30,7 +30,7 @@ func ParseString(s string) (*Unverified, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(raw)
+	return parseOwned(raw, nil, true)
 }
 
 // Parse decodes a raw token, enforcing every limit in limits.go and refusing
@@ -41,11 +41,19 @@ func Parse(raw []byte) (*Unverified, error) { return parse(raw, nil) }
 // byte followed by new ones, prev's decoded blocks are reused and only the
 // new blocks are decoded: decoding is a function of a block's bytes and the
 // symbols before it, so the result is the same as decoding them all.
-func parse(raw []byte, prev *Unverified) (*Unverified, error) {
+func parse(raw []byte, prev *Unverified) (*Unverified, error) { return parseOwned(raw, prev, false) }
+
+// parseOwned is parse; owned says that raw is the token's own copy (made
+// by ParseString), which the container may alias instead of copying it.
+func parseOwned(raw []byte, prev *Unverified, owned bool) (*Unverified, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte token limit", ErrTooLarge, len(raw), MaxTokenBytes)
 	}
-	if c := canonicalContainer(raw); c != nil {
+	read := canonicalContainer
+	if owned {
+		read = canonicalOwned
+	}
+	if c := read(raw); c != nil {
 		return parseMessage(raw, c, prev, true)
 	}
 	c := new(pb.Biscuit)
@@ -150,7 +158,7 @@ func classify(err error) error {
 	return fmt.Errorf("%w: %w", ErrMalformed, err)
 }
 
-// Bytes returns the raw token.
+// Bytes returns the raw token. The slice is shared: do not modify it.
 func (u *Unverified) Bytes() []byte { return u.raw }
 
 // BlockCount returns the number of blocks, the authority block included.
@@ -197,7 +205,8 @@ func (u *Unverified) Verify(keys *KeySet, now time.Time) (*Verified, error) {
 	}
 	auth := u.signed[0]
 	var root *PublicKey
-	msg := signedPayload(nil, auth)
+	var msgBuf [4 << 10]byte // typical blocks are signed without allocating
+	msg := signedPayload(msgBuf[:0], auth)
 	for i := range cands {
 		if verifyExpanded(cands[i].exp, msg, auth.Signature) {
 			root = &cands[i].PublicKey

@@ -99,7 +99,7 @@ func (v *Verified) RevocationIDs() [][]byte { return v.u.RevocationIDs() }
 // BlockCount returns the number of blocks.
 func (v *Verified) BlockCount() int { return len(v.u.blocks) }
 
-// Bytes returns the raw token.
+// Bytes returns the raw token. The slice is shared: do not modify it.
 func (v *Verified) Bytes() []byte { return v.u.raw }
 
 // Unverified returns the parsed token, for inspection.

@@ -22,6 +22,17 @@ var (
 	ErrApprovalInvalid = fmt.Errorf("%w: approval refused", ErrDenied)
 )
 
+// Where an agent puts an approval when it retries a call; the adapters
+// read it from there into Request.Approval (package verifier/approval
+// repeats them as approval.Header and approval.MetaKey).
+const (
+	// ApprovalHeader is the HTTP request header that carries an approval.
+	ApprovalHeader = "Mandate-Approval"
+	// ApprovalMetaKey is the key of an MCP tools/call request's
+	// params._meta that carries an approval.
+	ApprovalMetaKey = "dev.mandate/approval"
+)
+
 // ApprovalChecker checks the approval a request carries, for a call that
 // an approval caveat stops. Package verifier/approval implements it; set it
 // as Config.Approvals. The verifier calls CheckApproval only when a check
@@ -41,11 +52,15 @@ type ApprovalChecker interface {
 
 // ApprovalCall is what an ApprovalChecker sees of one decision.
 type ApprovalCall struct {
-	Keys       *token.KeySet   // the verifier's trusted root keys
-	Token      *token.Verified // the verified, unrevoked token
-	Call       token.Call      // the call as the request describes it
-	Digest     [token.CallDigestSize]byte
-	Approval   string // the encoded approval the request carries
+	Keys     *token.KeySet   // the verifier's trusted root keys
+	Token    *token.Verified // the verified, unrevoked token
+	Call     token.Call      // the call as the request describes it
+	Digest   [token.CallDigestSize]byte
+	Approval string // the encoded approval the request carries
+	// Bearer is the token of the call as presented: a redeemer that
+	// redeems at the authority sends it as its credential (see
+	// verifier/approval.AuthorityRedeemer). Never log it.
+	Bearer     string
 	DecisionID string
 	Now        time.Time
 }
@@ -53,7 +68,7 @@ type ApprovalCall struct {
 // approve handles a decision denied by an approval caveat (out). It either
 // returns a final decision (done) or, when not done, the outcome of evaluating again with
 // the approval fact, for Authorize to report as usual.
-func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, req *Request, now time.Time, sc *scratch, out datalog.Outcome) (Decision, datalog.Outcome, bool, error) {
+func (v *Verifier) approve(ctx context.Context, d Decision, tok string, vt *token.Verified, req *Request, now time.Time, sc *scratch, out datalog.Outcome) (Decision, datalog.Outcome, bool, error) {
 	if out.Block == 0 && !slices.ContainsFunc(vt.Rights(), func(r token.Right) bool {
 		return r.Covers(req.Service, req.Tool, req.Operation, req.Resource)
 	}) {
@@ -74,7 +89,7 @@ func (v *Verifier) approve(ctx context.Context, d Decision, vt *token.Verified, 
 	case v.cfg.Approvals == nil:
 		return deny(d, fmt.Errorf("%w: block %d check %d needs a person's approval of this call (call digest %s), and this verifier is not configured to check approvals (Config.Approvals)", ErrApprovalRequired, out.Block, out.Check, d.CallDigest)), out, true, nil
 	}
-	ac := &ApprovalCall{Keys: v.cfg.Keys, Token: vt, Call: call, Digest: digest, Approval: req.Approval, DecisionID: d.DecisionID, Now: now}
+	ac := &ApprovalCall{Keys: v.cfg.Keys, Token: vt, Call: call, Digest: digest, Approval: req.Approval, Bearer: tok, DecisionID: d.DecisionID, Now: now}
 	a, err := v.cfg.Approvals.CheckApproval(ctx, ac)
 	if err != nil {
 		return deny(d, fmt.Errorf("%w: %w", ErrApprovalInvalid, err)), out, true, nil

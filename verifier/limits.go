@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mandate-dev/mandate/internal/callfacts"
 	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -176,7 +177,7 @@ func limitAmount(l *token.DeclaredLimit, req *Request) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("%w: the call has no argument %q, which the usage limit %s of block %d adds up", ErrBadRequest, l.Arg, l.Limit, l.Block)
 	}
-	t, _, err := argTerm(v, false)
+	t, _, err := callfacts.ArgTerm(v)
 	if err != nil || t.Kind != datalog.KindInteger {
 		return 0, fmt.Errorf("%w: argument %q is not an integer, and the usage limit %s of block %d adds it up", ErrBadRequest, l.Arg, l.Limit, l.Block)
 	}

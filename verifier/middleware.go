@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -21,6 +22,49 @@ type HTTPOptions struct {
 	// ResourceMetadata, when set, is added to challenges as
 	// resource_metadata="…" (RFC 9728), as MCP clients expect.
 	ResourceMetadata string
+	// ApprovalURL is the base URL of the authority that approves calls
+	// (such as "https://auth.example.com"). An approval_required denial
+	// then carries approval_url, ApprovalURL + "/v1/approvals": where the
+	// agent files its request for the call ([DenialBody]).
+	ApprovalURL string
+	// ApprovalPageURL, when set, is the page where a person decides (the
+	// authority's console); an approval_required denial carries it as
+	// approval_page, with ?call_digest=… appended. MCP clients show it to
+	// the person (see verifier/mcpmw).
+	ApprovalPageURL string
+}
+
+// ApprovalRequestURL is where an agent asks for approvals: ApprovalURL +
+// "/v1/approvals", or "" when ApprovalURL is not set.
+func (o HTTPOptions) ApprovalRequestURL() string {
+	if o.ApprovalURL == "" {
+		return ""
+	}
+	return strings.TrimRight(o.ApprovalURL, "/") + "/v1/approvals"
+}
+
+// ApprovalPage is the page where a person decides the call of d:
+// ApprovalPageURL with call_digest (and session) in the query; without
+// one, the authority's listing of the session's pending requests, which a
+// person reads with their credential. "" when neither URL is set.
+func (o HTTPOptions) ApprovalPage(d *Decision) string {
+	q := url.Values{}
+	if d.Session != "" {
+		q.Set("session", d.Session)
+	}
+	switch {
+	case o.ApprovalPageURL != "":
+		q.Set("call_digest", d.CallDigest)
+		sep := "?"
+		if strings.Contains(o.ApprovalPageURL, "?") {
+			sep = "&"
+		}
+		return o.ApprovalPageURL + sep + q.Encode()
+	case o.ApprovalURL != "":
+		q.Set("status", "pending")
+		return o.ApprovalRequestURL() + "?" + q.Encode()
+	}
+	return ""
 }
 
 type ctxKey struct{}
@@ -89,7 +133,8 @@ func Middleware(v *Verifier, fn RequestFunc, opts HTTPOptions) func(http.Handler
 }
 
 // AuthorizeHTTP authorizes an HTTP request: it reads the bearer token, maps
-// the request with fn and decides. It returns the decision and the status
+// the request with fn, takes the approval from the Mandate-Approval header
+// ([ApprovalHeader]) unless fn set one, and decides. It returns the decision and the status
 // to answer (200 when allowed). Framework adapters build on it.
 func (v *Verifier) AuthorizeHTTP(r *http.Request, fn RequestFunc) (*Decision, int) {
 	tok, err := BearerToken(r)
@@ -105,6 +150,9 @@ func (v *Verifier) AuthorizeHTTP(r *http.Request, fn RequestFunc) (*Decision, in
 	if err != nil {
 		d := &Decision{Err: errors.Join(ErrBadRequest, err), Reason: "cannot map request: " + err.Error()}
 		return d, StatusOf(d)
+	}
+	if req.Approval == "" {
+		req.Approval = r.Header.Get(ApprovalHeader)
 	}
 	d := v.Authorize(r.Context(), tok, req)
 	return &d, StatusOf(&d)
@@ -156,11 +204,29 @@ type DenialBody struct {
 	Scope       string       `json:"scope,omitempty"`
 	DecisionID  string       `json:"decision_id,omitempty"`
 	FailedCheck *FailedCheck `json:"failed_check,omitempty"`
+	// CallDigest is set for approval_required and approval_invalid: the
+	// call's digest (token.CallDigest), which the approval must bind.
+	CallDigest string `json:"call_digest,omitempty"`
+	// ApprovalURL (approval_required, when HTTPOptions.ApprovalURL is set)
+	// is where the agent asks: POST it the call with its token.
+	ApprovalURL string `json:"approval_url,omitempty"`
+	// ApprovalPage (approval_required) is where a person decides.
+	ApprovalPage string `json:"approval_page,omitempty"`
 }
 
 // Body returns the denial body of d.
 func (d *Decision) Body() DenialBody {
-	return DenialBody{Error: string(d.Kind()), Description: d.Reason, Scope: d.Scope(), DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}
+	return DenialBody{Error: string(d.Kind()), Description: d.Reason, Scope: d.Scope(), DecisionID: d.DecisionID, FailedCheck: d.FailedCheck, CallDigest: d.CallDigest}
+}
+
+// BodyFor is Body with the approval links of opts: for an
+// approval_required denial, where to ask and where a person decides.
+func (d *Decision) BodyFor(opts HTTPOptions) DenialBody {
+	b := d.Body()
+	if d.Kind() == KindApprovalRequired {
+		b.ApprovalURL, b.ApprovalPage = opts.ApprovalRequestURL(), opts.ApprovalPage(d)
+	}
+	return b
 }
 
 // WriteChallenge writes a denial with the status StatusOf(d) gives (pass
@@ -171,9 +237,11 @@ func (d *Decision) Body() DenialBody {
 //     error="insufficient_scope" and scope="…" naming the right that
 //     would cover the call, which OAuth clients answer with step-up;
 //   - every other denial: no challenge at all, so that no client starts
-//     an authorization flow that cannot help (and 503 has Retry-After).
+//     an authorization flow that cannot help (and 503 has Retry-After);
+//     approval_required is a 403 whose body carries the call digest and
+//     the links where to ask (approval_url) and decide (approval_page).
 func WriteChallenge(w http.ResponseWriter, status int, d *Decision, opts HTTPOptions) {
-	body := d.Body()
+	body := d.BodyFor(opts)
 	if body.Error == "" || KindStatus(Kind(body.Error)) != status {
 		body.Error = legacyCode(status)
 	}

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"reflect"
 	"slices"
 	"time"
 
+	"github.com/mandate-dev/mandate/internal/callfacts"
 	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/internal/strictjson"
 	"github.com/mandate-dev/mandate/token"
@@ -160,7 +159,7 @@ func (r *Request) facts(now time.Time, sc *scratch) ([]datalog.Predicate, error)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		t, ok, err := argTerm(r.Args[name], true)
+		t, ok, err := callfacts.ArgTerm(r.Args[name])
 		if err != nil {
 			return nil, fmt.Errorf("%w: argument %q: %v", ErrBadRequest, name, err)
 		}
@@ -171,78 +170,4 @@ func (r *Request) facts(now time.Time, sc *scratch) ([]datalog.Predicate, error)
 	}
 	sc.facts, sc.terms = out, terms
 	return out, nil
-}
-
-// argTerm converts one argument. ok is false for a value left out because
-// it is over the limits.
-func argTerm(v any, allowList bool) (t datalog.Term, ok bool, err error) {
-	switch x := v.(type) {
-	case string:
-		return datalog.String(x), len(x) <= token.MaxStringBytes, nil
-	case bool:
-		return datalog.Bool(x), true, nil
-	case int:
-		return datalog.Int(int64(x)), true, nil
-	case int64:
-		return datalog.Int(x), true, nil
-	case int32:
-		return datalog.Int(int64(x)), true, nil
-	case int16:
-		return datalog.Int(int64(x)), true, nil
-	case int8:
-		return datalog.Int(int64(x)), true, nil
-	case uint8:
-		return datalog.Int(int64(x)), true, nil
-	case uint16:
-		return datalog.Int(int64(x)), true, nil
-	case uint32:
-		return datalog.Int(int64(x)), true, nil
-	case uint:
-		if uint64(x) > math.MaxInt64 {
-			return t, false, fmt.Errorf("integer %d is out of range", x)
-		}
-		return datalog.Int(int64(x)), true, nil
-	case uint64:
-		if x > math.MaxInt64 {
-			return t, false, fmt.Errorf("integer %d is out of range", x)
-		}
-		return datalog.Int(int64(x)), true, nil
-	case float64:
-		if x != math.Trunc(x) || x < math.MinInt64 || x >= math.MaxInt64 {
-			return t, false, fmt.Errorf("number %v is not an integer (pass amounts in minor units)", x)
-		}
-		return datalog.Int(int64(x)), true, nil
-	case json.Number:
-		i, err := x.Int64()
-		if err != nil {
-			return t, false, fmt.Errorf("number %s is not an integer (pass amounts in minor units)", x)
-		}
-		return datalog.Int(i), true, nil
-	case time.Time:
-		return datalog.Date(x), true, nil
-	case []byte:
-		return datalog.Bytes(x), len(x) <= token.MaxStringBytes, nil
-	case nil:
-		return t, false, fmt.Errorf("null is not supported")
-	}
-	rv := reflect.ValueOf(v)
-	if !allowList || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) {
-		return t, false, fmt.Errorf("unsupported type %T", v)
-	}
-	set := datalog.Term{Kind: datalog.KindSet}
-	keep := rv.Len() <= token.MaxSetSize
-	for i := 0; i < rv.Len(); i++ {
-		e, eok, err := argTerm(rv.Index(i).Interface(), false)
-		if err != nil {
-			return t, false, fmt.Errorf("element %d: %v", i, err)
-		}
-		if len(set.Set) > 0 && set.Set[0].Kind != e.Kind {
-			return t, false, fmt.Errorf("list mixes %s and %s", set.Set[0].Kind, e.Kind)
-		}
-		keep = keep && eok
-		if keep {
-			set.Set = append(set.Set, e)
-		}
-	}
-	return datalog.NewSet(set.Set), keep, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/mandate-dev/mandate/internal/callfacts"
 	"github.com/mandate-dev/mandate/internal/datalog"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -170,7 +171,7 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	out, err := sc.ev.RunProgram(vt.Program(), facts, func(w *datalog.World) bool { return covered(w, &req) })
 	if err == nil && out.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[out.Block].Checks[out.Check]) {
 		var done bool
-		if d, out, done, err = v.approve(ctx, d, vt, &req, now, sc, out); done {
+		if d, out, done, err = v.approve(ctx, d, tok, vt, &req, now, sc, out); done {
 			if d.Allowed {
 				d = v.spendLimits(ctx, d, vt, &req, now, sc)
 			}
@@ -291,25 +292,9 @@ func reason(err error) string {
 	return msg
 }
 
-// covered is mandate's fixed policy (token.Policy), evaluated natively on
-// the trusted world: the authority block's facts, its rules' derivations and
-// the request facts.
+// covered is mandate's fixed policy (callfacts.Covered) for req.
 func covered(w *datalog.World, req *Request) bool {
-	ok := false
-	w.Relation(token.FactRight, func(f datalog.Predicate) bool {
-		if len(f.Terms) != 4 {
-			return true
-		}
-		for _, t := range f.Terms {
-			if t.Kind != datalog.KindString {
-				return true
-			}
-		}
-		r := token.Right{Service: f.Terms[0].Str, Tool: f.Terms[1].Str, Operation: f.Terms[2].Str, Resource: f.Terms[3].Str}
-		ok = r.Covers(req.Service, req.Tool, req.Operation, req.Resource)
-		return !ok
-	})
-	return ok
+	return callfacts.Covered(w, req.Service, req.Tool, req.Operation, req.Resource)
 }
 
 // verified returns the verified chain of tok, from the cache when this

@@ -158,17 +158,9 @@ everything attenuated from it, not the token it came from.`,
 				}
 				sets = append(sets, oneOf{tool, arg, vals, s})
 			}
-			if (len(approvers) > 0 || orgApprovers) && len(approvals) == 0 {
-				return usagef(cmd, "--approver and --org-approvers say who approves a --require-approval; give one")
-			}
-			var reqs []token.ApprovalRequirement
-			for _, s := range approvals {
-				r, err := token.ParseApprovalRequirement(s)
-				if err != nil {
-					return usagef(cmd, "--require-approval %q: want TOOL or TOOL:ARG>N, such as refund or 'refund:amount>100'", s)
-				}
-				r.Approvers, r.OrgApprovers = approvers, orgApprovers
-				reqs = append(reqs, r)
+			reqs, err := approvalRequirements(cmd, approvals, approvers, orgApprovers)
+			if err != nil {
+				return err
 			}
 			lims, err := parseLimitFlags(cmd, limitSpecs)
 			if err != nil {
@@ -295,9 +287,7 @@ everything attenuated from it, not the token it came from.`,
 	f.StringVar(&expires, "expires", "", "expire at this RFC 3339 `TIME`")
 	f.StringVar(&delegateTo, "delegate-to", "", "record the `NAME` this block is for (audit only)")
 	f.StringArrayVar(&checks, "check", nil, "a raw check in Biscuit v3 `DATALOG` (repeatable)")
-	f.StringArrayVar(&approvals, "require-approval", nil, "calls of TOOL need a person's approval: every call (`TOOL`), or calls whose integer ARG is above N (TOOL:ARG>N) (repeatable)")
-	f.StringArrayVar(&approvers, "approver", nil, "only this `NAME` may approve the --require-approval calls (repeatable)")
-	f.BoolVar(&orgApprovers, "org-approvers", false, "any approver of the token's org may approve the --require-approval calls (with --approver: either)")
+	approvalFlags(cmd, &approvals, &approvers, &orgApprovers)
 	f.StringArrayVar(&limitSpecs, "limit", nil, "a usage limit of this block, binding every token derived from it: at most N calls of TOOL (\"*\": any tool) per fixed WINDOW (`TOOL:calls=N[/WINDOW]`, such as send_email:calls=20/1h), or integer ARG summed to at most N (TOOL:ARG=N[/WINDOW], such as refund:amount=1000); no window: for the life of the block (repeatable)")
 	f.BoolVar(&seal, "seal", false, "seal the result: no further attenuation")
 	return cmd
@@ -347,3 +337,29 @@ type messageError struct {
 
 func (e *messageError) Error() string { return e.msg }
 func (e *messageError) Unwrap() error { return e.err }
+
+// approvalRequirements reads --require-approval, --approver and
+// --org-approvers (mint and attenuate).
+func approvalRequirements(cmd *cobra.Command, approvals, approvers []string, orgApprovers bool) ([]token.ApprovalRequirement, error) {
+	if (len(approvers) > 0 || orgApprovers) && len(approvals) == 0 {
+		return nil, usagef(cmd, "--approver and --org-approvers say who approves a --require-approval; give one")
+	}
+	var reqs []token.ApprovalRequirement
+	for _, s := range approvals {
+		r, err := token.ParseApprovalRequirement(s)
+		if err != nil {
+			return nil, usagef(cmd, "--require-approval %q: want TOOL or TOOL:ARG>N, such as refund or 'refund:amount>100'", s)
+		}
+		r.Approvers, r.OrgApprovers = approvers, orgApprovers
+		reqs = append(reqs, r)
+	}
+	return reqs, nil
+}
+
+// approvalFlags declares --require-approval, --approver and --org-approvers.
+func approvalFlags(cmd *cobra.Command, approvals, approvers *[]string, orgApprovers *bool) {
+	f := cmd.Flags()
+	f.StringArrayVar(approvals, "require-approval", nil, "calls of TOOL need a person's approval: every call (`TOOL`), or calls whose integer ARG is above N (TOOL:ARG>N) (repeatable)")
+	f.StringArrayVar(approvers, "approver", nil, "only this `NAME` may approve the --require-approval calls (repeatable)")
+	f.BoolVar(orgApprovers, "org-approvers", false, "any approver of the token's org may approve the --require-approval calls (with --approver: either)")
+}

@@ -83,6 +83,8 @@ func (e *apiError) hint() string {
 	switch {
 	case e.Status == http.StatusUnauthorized:
 		return "pass a valid --auth-token or set " + envToken + " (a client secret or the admin token)"
+	case e.Status == http.StatusForbidden && strings.HasPrefix(e.Path, "/v1/approvals"):
+		return "deciding needs a person's credential (mp_…) of an admin, or of an approver of the request's org whom the token's caveat accepts"
 	case e.Status == http.StatusForbidden:
 		return "these credentials may not do this; ask the authority's admin (mint ceilings are set per client)"
 	case e.Status == http.StatusNotFound && e.Code == "":

@@ -20,6 +20,7 @@ import (
 	"github.com/mandate-dev/mandate/attenuate"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/approval"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -172,8 +173,9 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	if err != nil {
 		return err
 	}
-	refunder, err := d.attenuate(sess, "refunder: the refund tool only, amount <= 500", func(b *attenuate.Builder) {
-		b.DelegatedTo("refunder").Tools("refund").ArgMax("refund", "amount", 500)
+	refunder, err := d.attenuate(sess, "refunder: the refund tool only, amount <= 500, above 300 only with a person's approval", func(b *attenuate.Builder) {
+		b.DelegatedTo("refunder").Tools("refund").ArgMax("refund", "amount", 500).
+			RequireApproval("refund", attenuate.Above("amount", 300), attenuate.ApprovedByOrg())
 	})
 	if err != nil {
 		return err
@@ -182,16 +184,20 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	// Calls.
 	d.stepf("The agents call tools; the tool server decides each call before the tool runs.")
 	calls := []demoCall{
-		{"reader", reader, "get_file", "repo:acme/web/README.md", nil, http.StatusOK},
-		{"reader", reader, "create_pull_request", "repo:acme/web", nil, http.StatusForbidden},
-		{"reader", reader, "get_file", "repo:acme/website/index.html", nil, http.StatusForbidden},
-		{"refunder", refunder, "refund", "order:acme/1001", map[string]any{"amount": 200}, http.StatusOK},
-		{"refunder", refunder, "refund", "order:acme/1002", map[string]any{"amount": 900}, http.StatusForbidden},
-		{"refunder", refunder, "get_file", "repo:acme/web/README.md", nil, http.StatusForbidden},
-		{"orchestrator", sess, "create_pull_request", "repo:acme/web", nil, http.StatusOK},
-		{"orchestrator", sess, "get_file", "repo:globex/secrets", nil, http.StatusForbidden},
+		{"reader", reader, "get_file", "repo:acme/web/README.md", nil, http.StatusOK, ""},
+		{"reader", reader, "create_pull_request", "repo:acme/web", nil, http.StatusForbidden, ""},
+		{"reader", reader, "get_file", "repo:acme/website/index.html", nil, http.StatusForbidden, ""},
+		{"refunder", refunder, "refund", "order:acme/1001", map[string]any{"amount": 200}, http.StatusOK, ""},
+		{"refunder", refunder, "refund", "order:acme/1002", map[string]any{"amount": 900}, http.StatusForbidden, ""},
+		{"refunder", refunder, "get_file", "repo:acme/web/README.md", nil, http.StatusForbidden, ""},
+		{"orchestrator", sess, "create_pull_request", "repo:acme/web", nil, http.StatusOK, ""},
+		{"orchestrator", sess, "get_file", "repo:globex/secrets", nil, http.StatusForbidden, ""},
 	}
 	if err := d.calls(ctx, calls); err != nil {
+		return err
+	}
+
+	if err := d.approval(ctx, auth, admin, refunder); err != nil {
 		return err
 	}
 
@@ -206,9 +212,9 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 		return err
 	}
 	if err := d.calls(ctx, []demoCall{
-		{"reader", reader, "get_file", "repo:acme/web/README.md", nil, http.StatusUnauthorized},
-		{"refunder", refunder, "refund", "order:acme/1003", map[string]any{"amount": 200}, http.StatusOK},
-		{"orchestrator", sess, "get_file", "repo:acme/web/README.md", nil, http.StatusOK},
+		{"reader", reader, "get_file", "repo:acme/web/README.md", nil, http.StatusUnauthorized, ""},
+		{"refunder", refunder, "refund", "order:acme/1003", map[string]any{"amount": 200}, http.StatusOK, ""},
+		{"orchestrator", sess, "get_file", "repo:acme/web/README.md", nil, http.StatusOK, ""},
 	}); err != nil {
 		return err
 	}
@@ -220,8 +226,8 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 		return err
 	}
 	if err := d.calls(ctx, []demoCall{
-		{"orchestrator", sess, "get_file", "repo:acme/web/README.md", nil, http.StatusUnauthorized},
-		{"refunder", refunder, "refund", "order:acme/1004", map[string]any{"amount": 200}, http.StatusUnauthorized},
+		{"orchestrator", sess, "get_file", "repo:acme/web/README.md", nil, http.StatusUnauthorized, ""},
+		{"refunder", refunder, "refund", "order:acme/1004", map[string]any{"amount": 200}, http.StatusUnauthorized, ""},
 	}); err != nil {
 		return err
 	}
@@ -314,6 +320,7 @@ type demoCall struct {
 	who, tok, tool, resource string
 	args                     map[string]any
 	want                     int
+	approval                 string // the Mandate-Approval header, if any
 }
 
 // calls makes each call and checks its status.
@@ -326,6 +333,9 @@ func (d *demo) calls(ctx context.Context, calls []demoCall) error {
 		desc := c.tool + " " + c.resource
 		for _, k := range slices.Sorted(maps.Keys(c.args)) {
 			desc += fmt.Sprintf(" %s=%v", k, c.args[k])
+		}
+		if c.approval != "" {
+			desc += " +approval"
 		}
 		verdict := fmt.Sprintf("allowed (%d)", status)
 		if status != http.StatusOK {
@@ -354,6 +364,9 @@ func (d *demo) call(ctx context.Context, c demoCall) (int, string, error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+c.tok)
 	req.Header.Set("Content-Type", "application/json")
+	if c.approval != "" {
+		req.Header.Set(approval.Header, c.approval)
+	}
 	resp, err := d.http.Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("demo: tool server: %w", err)
@@ -377,7 +390,16 @@ func (d *demo) startToolServer(ctx context.Context, authURL string, root token.P
 		return nil, err
 	}
 	d.follower = f
-	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: d.store, Fresh: f.Fresh})
+	// Approvals are checked offline; each use is redeemed at the authority.
+	red, err := approval.NewAuthorityRedeemer(authURL, d.http)
+	if err != nil {
+		return nil, err
+	}
+	approvals, err := approval.New(approval.Config{Redeemer: red})
+	if err != nil {
+		return nil, err
+	}
+	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: d.store, Fresh: f.Fresh, Approvals: approvals})
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +411,7 @@ func (d *demo) startToolServer(ctx context.Context, authURL string, root token.P
 	}
 
 	mux := http.NewServeMux()
-	protect := verifier.Middleware(v, demoRequest, verifier.HTTPOptions{Realm: "demo-tools"})
+	protect := verifier.Middleware(v, demoRequest, verifier.HTTPOptions{Realm: "demo-tools", ApprovalURL: authURL})
 	mux.Handle("POST /tools/{tool}", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dec, _ := verifier.DecisionFrom(r.Context())
 		w.Header().Set("Content-Type", "application/json")
@@ -444,6 +466,56 @@ func demoRequest(r *http.Request) (verifier.Request, error) {
 		return verifier.Request{}, fmt.Errorf("body: %w", err)
 	}
 	return verifier.Request{Service: tool.service, Tool: tool.name, Operation: tool.op, Resource: body.Resource, Args: body.Args}, nil
+}
+
+// approval plays the approval loop: a refund above the threshold stops;
+// the refunder asks the authority with its own token, a person approves,
+// and the retry with the approval goes through, once. It speaks the same
+// API as "mandate approval request|list|approve|wait".
+func (d *demo) approval(ctx context.Context, auth *embeddedAuthority, admin *authClient, refunder string) error {
+	args := map[string]any{"amount": 400}
+	d.stepf("A refund of 400 is above the refunder's approval threshold: it stops for a person.")
+	if err := d.calls(ctx, []demoCall{{"refunder", refunder, "refund", "order:acme/1005", args, http.StatusForbidden, ""}}); err != nil {
+		return err
+	}
+	var person struct {
+		Credential string `json:"credential"`
+	}
+	if err := admin.do(ctx, http.MethodPost, "/v1/people", map[string]any{"name": "dana@acme.test", "role": "approver", "orgs": []string{"acme"}}, &person); err != nil {
+		return fmt.Errorf("demo: add an approver: %w", err)
+	}
+	d.linef("The admin adds dana@acme.test, an approver for acme, with her own credential (mandate authority people add).")
+	agent := &authClient{base: auth.URL, bearer: refunder, http: d.http}
+	var q struct {
+		ID     string `json:"id"`
+		Digest string `json:"call_digest"`
+	}
+	if err := agent.do(ctx, http.MethodPost, "/v1/approvals", map[string]any{"service": "payments", "tool": "refund", "operation": "write",
+		"resource": "order:acme/1005", "args": args, "note": "damaged in transit"}, &q); err != nil {
+		return fmt.Errorf("demo: ask for approval: %w", err)
+	}
+	d.linef("The refunder asks with its own token (mandate approval request)  ->  request %s, call %s…", q.ID, q.Digest[:16])
+	dana := &authClient{base: auth.URL, bearer: person.Credential, http: d.http}
+	if err := dana.do(ctx, http.MethodPost, "/v1/approvals/"+q.ID+"/approve", map[string]string{"comment": "checked the photos"}, nil); err != nil {
+		return fmt.Errorf("demo: approve: %w", err)
+	}
+	d.linef("dana approves it (mandate approval approve %s)", q.ID)
+	var got struct {
+		Status   string `json:"status"`
+		Approval string `json:"approval"`
+	}
+	if err := agent.do(ctx, http.MethodGet, "/v1/approvals/"+q.ID+"?wait=10s", nil, &got); err != nil || got.Status != "approved" {
+		return fmt.Errorf("demo: wait for the approval: %v (status %q)", err, got.Status)
+	}
+	d.linef("The refunder receives the approval (mandate approval wait %s): bound to this call, session and token, one use.", q.ID)
+	if err := d.calls(ctx, []demoCall{
+		{"refunder", refunder, "refund", "order:acme/1005", args, http.StatusOK, got.Approval},
+		{"refunder", refunder, "refund", "order:acme/1005", args, http.StatusForbidden, got.Approval},
+	}); err != nil {
+		return err
+	}
+	d.linef("The approval was redeemed once at the authority: a replay is refused.")
+	return nil
 }
 
 // revocationIDs returns a token's revocation IDs in hex.

@@ -32,11 +32,16 @@ func TestDemo(t *testing.T) {
 		`refunder +refund order:acme/1001 amount=200 +allowed \(200\)`,
 		`refunder +refund order:acme/1002 amount=900 +denied \(403\)`,
 		`orchestrator +get_file repo:globex/secrets +denied \(403\)\n +no right covers the request`,
-		`(?m)^7\. Revoke the reader by possession of its token`,
+		`(?m)^7\. A refund of 400 is above the refunder's approval threshold`,
+		`refunder +refund order:acme/1005 amount=400 +denied \(403\)\n +approval required`,
+		`request ap_\w+`,
+		`refunder +refund order:acme/1005 amount=400 \+approval +allowed \(200\)`,
+		`refunder +refund order:acme/1005 amount=400 \+approval +denied \(403\)`,
+		`(?m)^8\. Revoke the reader by possession of its token`,
 		`POST /v1/revocations  ->  1 log entry, durable \(seq \d+\)`,
 		`reader +get_file repo:acme/web/README\.md +denied \(401\)\n +revoked: block 1`,
 		`refunder +refund order:acme/1003 amount=200 +allowed \(200\)`,
-		`(?m)^8\. The platform revokes the whole session \S+/s_`,
+		`(?m)^9\. The platform revokes the whole session \S+/s_`,
 		`orchestrator +get_file repo:acme/web/README\.md +denied \(401\)\n +revoked: block 0`,
 		`refunder +refund order:acme/1004 amount=200 +denied \(401\)`,
 		`(?m)^Done\.`,
@@ -49,8 +54,8 @@ func TestDemo(t *testing.T) {
 		}
 		pos += loc[1]
 	}
-	if n := len(regexp.MustCompile(`(?m)^\d+\. `).FindAllString(out, -1)); n != 8 {
-		t.Errorf("%d numbered steps, want 8", n)
+	if n := len(regexp.MustCompile(`(?m)^\d+\. `).FindAllString(out, -1)); n != 9 {
+		t.Errorf("%d numbered steps, want 9", n)
 	}
 	// No token, key or full revocation ID is printed, and no colour codes.
 	for _, f := range strings.Fields(out) {

@@ -26,6 +26,8 @@ type mintBody struct {
 	Rights     []token.Right `json:"rights"`
 	TTLSeconds int64         `json:"ttl_seconds"`
 	Limits     []string      `json:"limits,omitempty"`
+	// RequireApproval: calls that always need a person's approval.
+	RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 }
 
 // mintAnswer is the 201 answer of POST /v1/tokens.
@@ -45,9 +47,11 @@ func newMintCmd(a *app) *cobra.Command {
 		ttl                              time.Duration
 		verbose, quiet                   bool
 		limitSpecs                       []string
+		approvals, approvers             []string
+		orgApprovers                     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "mint (--private-key FILE | --authority URL [--auth-token T]) --agent A --right service=S,tool=T,op=O,resource=R ...",
+		Use:   "mint (--private-key FILE | --authority URL [--auth-token T]) --agent A --right service=S,tool=T,op=O,resource=R ... [--require-approval TOOL[:ARG>N]]... [--approver NAME]... [--org-approvers]",
 		Short: "Mint a session token, offline with a key file or through the authority",
 		Long: `Mint a session token for one agent and print it alone on stdout.
 
@@ -64,6 +68,11 @@ commas). tool and op may be "*" for any; resource= (empty) means every
 resource. A prefix is a plain string prefix: "repo:acme/web" also covers
 "repo:acme/website", so end it with a separator ("repo:acme/web/") to grant
 one subtree only.
+
+--require-approval TOOL or TOOL:ARG>N (repeatable) makes those calls need a
+person's approval for the whole session (a check of the authority block, which
+no delegate can lift); --approver NAME (repeatable) and --org-approvers say who
+may approve, as for "mandate attenuate".
 
 --ttl is at most 24h (the authority may allow less).
 
@@ -105,6 +114,10 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 			case ttl > token.MaxTTL:
 				return usagef(cmd, "--ttl %s: over the maximum of %s; mint again when it expires", ttl, token.MaxTTL)
 			}
+			reqs, err := approvalRequirements(cmd, approvals, approvers, orgApprovers)
+			if err != nil {
+				return err
+			}
 			rs := make([]token.Right, 0, len(rights))
 			for _, s := range rights {
 				r, err := parseRight(s)
@@ -123,7 +136,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				if err != nil {
 					return err
 				}
-				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Limits: lims, Now: a.now()})
+				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Limits: lims, Now: a.now(), RequireApproval: reqs})
 				if errors.Is(err, token.ErrBadRequest) {
 					return usagef(cmd, "%v", err)
 				}
@@ -142,7 +155,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				if c.bearer == "" {
 					return usagef(cmd, "--authority needs a credential: pass --auth-token or set %s", envToken)
 				}
-				body := mintBody{Agent: subject.Agent, User: subject.User, Org: subject.Org, Session: subject.Session, Rights: rs, TTLSeconds: int64(ttl / time.Second), Limits: limitSpecs}
+				body := mintBody{Agent: subject.Agent, User: subject.User, Org: subject.Org, Session: subject.Session, Rights: rs, TTLSeconds: int64(ttl / time.Second), Limits: limitSpecs, RequireApproval: reqs}
 				if err := c.do(cmd.Context(), http.MethodPost, "/v1/tokens", body, &m); err != nil {
 					return err
 				}
@@ -160,6 +173,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 		},
 	}
 	f := cmd.Flags()
+	approvalFlags(cmd, &approvals, &approvers, &orgApprovers)
 	f.StringVar(&privateKey, "private-key", "", "sign offline with the Ed25519 private key in `FILE`, as \"mandate keygen --out FILE\" writes it (not the public key it prints)")
 	f.StringVar(&authority, "authority", "", "mint through the authority at `URL`, e.g. http://127.0.0.1:8421")
 	f.StringVar(&authToken, "auth-token", "", "bearer `TOKEN` for --authority (default $"+envToken+", which keeps it out of the process list)")

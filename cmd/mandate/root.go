@@ -150,6 +150,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newInspectCmd(a),
 		newVerifyCmd(a),
 		newRevokeCmd(a),
+		newApprovalCmd(a),
 		newDemoCmd(a),
 		newAuthorityCmd(a),
 		newVersionCmd(a),

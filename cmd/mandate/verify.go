@@ -136,11 +136,19 @@ array is a list, which a check must allow as a whole.`,
 				defer stop()
 			}
 			cfg.Now = a.now
-			if req.Approval != "" {
-				// One decision and exit: nothing to count uses against
-				// here. Tool servers redeem at the authority.
+			switch {
+			case req.Approval != "" && base != "":
+				// As a tool server: the use is redeemed at the authority.
+				red, err := approval.NewAuthorityRedeemer(base, a.client)
+				if err != nil {
+					return err
+				}
+				cfg.Approvals, _ = approval.New(approval.Config{Redeemer: red})
+				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: an allowed call spends one use of the approval at the authority")
+			case req.Approval != "":
+				// Offline: nothing to count uses against.
 				cfg.Approvals, _ = approval.New(approval.Config{InsecureNoRedemption: true})
-				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: verify checks the approval offline and does not spend a use of it")
+				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: verify checks the approval offline and does not spend a use of it (with --authority it redeems it, as a tool server does)")
 			}
 			if authority != "" && usageDir != "" {
 				return usagef(cmd, "--usage-dir is for verifying offline; with --authority the authority counts usage")

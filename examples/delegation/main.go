@@ -8,12 +8,16 @@
 //     keys and follows the authority's revocation feed (verifier/follow).
 //  4. The orchestrator attenuates its token offline (package attenuate) for
 //     two sub-agents: a reviewer, read-only on one repository, and a
-//     refunder, limited to one tool with an amount of at most 500.
+//     refunder, limited to one tool with an amount of at most 500, and
+//     needing a person's approval above 100.
 //  5. The sub-agents call the tool server: allowed and denied calls, with
 //     the verifier's reasons.
-//  6. The refunder's token is revoked by possession; its sibling and the
+//  6. A refund of 300 stops for approval: the refunder asks the authority,
+//     a person (an approver of acme) approves it through the API, and the
+//     refunder's retry with the approval goes through, once.
+//  7. The refunder's token is revoked by possession; its sibling and the
 //     orchestrator keep working.
-//  7. The whole session is revoked: every token of it stops working.
+//  8. The whole session is revoked: every token of it stops working.
 //
 // Run it with:
 //
@@ -55,6 +59,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		s.startToolServer,
 		s.delegate,
 		s.callTools,
+		s.approveRefund,
 		s.revokeRefunder,
 		s.revokeSession,
 	} {

@@ -32,6 +32,12 @@ func TestDelegation(t *testing.T) {
 		`["read"]`,
 		// The refunder's argument bound.
 		`<= 500`,
+		// The approval loop: a refund above 100 stops, is approved by a
+		// person, and goes through once with the approval.
+		"403 approval_required",
+		"→ approved",
+		"+ approval → 200",
+		"+ approval → 403 approval_invalid",
 		// Revocation by possession goes through the feed and hits only
 		// the refunder's block.
 		"applied seq 1 from the feed",
@@ -45,8 +51,8 @@ func TestDelegation(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	if n := strings.Count(got, "[ok]"); n != 14 {
-		t.Errorf("%d calls ended as expected, want 14", n)
+	if n := strings.Count(got, "[ok]"); n != 18 {
+		t.Errorf("%d calls ended as expected, want 18", n)
 	}
 	if strings.Contains(got, "UNEXPECTED") {
 		t.Error("a call did not end as expected")

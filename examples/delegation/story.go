@@ -19,6 +19,7 @@ import (
 	"github.com/mandate-dev/mandate/authority"
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/approval"
 	"github.com/mandate-dev/mandate/verifier/follow"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -193,7 +194,17 @@ func (s *story) startToolServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh})
+	// Approvals are checked offline and each use redeemed once at the
+	// authority, whichever tool server replica sees the call.
+	red, err := approval.NewAuthorityRedeemer(s.authURL, s.http)
+	if err != nil {
+		return err
+	}
+	approvals, err := approval.New(approval.Config{Redeemer: red})
+	if err != nil {
+		return err
+	}
+	v, err := verifier.New(verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh, Approvals: approvals})
 	if err != nil {
 		return err
 	}
@@ -203,7 +214,7 @@ func (s *story) startToolServer(ctx context.Context) error {
 		return fmt.Errorf("the follower did not sync with the authority: %w", err)
 	}
 	s.follower = f
-	if s.toolSrv, s.toolURL, err = listen(toolServer(v)); err != nil {
+	if s.toolSrv, s.toolURL, err = listen(toolServer(v, s.authURL)); err != nil {
 		return err
 	}
 	s.say("tool server on %s", s.toolURL)
@@ -228,10 +239,11 @@ func (s *story) delegate(context.Context) error {
 		return err
 	}
 	if s.refunder, err = b.Tools("create_refund").ArgMax("create_refund", "amount", 500).
+		RequireApproval("create_refund", attenuate.Above("amount", 100), attenuate.ApprovedByOrg()).
 		TTL(10 * time.Minute).DelegatedTo("refunder").Build(); err != nil {
 		return fmt.Errorf("attenuate for the refunder: %w", err)
 	}
-	s.say("refunder: create_refund only, amount <= 500, 10 minutes")
+	s.say("refunder: create_refund only, amount <= 500, and above 100 only with a person's approval (any approver of acme), 10 minutes")
 	s.say("  no key and no call to the authority: each token is the session token plus one block of checks")
 	return nil
 }
@@ -244,7 +256,8 @@ func (s *story) callTools(ctx context.Context) error {
 		{who: "reviewer", tok: s.reviewer, method: "GET", path: "/github/repos/acme/web/contents/README.md", want: 403},
 		{who: "reviewer", tok: s.reviewer, method: "GET", path: "/github/repos/acme/api-internal/contents/keys.txt", want: 403},
 		{who: "reviewer", tok: s.reviewer, method: "POST", path: "/github/repos/acme/api/issues", body: `{"title":"typo"}`, want: 403},
-		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":300}`, want: 200},
+		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":80}`, want: 200},
+		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":300}`, want: 403},
 		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":900}`, want: 403},
 		{who: "refunder", tok: s.refunder, method: "GET", path: "/github/repos/acme/api/contents/README.md", want: 403},
 		{who: "orchestrator", tok: s.orchestrator, method: "GET", path: "/github/repos/acme/web/contents/README.md", want: 200},
@@ -252,22 +265,81 @@ func (s *story) callTools(ctx context.Context) error {
 	})
 }
 
-// 6. Revoke the refunder by possession.
+// 6. A refund above the threshold stops for a person's approval.
+func (s *story) approveRefund(ctx context.Context) error {
+	s.step("6. A refund of 300 stops for a person; an approver approves it; the retry goes through")
+	var person struct {
+		Credential string `json:"credential"`
+	}
+	if err := s.postJSON(ctx, s.authURL+"/v1/people", s.adminToken, map[string]any{"name": "dana@acme.test", "role": "approver", "orgs": []string{"acme"}}, http.StatusCreated, &person); err != nil {
+		return fmt.Errorf("add the approver: %w", err)
+	}
+	s.say("POST /v1/people (admin) → dana@acme.test, approver for acme, with her own credential (mp_…, not shown)")
+	var asked struct {
+		ID         string `json:"id"`
+		CallDigest string `json:"call_digest"`
+		Reason     string `json:"reason"`
+	}
+	refund := map[string]any{"service": "payments", "tool": "create_refund", "operation": "write", "resource": "order:acme/1001",
+		"args": map[string]any{"amount": 300}, "note": "customer returned two items"}
+	if err := s.postJSON(ctx, s.authURL+"/v1/approvals", s.refunder, refund, http.StatusCreated, &asked); err != nil {
+		return fmt.Errorf("ask for approval: %w", err)
+	}
+	s.say("POST /v1/approvals (the refunder's own token) → request %s for call %s", asked.ID, short(asked.CallDigest))
+	s.say("  the authority checked that only the approval caveat stops it: %s", asked.Reason)
+
+	// The refunder long-polls while dana decides.
+	type waited struct {
+		approval string
+		err      error
+	}
+	got := make(chan waited, 1)
+	go func() {
+		var q struct {
+			Status   string `json:"status"`
+			Approval string `json:"approval"`
+		}
+		err := s.getJSON(ctx, s.authURL+"/v1/approvals/"+asked.ID+"?wait=30s", s.refunder, &q)
+		if err == nil && q.Status != "approved" {
+			err = fmt.Errorf("request %s is %s", asked.ID, q.Status)
+		}
+		got <- waited{q.Approval, err}
+	}()
+	var decided struct {
+		Status string `json:"status"`
+	}
+	if err := s.postJSON(ctx, s.authURL+"/v1/approvals/"+asked.ID+"/approve", person.Credential, map[string]any{"comment": "checked the return"}, http.StatusOK, &decided); err != nil {
+		return fmt.Errorf("approve: %w", err)
+	}
+	s.say("POST /v1/approvals/%s/approve (dana's credential) → %s", asked.ID, decided.Status)
+	w := <-got
+	if w.err != nil {
+		return fmt.Errorf("wait for the approval: %w", w.err)
+	}
+	s.say("GET /v1/approvals/%s?wait=30s (the refunder, long-polling) → the approval: signed by the authority, bound to this call, this session and the refunder's block, one use", asked.ID)
+	return s.calls(ctx, []call{
+		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":300}`, approval: w.approval, want: 200},
+		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":300}`, approval: w.approval, want: 403},
+		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1002/refunds", body: `{"amount":300}`, approval: w.approval, want: 403},
+	})
+}
+
+// 7. Revoke the refunder by possession.
 func (s *story) revokeRefunder(ctx context.Context) error {
-	s.step("6. The refunder is revoked by possession of its token")
+	s.step("7. The refunder is revoked by possession of its token")
 	if err := s.revoke(ctx, "", map[string]any{"token": s.refunder}, "POST /v1/revocations {\"token\": <refunder's token>} (no credential: holding the token is enough)"); err != nil {
 		return err
 	}
 	return s.calls(ctx, []call{
-		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":300}`, want: 401},
+		{who: "refunder", tok: s.refunder, method: "POST", path: "/payments/orders/1001/refunds", body: `{"amount":80}`, want: 401},
 		{who: "reviewer", tok: s.reviewer, method: "GET", path: "/github/repos/acme/api/contents/README.md", want: 200},
 		{who: "orchestrator", tok: s.orchestrator, method: "POST", path: "/payments/orders/1002/refunds", body: `{"amount":900}`, want: 200},
 	})
 }
 
-// 7. Revoke the whole session.
+// 8. Revoke the whole session.
 func (s *story) revokeSession(ctx context.Context) error {
-	s.step("7. The platform revokes the whole session")
+	s.step("8. The platform revokes the whole session")
 	if err := s.revoke(ctx, s.clientSecret, map[string]any{"session": s.session}, "POST /v1/revocations {\"session\": \""+s.session+"\"} (the minting client)"); err != nil {
 		return err
 	}
@@ -312,6 +384,7 @@ type call struct {
 	who, tok     string
 	method, path string
 	body         string
+	approval     string // sent as the Mandate-Approval header
 	want         int
 }
 
@@ -327,7 +400,11 @@ func (s *story) calls(ctx context.Context, cs []call) error {
 			mark = fmt.Sprintf("UNEXPECTED, wanted %d", c.want)
 			failed = append(failed, fmt.Sprintf("%s %s %s: got %d, want %d", c.who, c.method, c.path, status, c.want))
 		}
-		line := fmt.Sprintf("  %-12s %-4s %-52s %s → %d %s", c.who, c.method, c.path, c.body, status, msg)
+		with := ""
+		if c.approval != "" {
+			with = " + approval"
+		}
+		line := fmt.Sprintf("  %-12s %-4s %-52s %s%s → %d %s", c.who, c.method, c.path, c.body, with, status, msg)
 		s.say("%s  [%s]", strings.TrimRight(line, " "), mark)
 	}
 	if len(failed) > 0 {
@@ -344,6 +421,9 @@ func (s *story) callTool(ctx context.Context, c call) (int, string, error) {
 	req.Header.Set("Content-Type", "application/json")
 	if c.tok != "" {
 		req.Header.Set("Authorization", "Bearer "+c.tok)
+	}
+	if c.approval != "" {
+		req.Header.Set(approval.Header, c.approval)
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
@@ -367,11 +447,21 @@ func (s *story) callTool(ctx context.Context, c call) (int, string, error) {
 // postJSON posts v with an optional bearer credential and decodes the
 // answer into out when the status is want.
 func (s *story) postJSON(ctx context.Context, url, cred string, v any, want int, out any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	return s.doJSON(ctx, http.MethodPost, url, cred, v, want, out)
+}
+
+// doJSON sends v (nil: no body) with an optional bearer credential and
+// decodes the answer into out when the status is want.
+func (s *story) doJSON(ctx context.Context, method, url, cred string, v any, want int, out any) error {
+	var reqBody io.Reader
+	if v != nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		reqBody = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, method, url, reqBody)
 	if err != nil {
 		return err
 	}
@@ -392,6 +482,11 @@ func (s *story) postJSON(ctx context.Context, url, cred string, v any, want int,
 		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, bytes.TrimSpace(body))
 	}
 	return json.Unmarshal(body, out)
+}
+
+// getJSON gets url with a bearer credential and decodes a 200 answer.
+func (s *story) getJSON(ctx context.Context, url, cred string, out any) error {
+	return s.doJSON(ctx, http.MethodGet, url, cred, nil, http.StatusOK, out)
 }
 
 // short abbreviates a hex revocation ID for the narration.

@@ -13,10 +13,13 @@ import (
 
 // toolServer is a plain net/http tool server. Each route says which tool
 // call it performs; verifier.Middleware decides before the handler runs
-// and answers 401/403 with RFC 6750 challenges.
-func toolServer(v *verifier.Verifier) http.Handler {
+// and answers 401/403 with RFC 6750 challenges (a call that needs a
+// person's approval: 403 approval_required, naming where to ask at
+// authorityURL). The approval of a retried call comes in the
+// Mandate-Approval header.
+func toolServer(v *verifier.Verifier, authorityURL string) http.Handler {
 	mux := http.NewServeMux()
-	opts := verifier.HTTPOptions{Realm: "tools"}
+	opts := verifier.HTTPOptions{Realm: "tools", ApprovalURL: authorityURL}
 	route := func(pattern string, fn verifier.RequestFunc, h http.HandlerFunc) {
 		mux.Handle(pattern, verifier.Middleware(v, fn, opts)(h))
 	}

@@ -3,8 +3,10 @@ package datalog
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/biscuit-auth/biscuit-go/v2/pb"
@@ -88,15 +90,6 @@ var DefaultSymbols = [...]string{
 // SymbolOffset is the index of the first symbol a block adds.
 const SymbolOffset = 1024
 
-// defaultIndex maps each default symbol to its index.
-var defaultIndex = func() map[string]int {
-	m := make(map[string]int, len(DefaultSymbols))
-	for i, s := range DefaultSymbols {
-		m[s] = i
-	}
-	return m
-}()
-
 // ErrSymbolOverlap matches every *SymbolOverlapError.
 var ErrSymbolOverlap = errors.New("symbol table overlap")
 
@@ -126,12 +119,60 @@ func (e *SymbolOverlapError) Is(target error) bool { return target == ErrSymbolO
 // any a default symbol (see Extend).
 type SymbolTable struct {
 	added []string
-	index map[string]struct{} // built once added is large enough to need it
+	// slots is an open-addressing index of added[:indexed] (symSlot),
+	// built by the first Extend and kept up to date by add.
+	slots   []symSlot
+	indexed int
 }
 
-// smallTable is the table size up to which Extend scans instead of keeping
-// an index: most tokens add a dozen symbols.
-const smallTable = 32
+// symSlot refers to added[ref-1] (ref 0 is an empty slot) and keeps the
+// low bits of its hash, so that a probe rarely compares strings.
+type symSlot struct {
+	hash uint32
+	ref  int32
+}
+
+// symSeed seeds symbol hashes per process: a token cannot be built to make
+// its symbols collide (collisions would only cost time anyway).
+var symSeed = maphash.MakeSeed()
+
+func symHash(s string) uint32 { return uint32(maphash.String(symSeed, s)) }
+
+// defaultSlots indexes DefaultSymbols the same way.
+var defaultSlots = func() []symSlot {
+	slots := make([]symSlot, 64)
+	for i, s := range DefaultSymbols {
+		placeSymbol(slots, symSlot{hash: symHash(s), ref: int32(i + 1)})
+	}
+	return slots
+}()
+
+func placeSymbol(slots []symSlot, s symSlot) {
+	mask := uint32(len(slots) - 1)
+	i := s.hash & mask
+	for slots[i].ref != 0 {
+		i = (i + 1) & mask
+	}
+	slots[i] = s
+}
+
+// findSymbol reports whether s (of hash h) is in the table slots index
+// over strs.
+func findSymbol(slots []symSlot, strs []string, s string, h uint32) bool {
+	if len(slots) == 0 {
+		return false
+	}
+	mask := uint32(len(slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := slots[i]
+		if sl.ref == 0 {
+			return false
+		}
+		if sl.hash == h && strs[sl.ref-1] == s {
+			return true
+		}
+	}
+}
 
 // NewSymbolTable returns an empty table with room for n added symbols.
 func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string, 0, n)} }
@@ -142,11 +183,12 @@ func NewSymbolTable(n int) SymbolTable { return SymbolTable{added: make([]string
 func (t *SymbolTable) Extend(syms []string) error {
 	n := len(t.added)
 	for _, s := range syms {
-		if _, ok := defaultIndex[s]; ok {
+		h := symHash(s)
+		if findSymbol(defaultSlots, DefaultSymbols[:], s, h) {
 			t.truncate(n)
 			return &SymbolOverlapError{Symbol: s, Where: "the default symbols"}
 		}
-		if t.has(s) {
+		if t.has(s, h) {
 			where := "this block's symbols"
 			if slices.Contains(t.added[:n], s) {
 				where = "an earlier block's symbols"
@@ -154,7 +196,7 @@ func (t *SymbolTable) Extend(syms []string) error {
 			t.truncate(n)
 			return &SymbolOverlapError{Symbol: s, Where: where}
 		}
-		t.add(s)
+		t.add(s, h)
 	}
 	return nil
 }
@@ -164,38 +206,49 @@ func (t *SymbolTable) Extend(syms []string) error {
 // the table ends as Extend would leave it, without checking again.
 func (t *SymbolTable) ExtendAccepted(syms []string) {
 	for _, s := range syms {
-		t.add(s)
+		t.add(s, symHash(s))
 	}
 }
 
-func (t *SymbolTable) has(s string) bool {
-	if t.index != nil {
-		_, ok := t.index[s]
-		return ok
-	}
-	return slices.Contains(t.added, s)
+func (t *SymbolTable) has(s string, h uint32) bool {
+	t.reindex(len(t.added))
+	return findSymbol(t.slots, t.added, s, h)
 }
 
-func (t *SymbolTable) add(s string) {
+func (t *SymbolTable) add(s string, h uint32) {
+	t.reindex(len(t.added) + 1)
 	t.added = append(t.added, s)
-	if t.index == nil && len(t.added) > smallTable {
-		t.index = make(map[string]struct{}, 2*len(t.added))
-		for _, a := range t.added {
-			t.index[a] = struct{}{}
-		}
+	placeSymbol(t.slots, symSlot{hash: h, ref: int32(len(t.added))})
+	t.indexed = len(t.added)
+}
+
+// reindex makes slots index every added symbol, with room for n symbols
+// at a load of at most one half.
+func (t *SymbolTable) reindex(n int) {
+	if t.indexed == len(t.added) && 2*n <= len(t.slots) {
 		return
 	}
-	if t.index != nil {
-		t.index[s] = struct{}{}
+	size := max(64, len(t.slots))
+	for size < 2*n {
+		size *= 2
 	}
+	if size == len(t.slots) {
+		clear(t.slots)
+	} else {
+		t.slots = make([]symSlot, size)
+	}
+	for i, a := range t.added {
+		placeSymbol(t.slots, symSlot{hash: symHash(a), ref: int32(i + 1)})
+	}
+	t.indexed = len(t.added)
 }
 
 // truncate drops the symbols added after the first n.
 func (t *SymbolTable) truncate(n int) {
-	for _, s := range t.added[n:] {
-		delete(t.index, s)
+	if n < len(t.added) {
+		t.added = t.added[:n]
+		t.indexed = -1 // reindex on next use
 	}
-	t.added = t.added[:n]
 }
 
 // Len is the number of symbols blocks have added.
@@ -369,9 +422,19 @@ func DecodeBytesIn(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block
 }
 
 func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, error) {
-	out := &Block{Symbols: make([]string, 0, countFields(raw, 1))}
-	var buf [3][8][]byte // enough for typical blocks without allocating
-	facts, rules, checks := buf[0][:0], buf[1][:0], buf[2][:0]
+	return decodeBlock(raw, syms, lim, a, false)
+}
+
+// decodeBlock is decodeBytes; general switches the fast paths off (for the
+// tests that hold them to the general decoder).
+func decodeBlock(raw []byte, syms *SymbolTable, lim *Limits, a *Arena, general bool) (*Block, error) {
+	out := new(Block)
+	var symBuf [64][]byte
+	symBytes := symBuf[:0] // the symbols, made strings in one allocation below
+	// Room for the most parts mandate's limits allow, without allocating.
+	var factBuf, checkBuf [64][]byte
+	var ruleBuf [16][]byte
+	facts, rules, checks := factBuf[:0], ruleBuf[:0], checkBuf[:0]
 	var seen uint8
 	err := walk(raw, "Block", func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
@@ -385,8 +448,8 @@ func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, 
 			if !utf8.Valid(v) {
 				return errors.New("a symbol is not UTF-8")
 			}
-			out.Symbols = append(out.Symbols, string(v))
-			if syms.Len()+len(out.Symbols) > lim.MaxSymbols {
+			symBytes = append(symBytes, v)
+			if syms.Len()+len(symBytes) > lim.MaxSymbols {
 				return &LimitError{What: "symbols in a token", Limit: lim.MaxSymbols}
 			}
 		case 2:
@@ -434,6 +497,7 @@ func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, 
 	if err != nil {
 		return nil, err
 	}
+	out.Symbols = joinedStrings(symBytes)
 	if out.Version > MaxVersion {
 		return nil, &UnsupportedError{Version: out.Version, Feature: newerFeature(syms, out.Symbols, lim, facts, rules, checks)}
 	}
@@ -443,43 +507,72 @@ func decodeBytes(raw []byte, syms *SymbolTable, lim *Limits, a *Arena) (*Block, 
 	if err := syms.Extend(out.Symbols); err != nil {
 		return nil, err
 	}
-	d := decoder{syms: syms, lim: lim}
+	d := decoder{syms: syms, lim: lim, general: general}
 	if a != nil {
 		d.slabs = a.s
 		defer func() { a.s = d.slabs }()
 	}
 	d.sizeFor(facts, rules, checks)
+	// Each part is decoded by its fast path (fastdecode.go) when it is in
+	// the common form, else by the general decoder, which accepts it or
+	// says why not.
 	if len(facts) > 0 {
-		out.Facts = make([]Predicate, 0, len(facts))
+		out.Facts = make([]Predicate, len(facts))
 	}
-	for _, f := range facts {
-		p, err := d.fact(f)
-		if err != nil {
-			return nil, fmt.Errorf("fact: %w", err)
+	for i, f := range facts {
+		if d.general || !d.fastFact(f, &out.Facts[i]) {
+			p, err := d.fact(f)
+			if err != nil {
+				return nil, fmt.Errorf("fact: %w", err)
+			}
+			out.Facts[i] = p
 		}
-		out.Facts = append(out.Facts, p)
 	}
 	if len(rules) > 0 {
-		out.Rules = make([]Rule, 0, len(rules))
+		out.Rules = make([]Rule, len(rules))
 	}
-	for _, r := range rules {
-		rule, err := d.rule(r, true)
-		if err != nil {
-			return nil, fmt.Errorf("rule: %w", err)
+	for i, r := range rules {
+		if d.general || !d.fastRule(r, true, &out.Rules[i]) {
+			rule, err := d.rule(r, true)
+			if err != nil {
+				return nil, fmt.Errorf("rule: %w", err)
+			}
+			out.Rules[i] = rule
 		}
-		out.Rules = append(out.Rules, rule)
 	}
 	if len(checks) > 0 {
-		out.Checks = make([]Check, 0, len(checks))
+		out.Checks = make([]Check, len(checks))
 	}
-	for _, c := range checks {
-		check, err := d.check(c)
-		if err != nil {
-			return nil, fmt.Errorf("check: %w", err)
+	for i, c := range checks {
+		if d.general || !d.fastCheck(c, &out.Checks[i]) {
+			check, err := d.check(c)
+			if err != nil {
+				return nil, fmt.Errorf("check: %w", err)
+			}
+			out.Checks[i] = check
 		}
-		out.Checks = append(out.Checks, check)
 	}
 	return out, nil
+}
+
+// joinedStrings returns bs as strings that share one allocation (they live
+// as long as the block that holds them).
+func joinedStrings(bs [][]byte) []string {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	var all strings.Builder
+	all.Grow(n)
+	for _, b := range bs {
+		all.Write(b)
+	}
+	s := all.String()
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i], s = s[:len(b)], s[len(b):]
+	}
+	return out
 }
 
 var errWireType = errors.New("malformed: unexpected wire type")
@@ -546,6 +639,7 @@ type decoder struct {
 	varSyms  []uint32
 	varNames []string
 	inRule   bool
+	general  bool // no fast paths (fastdecode.go)
 }
 
 func (d *decoder) symbol(i uint64) (string, error) {
@@ -789,7 +883,7 @@ func (d *decoder) variable(v uint64) (Term, error) {
 // term decodes a TermV2, a oneof of variable (1), integer (2), string (3),
 // date (4), bytes (5), bool (6) and set (7).
 func (d *decoder) term(b []byte, allowSet bool) (Term, error) {
-	if num, x, ok := singleVarint(b); ok && fastPaths && varintTermField(num) {
+	if num, x, ok := singleVarint(b); ok && fastPaths && !d.general && varintTermField(num) {
 		return d.varintTerm(num, x) // the common case, without walk
 	}
 	var out Term
@@ -930,7 +1024,7 @@ func (d *decoder) expression(b []byte) (Expression, error) {
 
 // op decodes an Op, a oneof of value (1), unary (2) and binary (3).
 func (d *decoder) op(b []byte) (Op, error) {
-	if op, ok, err := d.commonOp(b); ok && fastPaths {
+	if op, ok, err := d.commonOp(b); ok && fastPaths && !d.general {
 		return op, err // the common cases, without walk
 	}
 	var out Op

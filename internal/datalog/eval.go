@@ -387,30 +387,48 @@ func (e *Evaluator) join(r *Rule, w *World, i int, yield func() error) error {
 		return yield()
 	}
 	p := &r.Body[i]
-	var err error
-	var newly [16]int
-	if len(p.Terms) > len(newly) {
+	if len(p.Terms) > maxJoinTerms {
 		return errors.New("predicate has too many terms")
 	}
-	w.Relation(p.Name, func(f Predicate) bool {
-		if err = e.spend(1); err != nil {
-			return false
+	// The trusted layer first, as World.Relation visits them.
+	if w.parent != nil {
+		if err := e.joinFacts(r, w, i, w.parent.relation(p.Name), yield); err != nil {
+			return err
+		}
+	}
+	return e.joinFacts(r, w, i, w.relation(p.Name), yield)
+}
+
+// maxJoinTerms bounds the terms of a body predicate that join binds.
+const maxJoinTerms = 16
+
+// joinFacts is join over one layer's facts named as r.Body[i]: each fact
+// that matches the predicate under the current bindings extends them, and
+// join goes on with the next predicate.
+func (e *Evaluator) joinFacts(r *Rule, w *World, i int, facts []Predicate, yield func() error) error {
+	p := &r.Body[i]
+	var newly [maxJoinTerms]int64
+	for fi := range facts {
+		f := &facts[fi]
+		if err := e.spend(1); err != nil {
+			return err
 		}
 		if len(f.Terms) != len(p.Terms) {
-			return true
+			continue
 		}
 		n := 0
 		ok := true
-		for ti, t := range p.Terms {
-			v := f.Terms[ti]
-			if w := v.weight(); w > 0 {
-				if err = e.spend(w); err != nil {
+		var err error
+		for ti := range p.Terms {
+			t, v := &p.Terms[ti], &f.Terms[ti]
+			if wt := v.weight(); wt > 0 {
+				if err = e.spend(wt); err != nil {
 					ok = false
 					break
 				}
 			}
 			if t.Kind != KindVariable {
-				if !t.Equal(v) {
+				if !equalTerms(t, v) {
 					ok = false
 					break
 				}
@@ -418,14 +436,14 @@ func (e *Evaluator) join(r *Rule, w *World, i int, yield func() error) error {
 			}
 			slot := t.Int
 			if e.bound[slot] {
-				if !e.binds[slot].Equal(v) {
+				if !equalTerms(&e.binds[slot], v) {
 					ok = false
 					break
 				}
 				continue
 			}
-			e.binds[slot], e.bound[slot] = v, true
-			newly[n] = int(slot)
+			e.binds[slot], e.bound[slot] = *v, true
+			newly[n] = slot
 			n++
 		}
 		if ok {
@@ -434,9 +452,26 @@ func (e *Evaluator) join(r *Rule, w *World, i int, yield func() error) error {
 		for k := 0; k < n; k++ {
 			e.bound[newly[k]] = false
 		}
-		return err == nil
-	})
-	return err
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// equalTerms is Term.Equal without copying the terms.
+func equalTerms(a, b *Term) bool {
+	if a.Kind != b.Kind {
+		return false
+	}
+	switch a.Kind {
+	case KindString, KindBytes:
+		return a.Str == b.Str
+	case KindSet:
+		return setEqual(a.Set, b.Set)
+	default:
+		return a.Int == b.Int
+	}
 }
 
 // eval runs a postfix expression with the current bindings.
@@ -446,43 +481,48 @@ func (e *Evaluator) eval(x Expression) (Term, error) {
 	}
 	e.arena = e.arena[:0]
 	st := e.stack[:0]
-	defer func() { e.stack = st[:0] }()
-	for _, op := range x {
+	for i := range x {
+		op := &x[i]
 		if err := e.spend(1); err != nil {
+			e.stack = st[:0]
 			return Term{}, err
 		}
 		switch op.Kind {
 		case OpValue:
-			t := op.Term
-			if t.Kind == KindVariable {
-				if !e.bound[t.Int] {
+			if op.Term.Kind == KindVariable {
+				if !e.bound[op.Term.Int] {
+					e.stack = st[:0]
 					return Term{}, errors.New("unbound variable")
 				}
-				t = e.binds[t.Int]
+				st = append(st, e.binds[op.Term.Int])
+			} else {
+				st = append(st, op.Term)
 			}
-			st = append(st, t)
 		case OpUnary:
-			v, err := e.unary(op.Code, st[len(st)-1])
+			v, err := e.unary(op.Code, &st[len(st)-1])
 			if err != nil {
+				e.stack = st[:0]
 				return Term{}, err
 			}
 			st[len(st)-1] = v
 		case OpBinary:
-			v, err := e.binary(op.Code, st[len(st)-2], st[len(st)-1])
+			v, err := e.binary(op.Code, &st[len(st)-2], &st[len(st)-1])
 			if err != nil {
+				e.stack = st[:0]
 				return Term{}, err
 			}
 			st = st[:len(st)-1]
 			st[len(st)-1] = v
 		}
 	}
+	e.stack = st[:0]
 	if len(st) != 1 {
 		return Term{}, errors.New("malformed expression")
 	}
 	return st[0], nil
 }
 
-func (e *Evaluator) unary(code uint8, v Term) (Term, error) {
+func (e *Evaluator) unary(code uint8, v *Term) (Term, error) {
 	switch code {
 	case UnaryNegate:
 		if v.Kind != KindBool {
@@ -490,7 +530,7 @@ func (e *Evaluator) unary(code uint8, v Term) (Term, error) {
 		}
 		return Bool(v.Int == 0), nil
 	case UnaryParens:
-		return v, nil
+		return *v, nil
 	case UnaryLength:
 		switch v.Kind {
 		case KindString, KindBytes:
@@ -503,11 +543,11 @@ func (e *Evaluator) unary(code uint8, v Term) (Term, error) {
 	return Term{}, errors.New("unknown unary operator")
 }
 
-func typeError(code uint8, l, r Term) error {
+func typeError(code uint8, l, r *Term) error {
 	return fmt.Errorf("operator %s does not apply to %s and %s", binaryNames[code], l.Kind, r.Kind)
 }
 
-func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
+func (e *Evaluator) binary(code uint8, l, r *Term) (Term, error) {
 	switch code {
 	case BinaryLessThan, BinaryGreaterThan, BinaryLessOrEqual, BinaryGreaterOrEqual:
 		if l.Kind != r.Kind || (l.Kind != KindInteger && l.Kind != KindDate) {
@@ -530,7 +570,7 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 		if err := e.spend(l.weight() + len(l.Str)/32); err != nil {
 			return Term{}, err
 		}
-		return Bool(l.Equal(r)), nil
+		return Bool(equalTerms(l, r)), nil
 	case BinaryContains:
 		if l.Kind == KindString && r.Kind == KindString {
 			if err := e.spend(len(l.Str) / 32); err != nil {
@@ -547,7 +587,7 @@ func (e *Evaluator) binary(code uint8, l, r Term) (Term, error) {
 			}
 			return Bool(setContainsAll(l.Set, r.Set)), nil
 		}
-		return Bool(setHas(l.Set, r)), nil
+		return Bool(setHas(l.Set, *r)), nil
 	case BinaryPrefix, BinarySuffix, BinaryRegex:
 		if l.Kind != KindString || r.Kind != KindString {
 			return Term{}, typeError(code, l, r)

@@ -15,7 +15,8 @@ import (
 var fuzzRun = RunLimits{Steps: 2000, Facts: 128, Iterations: 8}
 
 // FuzzDecodeBlock feeds arbitrary bytes to DecodeBytes under the token
-// limits. Decoding never panics; a block that decodes prints without
+// limits. Decoding never panics, and decodes exactly as the general decoder
+// alone does (the fast paths of fastdecode.go change nothing); a block that decodes prints without
 // panicking, and evaluating it (as the authority block and as an
 // attenuation block, against typical request facts) never panics, always
 // terminates within the step budget and gives the same answer twice.
@@ -62,6 +63,9 @@ func FuzzDecodeBlock(f *testing.F) {
 		pred("p", Int(1)), pred("u", String("abcz")), pred("x", Int(3)), pred("s", set(String("a"))),
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if msg, ok := decodeBoth(data, SymbolTable{}, &testLimits); !ok {
+			t.Fatalf("fast paths and general decoder differ:\n%s", msg)
+		}
 		var syms SymbolTable
 		b, err := DecodeBytes(data, &syms, &testLimits)
 		if err != nil {

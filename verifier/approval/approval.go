@@ -50,11 +50,11 @@ import (
 // it from there into verifier.Request.Approval.
 const (
 	// Header is the HTTP request header that carries an approval.
-	Header = "Mandate-Approval"
+	Header = verifier.ApprovalHeader
 	// MetaKey is the key of an MCP tools/call request's params._meta that
 	// carries an approval (a reverse-DNS prefix, as MCP asks of _meta
 	// keys).
-	MetaKey = "dev.mandate/approval"
+	MetaKey = verifier.ApprovalMetaKey
 )
 
 // Errors of binding an approval to a call; each also matches
@@ -85,6 +85,10 @@ type Redemption struct {
 	CallDigest [token.CallDigestSize]byte
 	// DecisionID identifies the decision, for the audit trail.
 	DecisionID string
+	// Token is the bearer token of the call being decided: the credential
+	// AuthorityRedeemer presents (the authority checks that it is live and
+	// of the approval's session and lineage). Never log it.
+	Token string
 }
 
 // Redeemer counts the uses of approvals. Redeem spends one use of
@@ -171,7 +175,7 @@ func (c *Checker) CheckApproval(_ context.Context, call *verifier.ApprovalCall) 
 func (c *Checker) RedeemApproval(ctx context.Context, call *verifier.ApprovalCall, a *token.Approval) error {
 	switch {
 	case c.cfg.Redeemer != nil:
-		return c.cfg.Redeemer.Redeem(ctx, Redemption{Approval: a, Encoded: call.Approval, CallDigest: call.Digest, DecisionID: call.DecisionID})
+		return c.cfg.Redeemer.Redeem(ctx, Redemption{Approval: a, Encoded: call.Approval, CallDigest: call.Digest, DecisionID: call.DecisionID, Token: call.Bearer})
 	case c.cfg.InsecureNoRedemption:
 		return nil
 	}

@@ -77,6 +77,11 @@ func Sentence(tool string, d *verifier.Decision) string {
 		why, next = "your token grants no right that covers this call", fmt.Sprintf("ask for access to %s", d.Scope())
 	case verifier.KindNoToken, verifier.KindInvalidToken:
 		why, next = reason, "get a new token"
+	case verifier.KindApprovalRequired:
+		why = "a person must approve this very call first (call digest " + d.CallDigest + ")"
+		next = "ask the authority for approval of this call (POST /v1/approvals with your token and the call), wait for the decision, and call again with the approval in params._meta[\"" + verifier.ApprovalMetaKey + "\"]"
+	case verifier.KindApprovalInvalid:
+		why, next = reason, "ask for a new approval of this very call"
 	default:
 		why = reason
 	}
@@ -101,18 +106,25 @@ func (g *Guard) writeToolDenial(w http.ResponseWriter, denied *call, d *verifier
 		Result  *mcp.CallToolResult `json:"result"`
 	}
 	res := g.denialResult(denied.name, d)
+	writeCallAnswer(w, denied, d, msgs, batch, fmt.Sprintf("batch refused: tool %q denied: %s", denied.name, d.Reason),
+		func(id json.RawMessage) any { return rpcResult{JSONRPC: "2.0", ID: id, Result: res} })
+}
+
+// writeCallAnswer answers a POST with HTTP 200: the denied call with
+// answer(its id), every other request of the batch refused with a JSON-RPC
+// error saying refusal, nothing of it run.
+func writeCallAnswer(w http.ResponseWriter, denied *call, d *verifier.Decision, msgs []message, batch bool, refusal string, answer func(id json.RawMessage) any) {
 	var out []any
 	for _, m := range msgs {
 		if len(m.id) == 0 {
 			continue
 		}
 		if m.call == denied {
-			out = append(out, rpcResult{JSONRPC: "2.0", ID: m.id, Result: res})
+			out = append(out, answer(m.id))
 			continue
 		}
-		out = append(out, rpcError{JSONRPC: "2.0", ID: m.id, Error: rpcErrorBody{Code: CodeForbidden,
-			Message: fmt.Sprintf("batch refused: tool %q denied: %s", denied.name, d.Reason),
-			Data:    rpcErrorData{Error: string(d.Kind()), Description: d.Reason, Tool: denied.name, DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}}})
+		out = append(out, rpcError{JSONRPC: "2.0", ID: m.id, Error: rpcErrorBody{Code: CodeForbidden, Message: refusal,
+			Data: rpcErrorData{Error: string(d.Kind()), Description: d.Reason, Tool: denied.name, DecisionID: d.DecisionID, FailedCheck: d.FailedCheck}}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -36,6 +36,13 @@ var ErrUndeclaredTool = fmt.Errorf("%w: tool has no mandate policy on this serve
 //     covers a call and no caveat denies it, with a JSON-RPC error
 //     response (code [CodeForbidden]) as the body: a client with an OAuth
 //     handler steps up, others report the reason and keep the session;
+//   - HTTP 200 with a JSON-RPC error [CodeURLElicitationRequired] (MCP's
+//     URLElicitationRequiredError, specification 2025-11-25) when a
+//     person must approve the call: it carries the page where the person
+//     decides (Options.ApprovalPageURL, else the authority's listing of
+//     the session's pending requests), the call digest and where the
+//     agent asks (Options.ApprovalURL); the client retries with the
+//     approval in params._meta["dev.mandate/approval"];
 //   - HTTP 200 with the call's tool result, isError true, when no grant
 //     can fix the denial: an attenuation caveat, arguments the policy
 //     cannot map, a tool without a policy, a stale revocation replica.
@@ -49,6 +56,11 @@ var ErrUndeclaredTool = fmt.Errorf("%w: tool has no mandate policy on this serve
 //
 // In a JSON-RPC batch every call is authorized, and the first denial
 // refuses the whole batch: nothing of it runs.
+//
+// A call that carries an approval (params._meta["dev.mandate/approval"]) is
+// authorized here without it: if nothing but a missing approval stops it,
+// it goes on to the SDK, where the Guard's tool wrapper decides it with the
+// approval and redeems one use. Its use is spent once per call, not twice.
 func (g *Guard) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := verifier.BearerToken(r)
@@ -113,10 +125,18 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			switch k := d.Kind(); {
 			case d.Allowed:
 				continue
+			case k == verifier.KindApprovalRequired && m.call.approval != "":
+				// Everything but the approval allows the call. The
+				// approval is checked, and its use redeemed once, where
+				// the SDK dispatches the call (Guard.AddTool's wrapper):
+				// deciding it here too would spend a second use.
+				continue
 			case k.TokenProblem():
 				verifier.WriteChallenge(w, verifier.StatusOf(d), d, g.httpOptions())
 			case k.GrantCanFix():
 				g.writeRPCDenial(w, http.StatusForbidden, m.call, d, msgs, batch)
+			case k == verifier.KindApprovalRequired:
+				g.writeElicitation(w, m.call, d, msgs, batch)
 			default:
 				g.writeToolDenial(w, m.call, d, msgs, batch)
 			}
@@ -130,7 +150,9 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// authorizeHTTP decides one call of an HTTP request. A call the guard
+// authorizeHTTP decides one call of an HTTP request, without its approval
+// (see Middleware: the approval is decided where the SDK dispatches the
+// call, so that its use is redeemed once). A call the guard
 // cannot map (no policy, bad arguments) is answered as a token problem if
 // the token is invalid anyway, so that the client learns first that it
 // must get a new token.
@@ -140,7 +162,7 @@ func (g *Guard) authorizeHTTP(r *http.Request, tok string, c *call) *verifier.De
 	var req verifier.Request
 	if !ok {
 		mapErr = fmt.Errorf("%w: tool %q (declare it with mcpmw.AddTool)", ErrUndeclaredTool, c.name)
-	} else if req, mapErr = p.request(c.name, c.args); mapErr != nil {
+	} else if req, mapErr = p.request(c.name, c.args, ""); mapErr != nil {
 		mapErr = fmt.Errorf("%w: %w", verifier.ErrBadRequest, mapErr)
 	}
 	if mapErr != nil {

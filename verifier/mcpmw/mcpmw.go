@@ -58,13 +58,13 @@ func (p ToolPolicy) validate(tool string) error {
 
 // request builds the verifier request of a call. A panic in the policy's
 // functions is an error: a malformed argument must never crash the server.
-func (p ToolPolicy) request(tool string, args map[string]any) (req verifier.Request, err error) {
+func (p ToolPolicy) request(tool string, args map[string]any, approval string) (req verifier.Request, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tool %q: the policy panicked on these arguments", tool)
 		}
 	}()
-	req = verifier.Request{Service: p.Service, Tool: tool, Operation: p.Operation, Args: args}
+	req = verifier.Request{Service: p.Service, Tool: tool, Operation: p.Operation, Args: args, Approval: approval}
 	if p.Resource != nil {
 		if req.Resource, err = p.Resource(args); err != nil {
 			return req, fmt.Errorf("tool %q: resource: %w", tool, err)
@@ -105,6 +105,12 @@ type Options struct {
 	// means DefaultMaxBodyBytes. Keep it at or above the SDK handler's
 	// own limit (StreamableHTTPOptions.MaxRequestBodyBytes).
 	MaxBodyBytes int64
+	// ApprovalURL is the base URL of the authority that approves calls,
+	// and ApprovalPageURL the page where a person decides (the console);
+	// see verifier.HTTPOptions. A call that needs approval is answered
+	// with the URL elicitation error ([CodeURLElicitationRequired])
+	// pointing the person at the page.
+	ApprovalURL, ApprovalPageURL string
 }
 
 // Guard authorizes the tool calls of MCP servers with a verifier. It holds
@@ -132,7 +138,7 @@ func New(v *verifier.Verifier, opts Options) (*Guard, error) {
 }
 
 func (g *Guard) httpOptions() verifier.HTTPOptions {
-	return verifier.HTTPOptions{Realm: g.opts.Realm, ResourceMetadata: g.opts.ResourceMetadata}
+	return verifier.HTTPOptions{Realm: g.opts.Realm, ResourceMetadata: g.opts.ResourceMetadata, ApprovalURL: g.opts.ApprovalURL, ApprovalPageURL: g.opts.ApprovalPageURL}
 }
 
 func (g *Guard) policy(tool string) (ToolPolicy, bool) {
@@ -171,9 +177,9 @@ func (g *Guard) AddTool(s *mcp.Server, t *mcp.Tool, p ToolPolicy, h mcp.ToolHand
 		return err
 	}
 	s.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		ctx, denied := g.authorizeCall(ctx, p, req)
-		if denied != nil {
-			return denied, nil
+		ctx, denied, err := g.authorizeCall(ctx, p, req)
+		if denied != nil || err != nil {
+			return denied, err
 		}
 		return h(ctx, req)
 	})
@@ -193,10 +199,10 @@ func AddTool[In, Out any](g *Guard, s *mcp.Server, t *mcp.Tool, p ToolPolicy, h 
 		return err
 	}
 	mcp.AddTool(s, t, func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, Out, error) {
-		ctx, denied := g.authorizeCall(ctx, p, req)
-		if denied != nil {
+		ctx, denied, err := g.authorizeCall(ctx, p, req)
+		if denied != nil || err != nil {
 			var zero Out
-			return denied, zero, nil
+			return denied, zero, err
 		}
 		return h(ctx, req, in)
 	})
@@ -207,10 +213,11 @@ func AddTool[In, Out any](g *Guard, s *mcp.Server, t *mcp.Tool, p ToolPolicy, h 
 // arguments exactly as the SDK parsed them, and the bearer token of the
 // HTTP request that carried the call. A denial is a tool error result
 // ([Guard.denialResult]); an allowed call's context carries the decision
-// (verifier.DecisionFrom). Behind the middleware, a call reaches it only if
-// the middleware allowed it, so a denial here is rare (the token was
-// revoked in between).
-func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallToolRequest) (context.Context, *mcp.CallToolResult) {
+// (verifier.DecisionFrom). A call that needs approval is answered with the
+// URL elicitation error instead (err). Behind the middleware, a call
+// reaches it only if the middleware allowed it, so a denial here is rare
+// (the token was revoked in between).
+func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallToolRequest) (context.Context, *mcp.CallToolResult, error) {
 	var hdr http.Header
 	if req.Extra != nil {
 		hdr = req.Extra.Header
@@ -223,19 +230,40 @@ func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallTo
 	tok, err := verifier.BearerToken(&http.Request{Header: hdr})
 	if err != nil {
 		err = fmt.Errorf("%v (serve the MCP handler behind Guard.Middleware, over HTTP, with a bearer token)", err)
-		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrDenied, verifier.ErrNoToken), Reason: err.Error()})
+		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrDenied, verifier.ErrNoToken), Reason: err.Error()}), nil
 	}
 	args, err := decodeArgs(rawArgs)
 	if err != nil {
-		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()})
+		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()}), nil
 	}
-	vreq, err := p.request(name, args)
+	var approval string
+	if req.Params != nil {
+		if approval, err = metaApproval(req.Params.Meta[verifier.ApprovalMetaKey], req.Params.Meta != nil && req.Params.Meta[verifier.ApprovalMetaKey] != nil); err != nil {
+			return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()}), nil
+		}
+	}
+	vreq, err := p.request(name, args, approval)
 	if err != nil {
-		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()})
+		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()}), nil
 	}
 	d := g.v.Authorize(ctx, tok, vreq)
-	if !d.Allowed {
-		return ctx, g.denialResult(name, &d)
+	switch {
+	case d.Kind() == verifier.KindApprovalRequired:
+		return ctx, nil, g.elicitationError(name, &d)
+	case !d.Allowed:
+		return ctx, g.denialResult(name, &d), nil
 	}
-	return verifier.WithDecision(ctx, &d), nil
+	return verifier.WithDecision(ctx, &d), nil, nil
+}
+
+// metaApproval reads the approval of params._meta: a string, or absent.
+func metaApproval(v any, present bool) (string, error) {
+	if !present {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("params._meta[%q] must be a string (the encoded approval)", verifier.ApprovalMetaKey)
+	}
+	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/mandate-dev/mandate/internal/strictjson"
+	"github.com/mandate-dev/mandate/verifier"
 )
 
 // methodCallTool is the JSON-RPC method of an MCP tool call.
@@ -14,9 +15,10 @@ const methodCallTool = "tools/call"
 
 // call is one tools/call request found in a body.
 type call struct {
-	id   json.RawMessage // the JSON-RPC id as sent, or nil
-	name string
-	args map[string]any
+	id       json.RawMessage // the JSON-RPC id as sent, or nil
+	name     string
+	args     map[string]any
+	approval string // params._meta["dev.mandate/approval"]
 }
 
 // message is what the middleware needs of one JSON-RPC message.
@@ -105,6 +107,19 @@ func parseMessage(raw json.RawMessage) (message, error) {
 		return m, err
 	}
 	c.args = args
+	// The SDK decodes _meta into a map with exact keys: read it the same
+	// way (strictjson.Check refused keys that differ only in case).
+	if rawMeta, ok := params["_meta"]; ok && !bytes.Equal(bytes.TrimSpace(rawMeta), []byte("null")) {
+		var meta map[string]json.RawMessage
+		if err := json.Unmarshal(rawMeta, &meta); err != nil {
+			return m, fmt.Errorf("%w: tools/call params._meta must be an object", errBody)
+		}
+		if raw, ok := meta[verifier.ApprovalMetaKey]; ok {
+			if err := json.Unmarshal(raw, &c.approval); err != nil {
+				return m, fmt.Errorf("%w: tools/call params._meta[%q] must be a string (the encoded approval)", errBody, verifier.ApprovalMetaKey)
+			}
+		}
+	}
 	m.call = c
 	return m, nil
 }

@@ -27,16 +27,36 @@ func NewApproval(id string, keyID uint32, maxUses int) *token.Approval {
 	}
 }
 
-// RunRedeemerTests runs the conformance suite against redeemers made by
-// newRedeemer, one per subtest.
-func RunRedeemerTests(t *testing.T, newRedeemer func(t *testing.T) approval.Redeemer) {
-	ctx := context.Background()
-	redeem := func(r approval.Redeemer, a *token.Approval) error {
-		return r.Redeem(ctx, approval.Redemption{Approval: a, CallDigest: a.CallDigest, DecisionID: "d_test"})
+// Harness gives the suite what it needs of one Redeemer implementation.
+type Harness struct {
+	// NewRedeemer returns a fresh redeemer (one per subtest).
+	NewRedeemer func(t *testing.T) approval.Redeemer
+	// NewRedemption returns a redemption of a new approval with maxUses
+	// uses, distinct from every other it returned, that the redeemer
+	// accepts: for the in-memory redeemer any verified-looking approval
+	// ([Unissued]); for the authority's, an approval it issued for a call
+	// of a live token, with that token as Redemption.Token.
+	NewRedemption func(t *testing.T, maxUses int) approval.Redemption
+}
+
+// Unissued is a Harness.NewRedemption for redeemers that trust what the
+// verifier verified and keep no record of issued approvals (Memory).
+func Unissued() func(t *testing.T, maxUses int) approval.Redemption {
+	var n atomic.Int64
+	return func(t *testing.T, maxUses int) approval.Redemption {
+		a := NewApproval(fmt.Sprintf("ap_unissued_%d", n.Add(1)), 1, maxUses)
+		return approval.Redemption{Approval: a, CallDigest: a.CallDigest, DecisionID: "d_test"}
 	}
+}
+
+// RunRedeemerTests runs the conformance suite against the redeemers and
+// approvals h makes.
+func RunRedeemerTests(t *testing.T, h Harness) {
+	ctx := context.Background()
+	redeem := func(r approval.Redeemer, red approval.Redemption) error { return r.Redeem(ctx, red) }
 	t.Run("single use", func(t *testing.T) {
-		r := newRedeemer(t)
-		a := NewApproval("ap_single", 1, 1)
+		r := h.NewRedeemer(t)
+		a := h.NewRedemption(t, 1)
 		if err := redeem(r, a); err != nil {
 			t.Fatalf("first use: %v", err)
 		}
@@ -45,8 +65,8 @@ func RunRedeemerTests(t *testing.T, newRedeemer func(t *testing.T) approval.Rede
 		}
 	})
 	t.Run("max uses", func(t *testing.T) {
-		r := newRedeemer(t)
-		a := NewApproval("ap_three", 1, 3)
+		r := h.NewRedeemer(t)
+		a := h.NewRedemption(t, 3)
 		for i := range 3 {
 			if err := redeem(r, a); err != nil {
 				t.Fatalf("use %d: %v", i+1, err)
@@ -56,26 +76,31 @@ func RunRedeemerTests(t *testing.T, newRedeemer func(t *testing.T) approval.Rede
 			t.Fatalf("fourth use: got %v, want ErrUsedUp", err)
 		}
 	})
-	t.Run("counted per ID and key", func(t *testing.T) {
-		r := newRedeemer(t)
-		for _, a := range []*token.Approval{NewApproval("ap_a", 1, 1), NewApproval("ap_b", 1, 1), NewApproval("ap_a", 2, 1)} {
-			if err := redeem(r, a); err != nil {
-				t.Fatalf("%s (key %d): %v", a.ID, a.KeyID, err)
+	t.Run("counted per approval", func(t *testing.T) {
+		r := h.NewRedeemer(t)
+		a, b := h.NewRedemption(t, 1), h.NewRedemption(t, 1)
+		for _, x := range []approval.Redemption{a, b} {
+			if err := redeem(r, x); err != nil {
+				t.Fatalf("%s: %v", x.Approval.ID, err)
 			}
+		}
+		if err := redeem(r, a); !errors.Is(err, approval.ErrUsedUp) {
+			t.Fatalf("first approval again: got %v, want ErrUsedUp", err)
 		}
 	})
 	t.Run("canceled context", func(t *testing.T) {
-		r := newRedeemer(t)
+		r := h.NewRedeemer(t)
+		a := h.NewRedemption(t, 1)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := r.Redeem(cctx, approval.Redemption{Approval: NewApproval("ap_ctx", 1, 1)}); err == nil {
+		if err := r.Redeem(cctx, a); err == nil {
 			t.Fatal("a canceled context redeemed")
 		}
 	})
 	t.Run("racing redeemers", func(t *testing.T) {
-		r := newRedeemer(t)
+		r := h.NewRedeemer(t)
 		for _, uses := range []int{1, 3} {
-			a := NewApproval(fmt.Sprintf("ap_race_%d", uses), 1, uses)
+			a := h.NewRedemption(t, uses)
 			var ok, used atomic.Int32
 			var wg sync.WaitGroup
 			for range 32 {

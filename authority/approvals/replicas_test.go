@@ -1,0 +1,87 @@
+package approvals_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/approvals"
+	"github.com/mandate-dev/mandate/authority/natsstore"
+	"github.com/mandate-dev/mandate/authority/people"
+	"github.com/mandate-dev/mandate/internal/natstest"
+)
+
+// replica is one authority on a shared NATS JetStream store, served on
+// 127.0.0.1.
+func replica(t *testing.T, urls string, c *clock) *env {
+	t.Helper()
+	ctx := context.Background()
+	s, err := natsstore.OpenStore(ctx, urls, natsstore.StoreOptions{Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := authority.Open(ctx, authority.Config{DataDir: t.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard, Now: c.Now}, authority.WithStore(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, a: a, url: serve(t, a), clock: c, log: &syncBuffer{}}
+}
+
+// TestReplicasRedeemOnce: two authority replicas on one JetStream store
+// share the requests and the use counts. An agent asks at one, a person
+// approves at the other, and verifiers redeeming at both replicas race on
+// one approval with max_uses 3: exactly three calls are allowed.
+func TestReplicasRedeemOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	n := natstest.Start(t, 1)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	a, b := replica(t, n.URLs(), c), replica(t, n.URLs(), c)
+	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.alice, b.alice = cred, cred
+	tok := a.refunder(a.mint("s_replicas"))
+	call := refund("9", 400)
+	q := a.ask(tok, call, 3)
+	var ap string
+	// b learns of the person and the request from the shared store.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got approvals.Request
+		st, m := b.do("POST", "/v1/approvals/"+q.ID+"/approve", cred, map[string]any{}, &got)
+		if st == http.StatusOK {
+			ap = got.Approval
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("approve at the other replica: %d %v", st, m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var allowed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		v := []*env{a, b}[i%2].verifier(&http.Client{Transport: &http.Transport{}})
+		for range 3 {
+			wg.Go(func() {
+				r := vreq(call)
+				r.Approval = ap
+				if d := v.Authorize(context.Background(), tok, r); d.Allowed {
+					allowed.Add(1)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if allowed.Load() != 3 {
+		t.Fatalf("%d calls allowed across two replicas, want exactly 3", allowed.Load())
+	}
+}
