@@ -24,6 +24,7 @@ const adminToken = "usage-test-admin-token-0123456789abcdef"
 
 func TestMain(m *testing.M) {
 	authoritychild.Main(adminToken) // serves and exits in a child (see authoritychild.Start)
+	verifierChild()                 // decides calls and exits in a child (see TestCrashVerifierMidBurst)
 	os.Exit(m.Run())
 }
 
