@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,8 +18,8 @@ import (
 )
 
 // verifierEnv makes the test binary a verifier process: "URL KEYHEX
-// TOKEN". It calls send_email until denied and prints ALLOWED for each
-// allowed call.
+// TOKEN N". It makes N allowed send_email calls, printing ALLOWED for
+// each, then PAUSED, and waits to be killed.
 const verifierEnv = "MANDATE_USAGE_TEST_VERIFIER"
 
 // verifierChild runs the verifier process when verifierEnv is set.
@@ -32,7 +33,8 @@ func verifierChild() {
 	r, _ := usage.NewRemote(f[0], nil)
 	enf, _ := usage.New(usage.Config{Leaser: r, IdleReturn: -1, MinLease: 16, MaxLease: 16})
 	v, _ := verifier.New(verifier.Config{Keys: token.NewKeySet(token.PublicKey{ID: token.KeyID(pub), Key: pub}), InsecureNoRevocation: true, Limits: enf})
-	for {
+	n, _ := strconv.Atoi(f[3])
+	for range n {
 		d := v.Authorize(context.Background(), f[2], call("send_email", nil))
 		if !d.Allowed {
 			fmt.Println("DENIED", d.Kind())
@@ -40,11 +42,13 @@ func verifierChild() {
 		}
 		fmt.Println("ALLOWED")
 	}
+	fmt.Println("PAUSED")
+	select {}
 }
 
 // TestCrashVerifierMidBurst kills a verifier process with SIGKILL while it
-// spends a limit: what it held in its lease is wasted, nothing more, and
-// the limit is never exceeded.
+// holds a partly spent lease: what it held is wasted, exactly, nothing
+// more, and the limit is never exceeded.
 func TestCrashVerifierMidBurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts verifier processes")
@@ -52,8 +56,10 @@ func TestCrashVerifierMidBurst(t *testing.T) {
 	e := newEnv(t, nil)
 	const max, lease = 1000, 16
 	tok := attenuated(t, e.mint(t), time.Now, "send_email:calls=1000/24h")
+	// 310 calls from leases of 16: the 20th lease (320) holds 10 unspent.
+	const calls, held = 310, 10
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), verifierEnv+"="+e.url+" "+token.FormatPublicKey(e.a.KeySet().Keys()[0].Key)+" "+tok)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %d", verifierEnv, e.url, token.FormatPublicKey(e.a.KeySet().Keys()[0].Key), tok, calls))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,21 +70,19 @@ func TestCrashVerifierMidBurst(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	sc := bufio.NewScanner(out)
 	counted := 0
-	for counted < 300 && sc.Scan() {
+	for sc.Scan() && sc.Text() != "PAUSED" {
 		if sc.Text() != "ALLOWED" {
 			t.Fatalf("the verifier process: %s", sc.Text())
 		}
 		counted++
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	for sc.Scan() { // what it wrote before it died
-		if sc.Text() == "ALLOWED" {
-			counted++
-		}
-	}
 	_ = cmd.Wait()
-	if u := e.usage(t, tok)["send_email:calls=1000/24h@1"]; u.Used > max || u.Used < int64(counted) {
-		t.Fatalf("ledger after the crash: %+v; want between %d counted and %d", u, counted, max)
+	if counted != calls {
+		t.Fatalf("the verifier process made %d calls; want %d", counted, calls)
+	}
+	if u := e.usage(t, tok)["send_email:calls=1000/24h@1"]; u.Used != calls+held || u.Held != lease {
+		t.Fatalf("ledger after the crash: %+v; want %d used, one lease of %d held", u, calls+held, lease)
 	}
 	v, enf := e.verifier(t)
 	drained := 0
@@ -89,8 +93,8 @@ func TestCrashVerifierMidBurst(t *testing.T) {
 	}
 	_ = enf.Close()
 	total := counted + drained
-	if total > max || max-total > lease {
-		t.Fatalf("%d allowed by the killed verifier, %d by a new one: %d of %d; want at most the limit, and at most one lease (%d) wasted", counted, drained, total, max, lease)
+	if total+held != max {
+		t.Fatalf("%d allowed by the killed verifier, %d by a new one: %d of %d; want exactly what the killed verifier held (%d) wasted", counted, drained, total, max, held)
 	}
 	t.Logf("killed verifier: %d allowed; new verifier: %d; wasted %d", counted, drained, max-total)
 }
