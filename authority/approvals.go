@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -24,6 +25,9 @@ func (a *Authority) openApprovals() error {
 	cfg.Sign = a.signApproval
 	cfg.Audit = a.audit
 	cfg.Now = a.now
+	if a.replicated && cfg.PollInterval == 0 {
+		cfg.PollInterval = 250 * time.Millisecond
+	}
 	room, err := approvals.New(cfg)
 	if err != nil {
 		return err

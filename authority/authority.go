@@ -17,8 +17,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mandate-dev/mandate/authority/approvals"
+	"github.com/mandate-dev/mandate/authority/decisions"
 	"github.com/mandate-dev/mandate/authority/people"
 	"github.com/mandate-dev/mandate/authority/usage"
+	"github.com/mandate-dev/mandate/authority/verifiers"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -72,6 +74,13 @@ type Config struct {
 	// connection is closed to make room; otherwise a connection over a cap
 	// is answered 503 and closed. Connections in use are not affected.
 	MaxConns, MaxConnsPerClient int
+	// DecisionRetention keeps decisions in the decision log this long
+	// after they were received (default decisions.DefaultRetention).
+	DecisionRetention time.Duration
+	// DecisionSignInterval is how often the decision log's head is signed
+	// with the active root key when it moved (default
+	// decisions.DefaultSignInterval).
+	DecisionSignInterval time.Duration
 	// Approvals tunes the approvals room (package authority/approvals):
 	// request and approval lifetimes, the pending requests per session.
 	// Its KV, Keys, Revocations, Sign, Audit and Now are the authority's
@@ -152,6 +161,8 @@ type Authority struct {
 	stats Stats
 
 	usage     *usage.Ledger // usage limits' ledger (authority/usage)
+	decisions *decisions.Log
+	verifiers *verifiers.Registry
 	approvals *approvals.Room
 }
 
@@ -261,6 +272,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 	a.people = people.NewDirectory(a.store.Namespace("people"), a.now)
 	a.usage = usage.New(a.store.Namespace("usage"), a.now)
 	if err := a.load(ctx); err != nil {
+		_ = a.store.Close()
+		return nil, fmt.Errorf("authority: %w", err)
+	}
+	if err := a.openRooms(ctx); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)
 	}
@@ -419,6 +434,7 @@ func (a *Authority) Close() error {
 		a.sendMu.Unlock()
 		close(a.janitor)
 		a.writerWG.Wait()
+		_ = a.decisions.Close()
 		a.closeErr = a.store.Close()
 	})
 	return a.closeErr

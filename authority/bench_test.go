@@ -31,26 +31,7 @@ import (
 //
 //	go test -run '^$' -bench MintHTTP -benchtime 5s ./authority/
 func BenchmarkMintHTTP(b *testing.B) {
-	var opts []authority.Option
-	if os.Getenv("MINT_BENCH_MEMORY") != "" {
-		opts = append(opts, authority.WithStore(authority.NewMemoryStore()))
-	}
-	a, err := authority.Open(context.Background(), authority.Config{DataDir: b.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard}, opts...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(authority.NewHandler(a))
-	defer func() {
-		srv.Close()
-		a.Close()
-	}()
-	c, err := a.RegisterClient(context.Background(), authority.Principal{Admin: true}, "platform", authority.Ceiling{
-		Services: crmCeiling.Services, Tools: crmCeiling.Tools, Operations: crmCeiling.Operations,
-		ResourcePrefixes: crmCeiling.ResourcePrefixes, Orgs: crmCeiling.Orgs, MaxTTL: time.Hour,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	a, srv, secret := benchAuthority(b, "MINT_BENCH_MEMORY")
 	body, err := json.Marshal(crmMint(""))
 	if err != nil {
 		b.Fatal(err)
@@ -65,7 +46,7 @@ func BenchmarkMintHTTP(b *testing.B) {
 		for pb.Next() {
 			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+c.Secret)
+			req.Header.Set("Authorization", "Bearer "+secret)
 			res, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
@@ -85,6 +66,35 @@ func BenchmarkMintHTTP(b *testing.B) {
 	if n := a.Stats().Batches.Load() - batches0; n > 0 {
 		b.ReportMetric(float64(b.N)/float64(n), "mints/commit")
 	}
+}
+
+// benchAuthority serves an authority on Badger in a temporary folder (on
+// the memory store when the environment variable memoryEnv is set) over
+// 127.0.0.1, with a client "platform" of the crm ceiling whose secret it
+// returns. Both close when the benchmark ends.
+func benchAuthority(b *testing.B, memoryEnv string) (*authority.Authority, *httptest.Server, string) {
+	b.Helper()
+	var opts []authority.Option
+	if os.Getenv(memoryEnv) != "" {
+		opts = append(opts, authority.WithStore(authority.NewMemoryStore()))
+	}
+	a, err := authority.Open(context.Background(), authority.Config{DataDir: b.TempDir(), AdminToken: adminToken, AdminTokenOutput: io.Discard}, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(authority.NewHandler(a))
+	b.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	c, err := a.RegisterClient(context.Background(), authority.Principal{Admin: true}, "platform", authority.Ceiling{
+		Services: crmCeiling.Services, Tools: crmCeiling.Tools, Operations: crmCeiling.Operations,
+		ResourcePrefixes: crmCeiling.ResourcePrefixes, Orgs: crmCeiling.Orgs, MaxTTL: time.Hour,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a, srv, c.Secret
 }
 
 // BenchmarkRevocationPropagation measures the time from a revocation API

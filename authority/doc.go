@@ -71,6 +71,11 @@
 //	     {"name","role":"admin"|"approver"|"viewer","orgs":[…]} → 201 {…,"credential"} (once)
 //	GET  /v1/people/{name}                   admin, or the person itself
 //	POST /v1/people/{name}/reset             admin: → {"name","credential"} (once)
+//	POST|GET /v1/verifiers, DELETE /v1/verifiers/{name}   admin: verifier credentials (package verifiers)
+//	POST /v1/decisions                       verifier credential: a batch of decisions (package decisions)
+//	GET  /v1/decisions[/stream]              admin, people (their orgs): query, live events
+//	GET  /v1/decisions/export?after=SEQ      admin: JSON lines with the hash chain and signed heads
+//	POST /v1/decisions/head                  admin: sign the decision log's head now
 //	GET  /.well-known/biscuit-web-keys       public: Biscuit web key set (a JSON array)
 //	GET  /.well-known/oauth-authorization-server   RFC 8414 metadata
 //	POST /oauth2/revoke                      RFC 7009 form; always 200

@@ -104,6 +104,7 @@ func newHandler(a *Authority, polls *pollGate) http.Handler {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/metrics", h.serveMetrics)
+	h.decisionRoutes(r)
 
 	for _, rt := range r.Routes() {
 		h.metrics.route(rt.Path)
@@ -193,15 +194,16 @@ func (h *handler) recover(c *gin.Context) {
 	c.Next()
 }
 
-// limitBody caps request bodies at MaxBodyBytes.
+// limitBody caps request bodies at the route's limit (bodyLimit).
 func (h *handler) limitBody(c *gin.Context) {
-	if c.Request.ContentLength > MaxBodyBytes {
-		h.writeError(c, fmt.Errorf("%w: %d bytes is over the limit of %d", errTooLarge, c.Request.ContentLength, MaxBodyBytes))
+	limit := bodyLimit(c)
+	if c.Request.ContentLength > limit {
+		h.writeError(c, &http.MaxBytesError{Limit: limit})
 		c.Abort()
 		return
 	}
 	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	}
 	c.Next()
 }
@@ -231,7 +233,11 @@ func (h *handler) writeError(c *gin.Context, err error) {
 		challenge = fmt.Sprintf("Bearer realm=%q, error=\"insufficient_scope\", error_description=%q", Realm, headerSafe(desc))
 	case errors.Is(err, errTooLarge), errors.As(err, &maxErr):
 		status, code = http.StatusRequestEntityTooLarge, "request_too_large"
-		desc = fmt.Sprintf("request body is over the limit of %d bytes", MaxBodyBytes)
+		limit := int64(MaxBodyBytes)
+		if maxErr != nil {
+			limit = maxErr.Limit
+		}
+		desc = fmt.Sprintf("request body is over the limit of %d bytes", limit)
 	case errors.Is(err, errMedia):
 		status, code = http.StatusUnsupportedMediaType, "unsupported_media_type"
 	case errors.Is(err, errMethod):

@@ -18,7 +18,8 @@ import (
 // revocation replica is behind) and ErrCanceled (ctx done), both of
 // KindUnavailable, and ErrEvaluation (an internal error).
 func (v *Verifier) Authenticate(ctx context.Context, tok string) (d Decision) {
-	defer v.begin(&d)(&Request{})
+	var vt *token.Verified
+	defer v.begin(&d)(&Request{}, &vt)
 	vt, now, err := v.check(ctx, tok, &d)
 	if err != nil {
 		return deny(d, err)

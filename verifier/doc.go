@@ -87,6 +87,15 @@
 // declares a limit is denied ([ErrLimitUnenforced], kind access_denied):
 // the declaration fails closed.
 //
+// # Decision log
+//
+// [Config].Decisions receives every decision once it is final
+// ([DecisionRecorder]). Package verifier/decisionlog implements it: it
+// ships the decisions to the authority's decision log in batches, from a
+// bounded buffer, without ever making a decision wait (a full buffer drops
+// and counts). The recorder sees the decision, the request and the verified
+// token; decisionlog ships a description of them, never the token.
+//
 // # Where people go wrong
 //
 //   - One resource per decision. A check `check if resource($r), ...`

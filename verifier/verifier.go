@@ -56,6 +56,10 @@ type Config struct {
 	// (package verifier/usage). Nil: a token that declares a limit is
 	// denied (ErrLimitUnenforced).
 	Limits LimitEnforcer
+	// Decisions receives every decision, after the audit event (package
+	// verifier/decisionlog ships them to the authority's decision log).
+	// Nil records nothing.
+	Decisions DecisionRecorder
 	// InsecureNoRevocation allows a nil Revocations. Tokens can then never
 	// be revoked at this verifier: use it only in tests and offline tools.
 	InsecureNoRevocation bool
@@ -148,7 +152,8 @@ func (d *Decision) InvalidToken() bool { return d.Kind() == KindInvalidToken }
 // Order: signature chain (cached by token hash), revocation of every block,
 // then Datalog with the verifier's own request facts.
 func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d Decision) {
-	defer v.begin(&d)(&req)
+	var vt *token.Verified
+	defer v.begin(&d)(&req, &vt)
 	if err := req.validate(); err != nil {
 		return deny(d, err)
 	}
@@ -240,17 +245,38 @@ func (v *Verifier) check(ctx context.Context, tok string, d *Decision) (*token.V
 }
 
 // begin starts a decision: its ID, and on return its duration, the audit
-// event and the conversion of any panic into a deny.
-func (v *Verifier) begin(d *Decision) func(req *Request) {
+// event, the decision recorder and the conversion of any panic into a deny.
+// vt points at the verified token once there is one.
+func (v *Verifier) begin(d *Decision) func(req *Request, vt **token.Verified) {
 	start := time.Now()
 	d.DecisionID = v.prefix + strconv.FormatUint(v.seq.Add(1), 36)
-	return func(req *Request) {
+	return func(req *Request, vt **token.Verified) {
 		if r := recover(); r != nil {
 			*d = deny(*d, fmt.Errorf("%w: internal error", ErrEvaluation))
 		}
 		d.Duration = time.Since(start)
 		v.audit(d, req)
+		if v.cfg.Decisions != nil {
+			var t *token.Verified
+			if vt != nil && d.Blocks > 0 {
+				t = *vt
+			}
+			v.cfg.Decisions.RecordDecision(d, req, t)
+		}
 	}
+}
+
+// DecisionRecorder receives every decision a Verifier makes
+// (Config.Decisions); package verifier/decisionlog implements it.
+//
+// RecordDecision is called on the decision's own goroutine, after the
+// decision is final and before Authorize returns: it must return at once
+// (never block, never do I/O) and must not keep d or req, which belong to
+// the caller; it copies what it needs. t is the verified token the decision
+// was made on, or nil when there was none (unparsable, unverifiable); it is
+// immutable and may be kept.
+type DecisionRecorder interface {
+	RecordDecision(d *Decision, req *Request, t *token.Verified)
 }
 
 func deny(d Decision, err error) Decision {

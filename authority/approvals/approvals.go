@@ -212,6 +212,11 @@ type Config struct {
 	ApprovalTTL          time.Duration
 	MaxPendingPerSession int
 	Retain               time.Duration
+	// PollInterval, when set, makes a long-poll also re-read its request
+	// this often, to learn of a decision made by another authority
+	// replica sharing the store (the in-process broadcast only sees this
+	// replica's writes). The authority sets it on replicated stores.
+	PollInterval time.Duration
 	// AfterSpend, when set, runs after a use was durably spent and before
 	// Redeem answers. For crash tests only: never set it in production.
 	AfterSpend func(id string)

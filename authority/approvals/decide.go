@@ -115,11 +115,18 @@ func (r *Room) Get(ctx context.Context, v Viewer, id string) (Request, error) {
 
 // Wait is Get that, while the request is pending, waits up to wait (capped
 // at MaxWait and at the request's expiry) for a decision. Waiting costs no
-// CPU: every write closes a channel that waiters select on.
+// CPU: every write closes a channel that waiters select on (and, on a
+// replicated store, the request is re-read every Config.PollInterval).
 func (r *Room) Wait(ctx context.Context, v Viewer, id string, wait time.Duration) (Request, error) {
 	wait = min(wait, MaxWait)
 	deadline := r.now().Add(wait)
 	var timer *time.Timer
+	var poll <-chan time.Time
+	if r.cfg.PollInterval > 0 {
+		t := time.NewTicker(r.cfg.PollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -140,6 +147,7 @@ func (r *Room) Wait(ctx context.Context, v Viewer, id string, wait time.Duration
 		}
 		select {
 		case <-ch:
+		case <-poll:
 		case <-timer.C:
 			return r.Get(ctx, v, id)
 		case <-ctx.Done():

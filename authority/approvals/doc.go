@@ -46,7 +46,8 @@
 //
 //   - The approval binds every argument the verifier sees: ask with exactly
 //     the arguments of the call (an MCP tool's resource argument too).
-//   - Waiting uses an in-process broadcast: with several authority
-//     replicas, a long-poll learns of a decision made at another replica
-//     only at the end of its wait.
+//   - Waiting uses an in-process broadcast; with several authority
+//     replicas, a long-poll also re-reads its request every
+//     Config.PollInterval (the authority sets 250 ms on a replicated
+//     store), so a decision made at another replica reaches it then.
 package approvals

@@ -85,3 +85,45 @@ func TestReplicasRedeemOnce(t *testing.T) {
 		t.Fatalf("%d calls allowed across two replicas, want exactly 3", allowed.Load())
 	}
 }
+
+// TestReplicasWaitSeesOtherReplicasDecision: an agent long-polls its
+// request at one replica while a person approves it at another; the wait
+// returns the approval, not a pending request at the end of its wait.
+func TestReplicasWaitSeesOtherReplicasDecision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	n := natstest.Start(t, 1)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	a, b := replica(t, n.URLs(), c), replica(t, n.URLs(), c)
+	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.alice, b.alice = cred, cred
+	tok := a.refunder(a.mint("s_wait"))
+	q := a.ask(tok, refund("7", 400), 1)
+	waited := make(chan approvals.Request, 1)
+	go func() {
+		var got approvals.Request
+		st, m := a.do("GET", "/v1/approvals/"+q.ID+"?wait=60s", tok, nil, &got)
+		if st != http.StatusOK {
+			t.Errorf("wait: %d %v", st, m)
+		}
+		waited <- got
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := b.do("POST", "/v1/approvals/"+q.ID+"/approve", cred, map[string]any{}, nil)
+		if st == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("approve at the other replica: %d", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := <-waited; got.Status != approvals.StatusApproved || got.Approval == "" {
+		t.Fatalf("the wait at replica a returned status %q (approval %d bytes), want the approval b granted", got.Status, len(got.Approval))
+	}
+}

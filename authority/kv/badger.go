@@ -19,6 +19,11 @@ import (
 // inherits that database's durability (synchronous writes) and integrity
 // checks (block and value checksums).
 //
+// An unconditional write (Match Any) does not read the key: its revision
+// is the clock's (NextRev), greater than the key's earlier revisions as long
+// as the clock does not step back past them; conditional writes read the
+// key and are exact.
+//
 // Each value is stored as revision (8 bytes, big-endian), expiry (8 bytes,
 // Unix nanoseconds, 0 for none), then the value; an expiring entry also
 // gets Badger's own time to live, a second after its expiry, so that it is
@@ -141,13 +146,19 @@ func (b *Badger) apply(ops []Op) ([]uint64, error) {
 	last := b.last
 	for i := range ops {
 		op := &ops[i]
-		cur, ok, err := b.read(txn, op.Key)
-		if err != nil {
-			return nil, err
-		}
-		exists := ok && live(cur.ExpiresAt, now)
-		if err := matches(op, exists, cur.Rev); err != nil {
-			return nil, err
+		var cur Entry
+		if op.Match != Any {
+			// Only a condition needs the key's state; an
+			// unconditional write takes its revision from the
+			// clock (NextRev), which is past every earlier one.
+			c, ok, err := b.read(txn, op.Key)
+			if err != nil {
+				return nil, err
+			}
+			if err := matches(op, ok && live(c.ExpiresAt, now), c.Rev); err != nil {
+				return nil, err
+			}
+			cur = c
 		}
 		if op.Delete {
 			if err := txn.Delete(b.key(op.Key)); err != nil {

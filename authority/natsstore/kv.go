@@ -249,9 +249,18 @@ func (s *space) Apply(ctx context.Context, ops ...kv.Op) ([]uint64, error) {
 	msgs := make([]*nats.Msg, len(ops))
 	for i := range ops {
 		op := &ops[i]
-		seq, cur, live, err := s.last(ctx, op.Key)
-		if err != nil {
-			return nil, err
+		var (
+			seq  uint64
+			cur  kv.Entry
+			live bool
+		)
+		if op.Match != kv.Any {
+			// Only a condition needs the key's state (the server
+			// checks it again at commit).
+			var err error
+			if seq, cur, live, err = s.last(ctx, op.Key); err != nil {
+				return nil, err
+			}
 		}
 		m := nats.NewMsg(s.subject(op.Key))
 		switch op.Match {

@@ -35,7 +35,7 @@ root public keys. "mandate authority serve" runs it on embedded storage.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newPeopleCmd(a))
+	cmd.AddCommand(newAuthorityServeCmd(), newAuthorityAdminTokenCmd(), newPeopleCmd(a), newAuthorityVerifierCmd(a))
 	return cmd
 }
 
@@ -46,6 +46,7 @@ func newAuthorityServeCmd() *cobra.Command {
 		logLevel string
 		maxWait  time.Duration
 		issuer   string
+		keep     time.Duration
 		store    string
 		natsOpts natsstore.StoreOptions
 	)
@@ -130,12 +131,13 @@ SIGINT or SIGTERM shut down gracefully.`,
 			}
 			return authority.Serve(ctx, authority.ServeConfig{
 				Config: authority.Config{
-					DataDir:          dataDir,
-					AdminToken:       adminToken,
-					AdminTokenOutput: tokenOut,
-					Issuer:           issuer,
-					MaxWait:          maxWait,
-					Logger:           &logger,
+					DataDir:           dataDir,
+					AdminToken:        adminToken,
+					AdminTokenOutput:  tokenOut,
+					Issuer:            issuer,
+					MaxWait:           maxWait,
+					Logger:            &logger,
+					DecisionRetention: keep,
 				},
 				Addr:    addr,
 				Options: opts,
@@ -160,6 +162,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.StringVar(&addr, "addr", authority.DefaultAddr, "listen on `HOST:PORT`")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error or disabled")
 	f.DurationVar(&maxWait, "max-wait", authority.DefaultMaxWait, "longest wait of a revocation feed long-poll")
+	f.DurationVar(&keep, "decision-retention", 30*24*time.Hour, "keep shipped decisions this long in the decision log")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
 	f.StringVar(&store, "store", "", "keep all state on NATS JetStream at `URLS` (nats://host1,host2,host3) instead of Badger in --data")
 	f.IntVar(&natsOpts.Replicas, "nats-replicas", natsstore.DefaultReplicas, "replication of the JetStream stream (3 in production; 1 for a single server)")

@@ -153,6 +153,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newApprovalCmd(a),
 		newDemoCmd(a),
 		newAuthorityCmd(a),
+		newAuditCmd(a),
 		newVersionCmd(a),
 	)
 	for _, c := range root.Commands() {

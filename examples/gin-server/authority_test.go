@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/authority/decisions"
 	"github.com/mandate-dev/mandate/examples/internal/followauth"
 	"github.com/mandate-dev/mandate/token"
 )
@@ -114,5 +115,63 @@ func TestUnreachableAuthority(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "mandate authority serve") {
 		t.Errorf("error %q does not say what to do", err)
+	}
+}
+
+// TestShipsDecisions runs the server with a verifier credential: every
+// decision it makes reaches the authority's decision log.
+func TestShipsDecisions(t *testing.T) {
+	a, url := startAuthority(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, cred, err := a.AddVerifier(ctx, authority.Principal{Admin: true}, "gin-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := start(ctx, config{Addr: "127.0.0.1:0", Authority: url, DecisionCredential: cred,
+		Trust: followauth.Trust{Key: token.FormatPublicKey(a.Keys()[0].PublicKey)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Mint(ctx, authority.Principal{Admin: true}, authority.MintRequest{
+		Agent: "support-bot", Org: "acme", Session: "s_gin",
+		Rights: []token.Right{{Service: "crm", Tool: "get_account", Operation: "read", Resource: "account:acme/"}},
+		TTL:    time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/accounts/42", ""},
+		{"POST", "/accounts/42/refunds", `{"amount": 500, "reason": "late"}`},
+	} {
+		req, _ := http.NewRequest(r.method, app.URL+r.path, strings.NewReader(r.body))
+		req.Header.Set("Authorization", "Bearer "+m.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	app.Close() // flushes the shipper
+	p, err := a.Decisions().Query(ctx, decisions.Query{Filter: decisions.Filter{Session: "s_gin"}}, decisions.Scope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Decisions) != 2 {
+		t.Fatalf("%d decisions in the log, want 2", len(p.Decisions))
+	}
+	tools := map[string]bool{}
+	for _, d := range p.Decisions {
+		tools[d.Tool] = d.Allowed
+		if d.Verifier != "gin-server" {
+			t.Errorf("shipped by %q", d.Verifier)
+		}
+	}
+	if !tools["get_account"] || tools["refund"] {
+		t.Errorf("decisions: %+v", p.Decisions)
+	}
+	if _, err := start(ctx, config{Addr: "127.0.0.1:0", DecisionCredential: cred}); err == nil {
+		t.Error("a decision credential without --authority was accepted")
 	}
 }

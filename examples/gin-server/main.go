@@ -14,7 +14,10 @@
 // Without --authority it is self-contained: it makes a root key in
 // process, mints two demo tokens with it and prints them with curl
 // commands to try. With --authority URL it trusts the keys that authority
-// publishes and follows its revocation feed instead.
+// publishes and follows its revocation feed instead; with
+// --decision-credential (or $MANDATE_VERIFIER_CREDENTIAL, a credential from
+// "mandate authority verifier add NAME") it also ships every decision to
+// the authority's decision log (package verifier/decisionlog).
 package main
 
 import (
@@ -37,6 +40,7 @@ import (
 
 	"github.com/mandate-dev/mandate/token"
 	"github.com/mandate-dev/mandate/verifier"
+	"github.com/mandate-dev/mandate/verifier/decisionlog"
 	"github.com/mandate-dev/mandate/verifier/ginmw"
 	"github.com/mandate-dev/mandate/verifier/revocation"
 )
@@ -57,6 +61,9 @@ type config struct {
 	// Trust pins the authority's root key (--trust-key, default
 	// $MANDATE_TRUST_KEY) or names the insecure choice not to.
 	Trust followauth.Trust
+	// DecisionCredential, with Authority, ships decisions to the
+	// authority's decision log.
+	DecisionCredential string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -65,6 +72,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8081", "listen address (keep it on 127.0.0.1 unless you put TLS in front)")
 	fs.StringVar(&cfg.Authority, "authority", "", "authority base URL to take keys and revocations from (default: an in-process demo key)")
 	fs.StringVar(&cfg.Trust.Key, "trust-key", os.Getenv("MANDATE_TRUST_KEY"), "with --authority: the authority's root public key in HEX, as `mandate authority serve` prints it (default $MANDATE_TRUST_KEY)")
+	fs.StringVar(&cfg.DecisionCredential, "decision-credential", os.Getenv("MANDATE_VERIFIER_CREDENTIAL"), "with --authority: ship every decision to the authority's decision log with this verifier credential (`mandate authority verifier add NAME`; default $MANDATE_VERIFIER_CREDENTIAL)")
 	fs.BoolVar(&cfg.Trust.InsecureNoKey, "insecure-no-trust-key", false, "with --authority: trust whatever keys the authority URL answers (a demo on one machine only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,7 +108,7 @@ func (a *App) Close() {
 
 // start builds the verifier, the gin router and the listener.
 func start(ctx context.Context, cfg config) (*App, error) {
-	v, demo, stop, err := newVerifier(ctx, cfg.Authority, cfg.Trust)
+	v, demo, stop, err := newVerifier(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +122,32 @@ func start(ctx context.Context, cfg config) (*App, error) {
 	return &App{URL: "http://" + ln.Addr().String(), Demo: demo, srv: srv, stop: stop}, nil
 }
 
-// newVerifier returns a verifier for the demo key, or for the authority.
-func newVerifier(ctx context.Context, authority string, trust followauth.Trust) (*verifier.Verifier, *Demo, func(), error) {
-	if authority != "" {
-		v, stop, err := followauth.Verifier(ctx, authority, trust)
-		return v, nil, stop, err
+// newVerifier returns a verifier for the demo key, or for the authority
+// (shipping its decisions there when cfg has a decision credential).
+func newVerifier(ctx context.Context, cfg config) (*verifier.Verifier, *Demo, func(), error) {
+	if cfg.DecisionCredential != "" && cfg.Authority == "" {
+		return nil, nil, nil, errors.New("--decision-credential ships decisions to --authority URL: give both")
+	}
+	if cfg.Authority != "" {
+		if cfg.DecisionCredential == "" {
+			v, stop, err := followauth.Verifier(ctx, cfg.Authority, cfg.Trust)
+			return v, nil, stop, err
+		}
+		sh, err := decisionlog.New(decisionlog.Config{URL: cfg.Authority, Credential: cfg.DecisionCredential})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		flush := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = sh.Close(ctx) // ships what is buffered; what is left is dropped and counted
+		}
+		v, stop, err := followauth.Verifier(ctx, cfg.Authority, cfg.Trust, func(c *verifier.Config) { c.Decisions = sh })
+		if err != nil {
+			flush()
+			return nil, nil, nil, err
+		}
+		return v, nil, func() { stop(); flush() }, nil
 	}
 	demo, err := newDemo()
 	if err != nil {

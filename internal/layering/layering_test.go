@@ -19,7 +19,8 @@ func TestDependencies(t *testing.T) {
 	}{
 		{"token", []string{gin, badger, mcp, authority, verifier, attenuate}},
 		{"attenuate", []string{gin, badger, mcp, authority, verifier}},
-		{"verifier", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/", verifier + "/approval"}},
+		{"verifier", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/", verifier + "/approval", verifier + "/decisionlog"}},
+		{"verifier/decisionlog", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/", verifier + "/approval"}},
 		{"verifier/approval", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/"}},
 		{"verifier/usage", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/"}},
 		{"authority/usage", []string{gin, verifier, attenuate, mcp}},

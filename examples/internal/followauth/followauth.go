@@ -29,8 +29,9 @@ type Trust struct {
 // Verifier returns a verifier that trusts the keys the authority
 // publishes (those reachable from trust.Key) and follows its revocation
 // feed, once the first sync is done. Decisions fail closed if the feed goes
-// stale. stop ends the follower.
-func Verifier(ctx context.Context, authority string, trust Trust) (v *verifier.Verifier, stop func(), err error) {
+// stale. stop ends the follower. Each mut may set more of the verifier's
+// configuration (such as Config.Decisions).
+func Verifier(ctx context.Context, authority string, trust Trust, mut ...func(*verifier.Config)) (v *verifier.Verifier, stop func(), err error) {
 	var anchors []token.PublicKey
 	switch {
 	case trust.Key != "":
@@ -51,7 +52,11 @@ func Verifier(ctx context.Context, authority string, trust Trust) (v *verifier.V
 	if err != nil {
 		return nil, nil, err
 	}
-	if v, err = verifier.New(verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh}); err != nil {
+	vc := verifier.Config{Keys: keys, Revocations: store, Fresh: f.Fresh}
+	for _, m := range mut {
+		m(&vc)
+	}
+	if v, err = verifier.New(vc); err != nil {
 		return nil, nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
