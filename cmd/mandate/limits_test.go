@@ -1,66 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
-// served is a "mandate authority serve" process on 127.0.0.1.
+// served is a "mandate authority serve" process on 127.0.0.1 (Badger in
+// a temporary folder) and its root public key.
 type served struct {
-	url, pin string // its URL and root public key
-	cmd      *exec.Cmd
-	exited   chan error // Wait's result
+	*serveProc
+	url, pin string
 }
 
 // serveAuthority runs "mandate authority serve" with admin as its admin
 // token, until the test ends.
 func serveAuthority(t *testing.T, admin string) *served {
 	t.Helper()
-	srv := exec.Command(binary(t), "authority", "serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "MANDATE_ADMIN_TOKEN="+admin)
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	p := startServe(t, []string{"MANDATE_ADMIN_TOKEN=" + admin}, "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0")
+	m := regexp.MustCompile(`(?m)root public key .*: ([0-9a-f]{64})$`).FindStringSubmatch(p.Stderr())
+	if m == nil {
+		t.Fatalf("authority serve did not print its root public key before its address: %q", p.Stderr())
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &served{cmd: srv, exited: make(chan error, 1)}
-	t.Cleanup(func() { _ = srv.Process.Kill() })
-	// The ready line names the address.
-	urls, keys := make(chan string, 1), make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`root public key .*: ([0-9a-f]{64})$`).FindStringSubmatch(sc.Text()); m != nil {
-				keys <- m[1]
-			}
-			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		s.exited <- srv.Wait()
-	}()
-	select {
-	case s.url = <-urls:
-	case err := <-s.exited:
-		t.Fatalf("authority serve exited before listening: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("authority serve did not print its address within 30s")
-	}
-	select {
-	case s.pin = <-keys:
-	default:
-		t.Fatal("authority serve did not print its root public key before its address")
-	}
-	return s
+	return &served{serveProc: p, url: p.URL, pin: m[1]}
 }
 
 // TestBinaryLimits: limits declared at mint and by attenuate --limit are
