@@ -25,6 +25,9 @@ type MintRequest struct {
 	Session string
 	Rights  []token.Right
 	TTL     time.Duration
+	// Limits are usage limits of the authority block (token.Limit): every
+	// call of the token and of every token derived from it counts.
+	Limits []token.Limit
 	// RequireApproval lists calls that always need a person's approval in
 	// this session: each becomes a check of the authority block
 	// (token.ApprovalRequirement), which no delegate can lift.
@@ -98,9 +101,10 @@ func (a *Authority) ClientCeiling(id string) (Ceiling, bool) {
 	return c.clone(), ok
 }
 
-// bindApprovals adds a ceiling's approval requirements to a token: they
-// bind every token minted within it.
-func bindApprovals(tr *token.MintRequest, c Ceiling) {
+// bindCeiling adds a ceiling's usage limits and approval requirements to a
+// token: they bind every token minted within it.
+func bindCeiling(tr *token.MintRequest, c Ceiling) {
+	tr.Limits = withCeilingLimits(c.Limits, tr.Limits)
 	for _, r := range c.RequireApproval {
 		if !slices.ContainsFunc(tr.RequireApproval, func(x token.ApprovalRequirement) bool { return reflect.DeepEqual(x, r) }) {
 			tr.RequireApproval = append(tr.RequireApproval, r)
@@ -121,6 +125,7 @@ func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, boun
 		Rights:          req.Rights,
 		TTL:             req.TTL,
 		Audience:        req.Audience,
+		Limits:          req.Limits,
 		Now:             now,
 		RequireApproval: slices.Clone(req.RequireApproval),
 	}
@@ -135,7 +140,7 @@ func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, boun
 				a.auditMintRefused(ctx, p, req, &bounds[i], err)
 				return nil, err
 			}
-			bindApprovals(&tr, bounds[i])
+			bindCeiling(&tr, bounds[i])
 		}
 		clientID = p.ClientID
 	case !p.Admin:
@@ -149,7 +154,7 @@ func (a *Authority) mint(ctx context.Context, p Principal, req MintRequest, boun
 			a.auditMintRefused(ctx, p, req, &ceiling, err)
 			return nil, err
 		}
-		bindApprovals(&tr, ceiling)
+		bindCeiling(&tr, ceiling)
 		clientID = p.ClientID
 	}
 	if req.Session != "" {

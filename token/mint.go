@@ -28,6 +28,10 @@ type MintRequest struct {
 	// verifier that knows nothing of audiences states no such fact, so the
 	// token fails closed there.
 	Audience string
+	// Limits are usage limits of the authority block, at most
+	// MaxLimitsPerToken: every call of the session, by the token and every
+	// token derived from it, counts against them (see Limit).
+	Limits []Limit
 	// Now is the minting instant; zero means time.Now().
 	Now time.Time
 }
@@ -90,6 +94,19 @@ func (r *MintRequest) Validate() error {
 	for i := range r.RequireApproval {
 		if err := r.RequireApproval[i].Validate(); err != nil {
 			return fmt.Errorf("approval requirement %d: %w", i+1, err)
+		}
+	}
+	if len(r.Limits) > MaxLimitsPerToken {
+		return fmt.Errorf("%w: %d usage limits is over the limit of %d", ErrBadRequest, len(r.Limits), MaxLimitsPerToken)
+	}
+	for i := range r.Limits {
+		if err := r.Limits[i].Validate(); err != nil {
+			return fmt.Errorf("usage limit %d: %w", i+1, err)
+		}
+		for _, o := range r.Limits[:i] {
+			if o == r.Limits[i] {
+				return fmt.Errorf("%w: usage limit %s is stated twice", ErrBadRequest, o)
+			}
 		}
 	}
 	if r.TTL <= 0 {
@@ -176,6 +193,15 @@ func Mint(key SigningKey, req MintRequest) (*Minted, error) {
 	}
 	for _, ar := range req.RequireApproval {
 		c, err := ar.Check()
+		if err == nil {
+			err = b.AddAuthorityCheck(c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
+	}
+	for _, l := range req.Limits {
+		c, err := l.Check()
 		if err == nil {
 			err = b.AddAuthorityCheck(c)
 		}
