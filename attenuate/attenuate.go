@@ -64,6 +64,7 @@ type Builder struct {
 
 	checks []biscuit.Check
 	facts  []biscuit.Fact
+	limits []token.Limit   // declared in this block
 	seen   map[string]bool // facts already added
 	seal   bool
 	err    error

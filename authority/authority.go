@@ -19,6 +19,7 @@ import (
 	"github.com/mandate-dev/mandate/authority/approvals"
 	"github.com/mandate-dev/mandate/authority/decisions"
 	"github.com/mandate-dev/mandate/authority/people"
+	"github.com/mandate-dev/mandate/authority/usage"
 	"github.com/mandate-dev/mandate/authority/verifiers"
 	"github.com/mandate-dev/mandate/internal/badgerfs"
 	"github.com/mandate-dev/mandate/token"
@@ -159,6 +160,7 @@ type Authority struct {
 
 	stats Stats
 
+	usage     *usage.Ledger // usage limits' ledger (authority/usage)
 	decisions *decisions.Log
 	verifiers *verifiers.Registry
 	approvals *approvals.Room
@@ -268,6 +270,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Authority, error) {
 		a.log.Info().Str("event", "key_created").Bool("audit", true).Uint32("key_id", keys.current().active.ID).Msg("created the root key")
 	}
 	a.people = people.NewDirectory(a.store.Namespace("people"), a.now)
+	a.usage = usage.New(a.store.Namespace("usage"), a.now)
 	if err := a.load(ctx); err != nil {
 		_ = a.store.Close()
 		return nil, fmt.Errorf("authority: %w", err)

@@ -196,10 +196,30 @@ type (
 		Orgs             []string  `json:"orgs"`
 		MaxTTL           int64     `json:"max_ttl_seconds"`
 		CreatedAt        time.Time `json:"created_at"`
+		Limits           []string  `json:"limits,omitempty"` // token.Limit in the CLI's form
 		// RequireApproval is absent from records written before it: none.
 		RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 	}
 )
+
+// clientOf is the stored form of a client.
+func clientOf(c ClientRecord) clientJSON {
+	return clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
+		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
+		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, Limits: limitSpecs(c.Ceiling.Limits),
+		RequireApproval: c.Ceiling.RequireApproval}
+}
+
+// record reads a stored client back.
+func (cj *clientJSON) record(id string) (ClientRecord, error) {
+	limits, err := parseLimits(cj.Limits)
+	if err != nil {
+		return ClientRecord{}, err
+	}
+	return ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
+		Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
+		Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, Limits: limits, RequireApproval: cj.RequireApproval}}, nil
+}
 
 func (s *BadgerStore) ttl(exp, now time.Time) time.Duration {
 	return max(exp.Add(s.grace).Sub(now), time.Second)
@@ -697,9 +717,7 @@ func (s *BadgerStore) CreateClient(ctx context.Context, c ClientRecord) error {
 		return err
 	}
 	defer s.end()
-	v, _ := json.Marshal(clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
-		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
-		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, RequireApproval: c.Ceiling.RequireApproval})
+	v, _ := json.Marshal(clientOf(c))
 	return s.update(ctx, func(txn *badger.Txn) error {
 		_, err := txn.Get(clientKey(c.ID))
 		switch {
@@ -743,9 +761,11 @@ func (s *BadgerStore) Clients(ctx context.Context) ([]ClientRecord, error) {
 			if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &cj) }); err != nil {
 				return fmt.Errorf("storage: client %q: %w", id, err)
 			}
-			out = append(out, ClientRecord{ID: id, SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
-				Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
-				Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, RequireApproval: cj.RequireApproval}})
+			c, err := cj.record(id)
+			if err != nil {
+				return fmt.Errorf("storage: client %q: %w", id, err)
+			}
+			out = append(out, c)
 		}
 		return nil
 	})

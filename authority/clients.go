@@ -29,6 +29,10 @@ import (
 //     "account:acme/42"; list "" to allow every resource);
 //   - the org must be one of Orgs (a client always mints for a named org);
 //   - the TTL must not exceed MaxTTL.
+//
+// Limits are usage limits (token.Limit) that every token the client mints
+// carries in its authority block, on top of those its mint request asks
+// for: a client cannot mint a session without them.
 type Ceiling struct {
 	Services         []string
 	Tools            []string
@@ -36,6 +40,7 @@ type Ceiling struct {
 	ResourcePrefixes []string
 	Orgs             []string
 	MaxTTL           time.Duration
+	Limits           []token.Limit
 	// RequireApproval lists calls that need a person's approval in every
 	// token the client mints (checks of the authority block, added to the
 	// mint request's own): the platform cannot mint them away.
@@ -48,6 +53,7 @@ func (c Ceiling) clone() Ceiling {
 	c.Operations = slices.Clone(c.Operations)
 	c.ResourcePrefixes = slices.Clone(c.ResourcePrefixes)
 	c.Orgs = slices.Clone(c.Orgs)
+	c.Limits = slices.Clone(c.Limits)
 	c.RequireApproval = slices.Clone(c.RequireApproval)
 	return c
 }
@@ -88,6 +94,14 @@ func (c Ceiling) Validate() error {
 					return fmt.Errorf("%w: ceiling resource_prefixes %q: %w", ErrBadRequest, s, err)
 				}
 			}
+		}
+	}
+	if len(c.Limits) > token.MaxLimitsPerToken {
+		return fmt.Errorf("%w: ceiling limits has %d entries, over the limit of %d", ErrBadRequest, len(c.Limits), token.MaxLimitsPerToken)
+	}
+	for i := range c.Limits {
+		if err := c.Limits[i].Validate(); err != nil {
+			return fmt.Errorf("%w: ceiling limits: %w", ErrBadRequest, err)
 		}
 	}
 	if c.MaxTTL <= 0 || c.MaxTTL > token.MaxTTL {

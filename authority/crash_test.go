@@ -1,106 +1,38 @@
 package authority_test
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/signal"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/internal/authoritychild"
 )
 
-// childEnv names the data folder of a child authority: when it is set, the
-// test binary serves an authority instead of running tests (see TestMain).
-const childEnv = "MANDATE_AUTHORITY_TEST_CHILD_DIR"
-
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childEnv); dir != "" {
-		os.Exit(runChild(dir))
-	}
+	authoritychild.Main(adminToken) // serves and exits in a child (see startChild)
 	os.Exit(m.Run())
 }
 
-// runChild serves an authority on 127.0.0.1:0 with Badger in dir, prints
-// "LISTENING addr" on stdout, and serves until killed.
-func runChild(dir string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := authority.Serve(ctx, authority.ServeConfig{
-		Config: authority.Config{DataDir: dir, AdminToken: adminToken},
-		Addr:   "127.0.0.1:0",
-		Ready:  func(a net.Addr) { fmt.Printf("LISTENING %s\n", a) },
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
+// child is an authority process on Badger, for tests that kill it.
 type child struct {
-	cmd    *exec.Cmd
-	base   string
-	stderr *bytes.Buffer
+	*authoritychild.Child
+	base string
 }
 
 func startChild(t *testing.T, dir string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
-				lines <- addr
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case addr := <-lines:
-		c := &child{cmd: cmd, base: "http://" + addr, stderr: &stderr}
-		t.Cleanup(func() { c.kill() })
-		return c
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("child authority did not start: %s", stderr.String())
-		return nil
-	}
+	c := authoritychild.Start(t, dir)
+	return &child{Child: c, base: c.Base}
 }
 
 // kill sends SIGKILL: no shutdown code runs, nothing is flushed.
-func (c *child) kill() {
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	_ = c.cmd.Wait()
-}
+func (c *child) kill() { c.Kill() }
 
 func (c *child) post(t *testing.T, path string, body any) (int, []byte) {
 	t.Helper()

@@ -45,7 +45,8 @@
 // is sane). Times are RFC 3339, IDs and keys hex, key IDs numbers.
 //
 //	POST /v1/tokens                          admin or client: mint
-//	     {"agent","user","org","session"?,"rights":[{"service","tool","operation","resource"}],"ttl_seconds"}
+//	     {"agent","user","org","session"?,"rights":[{"service","tool","operation","resource"}],"ttl_seconds",
+//	      "limits"?:["send_email:calls=20/1h", …]}
 //	     → 201 {"token","session","revocation_ids":[hex],"expires_at","key_id"}
 //	POST /v1/revocations                     {"token"}: anyone holding it
 //	     {"revocation_id"|"session"|"agent"|"user"}: admin or the minting client
@@ -58,7 +59,13 @@
 //	GET  /v1/keys                            public: {"keys":[{"key_id","algorithm","public_key","status","not_after"?}],
 //	                                                 "endorsements_v1":[{"key_id","public_key","signer_key_id","signature"}]}
 //	POST /v1/keys/rotate                     admin: new active key; → the key list
-//	GET  /v1/sessions/{id}                   admin or the session's client
+//	GET  /v1/sessions/{id}                   admin or the session's client; with "limits": usage per limit and window
+//	POST /v1/leases                          {"token","limit_id","need","want","renew"?,"renew_unused"?}: the token is
+//	     the credential (verified, unexpired, unrevoked; the limit read from its signed block)
+//	     → 200 {"lease_id"?,"amount","window","resets_in_ms"?,"resets_at"?,"used","held"} (amount 0: used up)
+//	POST /v1/leases/return                   {"lease_id","unused"}: the lease ID is the credential → 204
+//	POST /v1/limits/usage                    {"token"} → 200 {"limits":[{"limit_id","block","limit","max","window",
+//	                                          "resets_at"?,"used","spent","held","leases","current"}]}
 //	POST|GET /v1/clients, GET|DELETE /v1/clients/{id}   admin
 //	POST|GET /v1/people, DELETE /v1/people/{name}       admin (see package people)
 //	     {"name","role":"admin"|"approver"|"viewer","orgs":[…]} → 201 {…,"credential"} (once)

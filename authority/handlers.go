@@ -25,6 +25,8 @@ type mintRequestJSON struct {
 	Session    string        `json:"session"`
 	Rights     []token.Right `json:"rights"`
 	TTLSeconds int64         `json:"ttl_seconds"`
+	// Limits are usage limits in the CLI's form (token.ParseLimit).
+	Limits []string `json:"limits,omitempty"`
 	// RequireApproval: calls that always need a person's approval.
 	RequireApproval []token.ApprovalRequirement `json:"require_approval"`
 }
@@ -106,6 +108,9 @@ type ceilingJSON struct {
 	ResourcePrefixes []string `json:"resource_prefixes"`
 	Orgs             []string `json:"orgs"`
 	MaxTTLSeconds    int64    `json:"max_ttl_seconds"`
+	// Limits are usage limits every token of the client carries
+	// (token.ParseLimit's form).
+	Limits []string `json:"limits,omitempty"`
 	// RequireApproval: calls that need a person's approval in every token
 	// the client mints.
 	RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
@@ -143,6 +148,7 @@ type sessionJSONOut struct {
 	TokenCount  int                `json:"token_count"`
 	Tokens      []sessionTokenJSON `json:"tokens"`
 	Revocations []entryJSONOut     `json:"revocations"`
+	Limits      []usageJSON        `json:"limits"`
 	// Approvals are the session's approval requests, newest first (at
 	// most approvals.MaxListed).
 	Approvals []approvals.Request `json:"approvals"`
@@ -181,9 +187,14 @@ func (h *handler) mint(c *gin.Context) {
 		h.writeError(c, fmt.Errorf("%w: ttl_seconds must be between 1 and %d", ErrBadRequest, int64(token.MaxTTL/time.Second)))
 		return
 	}
+	limits, err := parseLimits(req.Limits)
+	if err != nil {
+		h.writeError(c, err)
+		return
+	}
 	res, err := h.a.Mint(c.Request.Context(), p, MintRequest{
 		Agent: req.Agent, User: req.User, Org: req.Org, Session: req.Session,
-		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second, RequireApproval: req.RequireApproval,
+		Rights: req.Rights, TTL: time.Duration(req.TTLSeconds) * time.Second, Limits: limits, RequireApproval: req.RequireApproval,
 	})
 	if err != nil {
 		h.writeError(c, err)
@@ -394,6 +405,7 @@ func (h *handler) session(c *gin.Context) {
 		Session: v.ID, ClientID: v.ClientID, Status: v.Status, ExpiresAt: rfc3339(v.ExpiresAt),
 		RevokedAt: rfc3339(v.RevokedAt), TokenCount: v.TokenCount,
 		Tokens: make([]sessionTokenJSON, len(v.Tokens)), Revocations: entriesOut(v.Revocations),
+		Limits: usageOut(v.Limits),
 	}
 	for i, t := range v.Tokens {
 		out.Tokens[i] = sessionTokenJSON{
@@ -414,7 +426,7 @@ func (h *handler) session(c *gin.Context) {
 
 func ceilingOut(c Ceiling) ceilingJSON {
 	return ceilingJSON{Services: c.Services, Tools: c.Tools, Operations: c.Operations,
-		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second), RequireApproval: c.RequireApproval}
+		ResourcePrefixes: c.ResourcePrefixes, Orgs: c.Orgs, MaxTTLSeconds: int64(c.MaxTTL / time.Second), Limits: limitSpecs(c.Limits), RequireApproval: c.RequireApproval}
 }
 
 func clientOut(cl Client) clientJSONOut {
@@ -445,6 +457,11 @@ func (h *handler) registerClient(c *gin.Context) {
 		ResourcePrefixes: req.Ceiling.ResourcePrefixes, Orgs: req.Ceiling.Orgs,
 		MaxTTL:          time.Duration(req.Ceiling.MaxTTLSeconds) * time.Second,
 		RequireApproval: req.Ceiling.RequireApproval,
+	}
+	var err error
+	if ceil.Limits, err = parseLimits(req.Ceiling.Limits); err != nil {
+		h.writeError(c, err)
+		return
 	}
 	rc, err := h.a.RegisterClient(c.Request.Context(), p, req.ClientID, ceil)
 	if err != nil {
@@ -596,8 +613,16 @@ func (h *handler) oauthIntrospect(c *gin.Context) {
 
 // GET /.well-known/oauth-authorization-server (RFC 8414).
 func (h *handler) metadata(c *gin.Context) {
-	iss := h.issuer(c)
-	c.JSON(http.StatusOK, gin.H{
+	c.JSON(http.StatusOK, h.a.Metadata(h.issuer(c)))
+}
+
+// Metadata returns the authority's RFC 8414 authorization server metadata
+// for issuer (its base URL, see Issuer). The OAuth room (package
+// authority/oauth), when it is served, extends it with its endpoints and
+// grants.
+func (a *Authority) Metadata(issuer string) map[string]any {
+	iss := issuer
+	return map[string]any{
 		"issuer":                 iss,
 		"revocation_endpoint":    iss + "/oauth2/revoke",
 		"introspection_endpoint": iss + "/oauth2/introspect",
@@ -606,15 +631,16 @@ func (h *handler) metadata(c *gin.Context) {
 		// client secret) or HTTP Basic client credentials.
 		"revocation_endpoint_auth_methods_supported":    []string{"none", "client_secret_basic"},
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		// mandate mints through its own API (POST /v1/tokens), not an
-		// OAuth grant: no authorization or token endpoint.
+		// Without the OAuth room, mandate mints through its own API
+		// (POST /v1/tokens), not an OAuth grant: no authorization or
+		// token endpoint.
 		"response_types_supported": []string{},
 		"grant_types_supported":    []string{},
 		"mandate_token_endpoint":   iss + "/v1/tokens",
 		"mandate_revocation_feed":  iss + "/v1/revocations",
 		"mandate_keys_endpoint":    iss + "/v1/keys",
 		"biscuit_web_keys_uri":     iss + "/.well-known/biscuit-web-keys",
-	})
+	}
 }
 
 func (h *handler) healthz(c *gin.Context) {

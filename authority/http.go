@@ -96,6 +96,9 @@ func newHandler(a *Authority, polls *pollGate, mounts ...Mount) http.Handler {
 	r.GET("/v1/clients", h.listClients)
 	r.GET("/v1/clients/:id", h.getClient)
 	r.DELETE("/v1/clients/:id", h.deleteClient)
+	r.POST("/v1/leases", h.lease)
+	r.POST("/v1/leases/return", h.returnLease)
+	r.POST("/v1/limits/usage", h.limitUsage)
 	r.POST("/v1/approvals", h.askApproval)
 	r.GET("/v1/approvals", h.listApprovals)
 	r.GET("/v1/approvals/:id", h.getApproval)
@@ -496,13 +499,17 @@ func (h *handler) readForm(c *gin.Context) (url.Values, bool) {
 
 // issuer is the authority's base URL: Config.Issuer, or derived from the
 // request.
-func (h *handler) issuer(c *gin.Context) string {
-	if h.a.cfg.Issuer != "" {
-		return strings.TrimRight(h.a.cfg.Issuer, "/")
+func (h *handler) issuer(c *gin.Context) string { return h.a.Issuer(c.Request) }
+
+// Issuer is the authority's base URL: Config.Issuer, or derived from the
+// request's Host.
+func (a *Authority) Issuer(r *http.Request) string {
+	if a.cfg.Issuer != "" {
+		return strings.TrimRight(a.cfg.Issuer, "/")
 	}
 	scheme := "http"
-	if c.Request.TLS != nil {
+	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + c.Request.Host
+	return scheme + "://" + r.Host
 }

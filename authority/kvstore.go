@@ -550,9 +550,7 @@ func (s *KVStore) CreateClient(ctx context.Context, c ClientRecord) error {
 		return err
 	}
 	defer s.end()
-	v, _ := json.Marshal(clientJSON{SecretHash: c.SecretHash, Services: c.Ceiling.Services, Tools: c.Ceiling.Tools,
-		Operations: c.Ceiling.Operations, ResourcePrefixes: c.Ceiling.ResourcePrefixes, Orgs: c.Ceiling.Orgs,
-		MaxTTL: int64(c.Ceiling.MaxTTL / time.Second), CreatedAt: c.CreatedAt, RequireApproval: c.Ceiling.RequireApproval})
+	v, _ := json.Marshal(clientOf(c))
 	_, err := s.ns.Apply(ctx, kv.Create(kvClientKey(c.ID), v, time.Time{}))
 	if errors.Is(err, kv.ErrConflict) {
 		return fmt.Errorf("client %q: %w", c.ID, ErrExists)
@@ -574,9 +572,12 @@ func (s *KVStore) Clients(ctx context.Context) ([]ClientRecord, error) {
 			bad = fmt.Errorf("%w: storage: client %q: %v", ErrCorrupt, e.Key, err)
 			return false
 		}
-		out = append(out, ClientRecord{ID: e.Key[2:], SecretHash: cj.SecretHash, CreatedAt: cj.CreatedAt, Ceiling: Ceiling{
-			Services: cj.Services, Tools: cj.Tools, Operations: cj.Operations, ResourcePrefixes: cj.ResourcePrefixes,
-			Orgs: cj.Orgs, MaxTTL: time.Duration(cj.MaxTTL) * time.Second, RequireApproval: cj.RequireApproval}})
+		c, err := cj.record(e.Key[2:])
+		if err != nil {
+			bad = fmt.Errorf("%w: storage: client %q: %v", ErrCorrupt, e.Key, err)
+			return false
+		}
+		out = append(out, c)
 		return true
 	})
 	if err != nil {

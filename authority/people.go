@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mandate-dev/mandate/authority/kv"
 	"github.com/mandate-dev/mandate/authority/people"
 )
 
@@ -13,6 +14,10 @@ import (
 // changes go through AddPerson, RemovePerson and ResetPerson, which check
 // the principal and write the audit trail.
 func (a *Authority) People() *people.Directory { return a.people }
+
+// Namespace returns a namespace of the authority's durable key-value state
+// for one of its rooms (see kv.Provider), on the authority's own storage.
+func (a *Authority) Namespace(name string) kv.KV { return a.store.Namespace(name) }
 
 // peopleErr maps the directory's errors onto the authority's.
 func peopleErr(err error) error {

@@ -34,6 +34,10 @@ type ServeConfig struct {
 	// Mount, when set, is called with the open authority and returns
 	// handlers to serve beside the API (the console: see NewHandler).
 	Mount func(a *Authority) ([]Mount, error)
+	// Handler, when set, builds the served handler around the authority's
+	// API (NewHandler's), such as to mount the OAuth authorization server
+	// (package authority/oauth) in front of it. An error stops Serve.
+	Handler func(a *Authority, api http.Handler) (http.Handler, error)
 }
 
 // Serve opens the authority and serves its HTTP API until ctx ends, then
@@ -75,11 +79,19 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if perClient <= 0 {
 		perClient = DefaultMaxConnsPerClient
 	}
+	var handler http.Handler = newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient), mounts...)
+	if cfg.Handler != nil {
+		if handler, err = cfg.Handler(a, handler); err != nil {
+			_ = ln.Close()
+			_ = a.Close()
+			return err
+		}
+	}
 	limited := newConnLimiter(ln, maxConns, perClient, &a.stats.ConnsRefused)
 	ln = limited
 	srv := &http.Server{
 		ConnState:         limited.connState,
-		Handler:           newHandler(a, newPollGate(maxPolls, a.cfg.MaxLongPollsPerClient), mounts...),
+		Handler:           handler,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		// Long-polls answer after up to MaxWait.

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/mandate-dev/mandate/authority/kv"
 )
 
 // What the console reads and does through the Authority: sessions listed
@@ -221,10 +219,6 @@ func (a *Authority) RevokeHop(ctx context.Context, p Principal, session string, 
 	a.auditRevocation(ctx, p.String(), "hop", hex.EncodeToString(id), res)
 	return res, nil
 }
-
-// Namespace returns the store's kv namespace name, for rooms the authority
-// does not open itself (the console's sign-in sessions: "web").
-func (a *Authority) Namespace(name string) kv.KV { return a.store.Namespace(name) }
 
 // LookupRevocation returns the log entry of a revocation ID, if it is in
 // the log. Revocation IDs are public: anyone may ask.

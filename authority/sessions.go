@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mandate-dev/mandate/authority/usage"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -33,6 +34,9 @@ type SessionView struct {
 	Tokens      []TokenView
 	TokenCount  int
 	Revocations []LogEntry // log entries about the session's tokens, by Seq
+	// Limits is the usage of the session's usage limits, per limit and
+	// window (authority/usage).
+	Limits []usage.Usage
 }
 
 // TokenView describes one token of a session: never the token itself.
@@ -111,6 +115,9 @@ func (a *Authority) session(ctx context.Context, p Principal, id string, allowed
 	}
 	a.logMu.RUnlock()
 	v.TokenCount = len(recs)
+	if v.Limits, err = a.usage.Session(ctx, id); err != nil {
+		return nil, usageError(err)
+	}
 	switch {
 	case !sess.RevokedAt.IsZero() || (live > 0 && live == liveRevoked):
 		v.Status = SessionRevoked

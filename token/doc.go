@@ -138,6 +138,31 @@
 // expiry; package verifier/approval binds it to the call. An approval is
 // never a capability: it grants nothing by itself.
 //
+// # Usage limits
+//
+// A block may declare usage limits ([Limit], written by package attenuate
+// or by [MintRequest].Limits in the authority block): at most N calls of a
+// tool ("*": every tool) per fixed window, or an integer argument summed to
+// at most N, per window or for the life of the block. A declaration is one
+// check that asks for the usage-limit fact ([FactLimitOK]) with the limit's
+// own terms:
+//
+//	limit_ok(tool, measure, arg, max, window_s)                      only a verifier adds it
+//	check if limit_ok("send_email", "calls", "", 20, 3600);          20 calls per hour
+//	check if limit_ok("refund", "sum", "amount", 1000, 0);           amounts summing to 1,000
+//
+// A verifier that enforces limits (verifier.Config.Limits) adds limit_ok
+// for every limit of the token and counts each allowed call against the
+// limits that apply to it; one that does not adds none, so the token is
+// denied there: a limit fails closed. A limit's identity is its declaring
+// block's revocation ID and its position among the block's limits
+// ([DeclaredLimit], [LimitID]), the same in every token derived from the
+// block: sub-agents' calls count against it, and nothing appended later can
+// reset or enlarge it. Parse refuses a token that names limit_ok anywhere
+// but in a declaration (a block stating it would satisfy its own limit),
+// declares one limit twice in a block, or more than MaxLimitsPerToken in
+// all.
+//
 // Warning: a resource prefix is a plain string prefix. "account:acme/42"
 // also covers "account:acme/420". End a prefix at a separator
 // ("account:acme/42/") to grant one subtree, or compare with == for one

@@ -46,6 +46,15 @@ type Inspection struct {
 	Rights  []Right `json:"rights"`
 	// Blocks describes every block, the authority block first.
 	Blocks []BlockInspection `json:"blocks"`
+	// Limits lists the usage limits the blocks declare, in block order.
+	Limits []LimitInspection `json:"limits"`
+}
+
+// LimitInspection describes one usage limit a block declares.
+type LimitInspection struct {
+	ID    string `json:"limit_id"`
+	Block int    `json:"block"`
+	Limit string `json:"limit"` // the CLI's form, such as send_email:calls=20/1h
 }
 
 // BlockInspection describes one block. Facts, rules and checks are Datalog
@@ -123,6 +132,10 @@ func Inspect(u *Unverified) *Inspection {
 		in.Subject = s
 		in.Rights = append(in.Rights, rights...)
 	}
+	in.Limits = []LimitInspection{}
+	for _, l := range declaredLimits(u) {
+		in.Limits = append(in.Limits, LimitInspection{ID: l.ID, Block: l.Block, Limit: l.Limit.String()})
+	}
 	return in
 }
 
@@ -199,6 +212,12 @@ func (in *Inspection) Text() string {
 	b.WriteString("\nrevocation IDs\n")
 	for i, id := range in.RevocationIDs {
 		fmt.Fprintf(&b, "  %d  %s\n", i, id)
+	}
+	if len(in.Limits) > 0 {
+		b.WriteString("\nusage limits (block: limit)\n")
+		for _, l := range in.Limits {
+			fmt.Fprintf(&b, "  %d: %s\n", l.Block, printable(l.Limit))
+		}
 	}
 
 	for _, blk := range in.Blocks {

@@ -53,6 +53,7 @@ func TestInspect(t *testing.T) {
 			map[string]any{"service": "crm", "tool": "get_account", "operation": "read", "resource": "account:acme/42"},
 			map[string]any{"service": "billing", "tool": "*", "operation": "*", "resource": "invoice:acme/"},
 		},
+		"limits": []any{},
 	}
 	blocks := got["blocks"]
 	delete(got, "blocks")

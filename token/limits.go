@@ -165,3 +165,23 @@ var EvalLimits = datalog.RunLimits{
 	Facts:      EvalMaxFacts,
 	Iterations: EvalMaxIterations,
 }
+
+// Limits of usage limits (limit.go).
+const (
+	// MaxLimitsPerToken bounds the usage limits all blocks of a token
+	// declare together. Each one costs the verifier a ledger lookup per
+	// call and the authority a ledger; real delegation chains declare one
+	// or two per hop.
+	MaxLimitsPerToken = 8
+
+	// MaxLimitAmount bounds a limit's maximum (calls or the sum of an
+	// argument), so that no sum of amounts under it overflows an int64.
+	MaxLimitAmount = 1 << 50
+
+	// MinLimitWindow and MaxLimitWindow bound a limit's window. Below a
+	// minute a limit is a rate limiter's job (and every window would cost
+	// each verifier a lease round trip); a window as long as a token can
+	// live (MaxTTL) is the life of the block, so say that instead.
+	MinLimitWindow = time.Minute
+	MaxLimitWindow = MaxTTL
+)

@@ -21,6 +21,17 @@ type MintRequest struct {
 	// approval, at most MaxApprovalRequirements: each becomes a check of
 	// the authority block (see ApprovalRequirement).
 	RequireApproval []ApprovalRequirement
+	// Audience, when set, binds the token to one resource server (the
+	// RFC 8707 resource indicator, such as "https://crm.example.com/mcp"):
+	// the authority block gets AudienceCheck(Audience), which only a
+	// verifier that states audience(its own identifier) can pass. A
+	// verifier that knows nothing of audiences states no such fact, so the
+	// token fails closed there.
+	Audience string
+	// Limits are usage limits of the authority block, at most
+	// MaxLimitsPerToken: every call of the session, by the token and every
+	// token derived from it, counts against them (see Limit).
+	Limits []Limit
 	// Now is the minting instant; zero means time.Now().
 	Now time.Time
 }
@@ -74,12 +85,28 @@ func (r *MintRequest) Validate() error {
 			return fmt.Errorf("%w: right %d: resource %q: %w", ErrBadRequest, i, rt.Resource, err)
 		}
 	}
+	if err := checkName("audience", r.Audience, MaxStringBytes); err != nil {
+		return err
+	}
 	if len(r.RequireApproval) > MaxApprovalRequirements {
 		return fmt.Errorf("%w: %d approval requirements is over the limit of %d", ErrBadRequest, len(r.RequireApproval), MaxApprovalRequirements)
 	}
 	for i := range r.RequireApproval {
 		if err := r.RequireApproval[i].Validate(); err != nil {
 			return fmt.Errorf("approval requirement %d: %w", i+1, err)
+		}
+	}
+	if len(r.Limits) > MaxLimitsPerToken {
+		return fmt.Errorf("%w: %d usage limits is over the limit of %d", ErrBadRequest, len(r.Limits), MaxLimitsPerToken)
+	}
+	for i := range r.Limits {
+		if err := r.Limits[i].Validate(); err != nil {
+			return fmt.Errorf("usage limit %d: %w", i+1, err)
+		}
+		for _, o := range r.Limits[:i] {
+			if o == r.Limits[i] {
+				return fmt.Errorf("%w: usage limit %s is stated twice", ErrBadRequest, o)
+			}
 		}
 	}
 	if r.TTL <= 0 {
@@ -159,8 +186,22 @@ func Mint(key SigningKey, req MintRequest) (*Minted, error) {
 	if err := b.AddAuthorityCheck(ExpiryCheck(exp)); err != nil {
 		return nil, fmt.Errorf("mint: %w", err)
 	}
+	if req.Audience != "" {
+		if err := b.AddAuthorityCheck(AudienceCheck(req.Audience)); err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
+	}
 	for _, ar := range req.RequireApproval {
 		c, err := ar.Check()
+		if err == nil {
+			err = b.AddAuthorityCheck(c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mint: %w", err)
+		}
+	}
+	for _, l := range req.Limits {
+		c, err := l.Check()
 		if err == nil {
 			err = b.AddAuthorityCheck(c)
 		}
@@ -213,6 +254,24 @@ func ExpiryCheck(t time.Time) biscuit.Check {
 			biscuit.Value{Term: biscuit.Variable("time")},
 			biscuit.Value{Term: biscuit.Date(t.UTC().Truncate(time.Second))},
 			biscuit.BinaryLessOrEqual,
+		}},
+	}}}
+}
+
+// AudienceCheck returns `check if audience($aud), $aud == aud`: the token
+// is only good at the resource server whose verifier states the request
+// fact audience(aud). Only the authority block's own facts and the
+// verifier's request facts are in scope of an authority check, and the
+// authority block never states audience, so an attenuation block cannot
+// satisfy it.
+func AudienceCheck(aud string) biscuit.Check {
+	return biscuit.Check{Queries: []biscuit.Rule{{
+		Head: biscuit.Predicate{Name: "query"},
+		Body: []biscuit.Predicate{{Name: FactAudience, IDs: []biscuit.Term{biscuit.Variable("aud")}}},
+		Expressions: []biscuit.Expression{{
+			biscuit.Value{Term: biscuit.Variable("aud")},
+			biscuit.Value{Term: biscuit.String(aud)},
+			biscuit.BinaryEqual,
 		}},
 	}}}
 }

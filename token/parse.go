@@ -109,6 +109,9 @@ func parseMessage(raw []byte, c *pb.Biscuit, prev *Unverified, canonical bool) (
 		}
 		u.blocks[i] = b
 	}
+	if err := checkLimits(u.blocks, start); err != nil {
+		return nil, err
+	}
 	if proof := c.Proof.GetNextSecret(); proof != nil && len(proof) != ed25519.SeedSize {
 		return nil, fmt.Errorf("%w: proof secret has %d bytes", ErrMalformed, len(proof))
 	}

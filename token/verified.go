@@ -24,6 +24,7 @@ type Verified struct {
 	// approvalStated: the authority block can prove approved facts itself
 	// (see StatesApproval), found once here rather than on every decision.
 	approvalStated bool
+	limits         []DeclaredLimit
 }
 
 func newVerified(u *Unverified, root PublicKey) *Verified {
@@ -34,7 +35,7 @@ func newVerified(u *Unverified, root PublicKey) *Verified {
 		hexIDs[i] = hex.EncodeToString(id)
 	}
 	return &Verified{u: u, keyID: root.ID, rootKey: root.Key, idsHex: hexIDs, subject: s, rights: rights, expiresAt: exp,
-		prog: datalog.NewProgram(u.blocks), approvalStated: StatesApproval(u.blocks[0])}
+		prog: datalog.NewProgram(u.blocks), approvalStated: StatesApproval(u.blocks[0]), limits: declaredLimits(u)}
 }
 
 // AuthorityStatesApproval reports whether the authority block can prove

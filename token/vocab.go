@@ -26,6 +26,11 @@ const (
 	FactOperation = "operation" // operation("read")
 	FactResource  = "resource"  // resource("account:acme/42")
 	FactArg       = "arg"       // arg(name, value): one per scalar argument; a list is a set
+	// FactAudience is stated by a verifier that knows its resource
+	// identifier (mcpmw: its RFC 9728 resource URL), so that a token
+	// minted for one resource server (MintRequest.Audience) is refused by
+	// every other. A verifier that states none refuses such tokens.
+	FactAudience = "audience" // audience("https://crm.example.com/mcp")
 
 	// Informational attenuation facts.
 	FactDelegatedTo = "delegated_to" // delegated_to("sub-agent")

@@ -38,8 +38,11 @@ const (
 	// broader grant can lift it; change the call or ask the delegating
 	// agent for a token without that caveat.
 	KindCaveat Kind = "caveat_denied"
-	// KindLimitExceeded is reserved for usage limits (a block's count or
-	// budget is spent). Nothing produces it yet.
+	// KindLimitExceeded: a usage limit a block of the token declares has
+	// no room for the call (a count or a budget is spent in the current
+	// window). The reason names the limit, its block, how much is used
+	// and when it resets (a *LimitExceededError); wait, or ask the
+	// delegating agent for a token with room.
 	KindLimitExceeded Kind = "limit_exceeded"
 	// KindApprovalRequired: an approval caveat stops the call and the
 	// request carries no approval (or the verifier checks none): ask the
@@ -84,7 +87,11 @@ func (d *Decision) Kind() Kind {
 		return KindNoToken
 	case errors.Is(d.Err, token.ErrInvalid), errors.Is(d.Err, token.ErrExpired), errors.Is(d.Err, ErrRevoked):
 		return KindInvalidToken
-	case errors.Is(d.Err, ErrStale), errors.Is(d.Err, ErrCanceled):
+	case errors.Is(d.Err, ErrLimitExceeded):
+		return KindLimitExceeded
+	case errors.Is(d.Err, ErrLimitUnenforced):
+		return KindDenied // the verifier's configuration, not the call
+	case errors.Is(d.Err, ErrStale), errors.Is(d.Err, ErrCanceled), errors.Is(d.Err, ErrLimitUnavailable):
 		return KindUnavailable
 	case errors.Is(d.Err, ErrBadRequest):
 		return KindBadRequest

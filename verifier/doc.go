@@ -74,6 +74,19 @@
 // closed. An approval presented with a call that needs none is ignored and
 // not spent.
 //
+// # Usage limits
+//
+// A token may declare usage limits (token.Limit: "20 send_email calls per
+// hour", "refunds summing to 1,000"). A verifier configured with
+// [Config].Limits (package verifier/usage) adds limit_ok for each, and
+// counts a call the token allows against every limit that applies to it,
+// atomically with the decision, from leases on the authority's ledger; a
+// call over a limit is a deny of kind [KindLimitExceeded] that names the
+// limit, its block, how much is used and when it resets
+// ([LimitExceededError]). Without Config.Limits every call of a token that
+// declares a limit is denied ([ErrLimitUnenforced], kind access_denied):
+// the declaration fails closed.
+//
 // # Decision log
 //
 // [Config].Decisions receives every decision once it is final

@@ -262,6 +262,10 @@ func WriteChallenge(w http.ResponseWriter, status int, d *Decision, opts HTTPOpt
 		}
 	case KindUnavailable:
 		w.Header().Set("Retry-After", RetryAfterSeconds)
+	case KindLimitExceeded:
+		if s := limitRetryAfter(d); s != "" {
+			w.Header().Set("Retry-After", s)
+		}
 	}
 	if challenge {
 		if opts.ResourceMetadata != "" {

@@ -26,6 +26,13 @@ type Request struct {
 	Tool      string
 	Operation string
 	Resource  string
+	// Audience is this resource server's identifier (for an MCP server,
+	// its RFC 9728 resource URL). When set, the request states
+	// audience(Audience), which a token minted for this resource
+	// (token.MintRequest.Audience) needs; a token minted for another
+	// resource is denied. Set it from configuration, never from the
+	// request.
+	Audience string
 	// Args become arg(name, value) facts. Supported values: integers
 	// (any Go integer type, json.Number, or a float64 with an integral
 	// value, as encoding/json decodes numbers), strings, booleans,
@@ -133,7 +140,7 @@ func checkArgNames(args map[string]any) error {
 // terms are carved out of sc's reusable arena, so a decision allocates
 // nothing for them.
 func (r *Request) facts(now time.Time, sc *scratch) ([]datalog.Predicate, error) {
-	need := 5 + 2*len(r.Args)
+	need := 6 + 2*len(r.Args)
 	if cap(sc.terms) < need {
 		sc.terms = make([]datalog.Term, 0, max(need, 16))
 	}
@@ -149,6 +156,9 @@ func (r *Request) facts(now time.Time, sc *scratch) ([]datalog.Predicate, error)
 	add(token.FactTool, datalog.String(r.Tool))
 	add(token.FactOperation, datalog.String(r.Operation))
 	add(token.FactResource, datalog.String(r.Resource))
+	if r.Audience != "" {
+		add(token.FactAudience, datalog.String(r.Audience))
+	}
 	sc.facts, sc.terms = out, terms
 	if len(r.Args) == 0 {
 		return out, nil

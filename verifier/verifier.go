@@ -52,6 +52,10 @@ type Config struct {
 	// verifier/approval). Nil: a call that an approval caveat stops is
 	// denied (KindApprovalRequired), approval or not.
 	Approvals ApprovalChecker
+	// Limits counts calls against the usage limits tokens declare
+	// (package verifier/usage). Nil: a token that declares a limit is
+	// denied (ErrLimitUnenforced).
+	Limits LimitEnforcer
 	// Decisions receives every decision, after the audit event (package
 	// verifier/decisionlog ships them to the authority's decision log).
 	// Nil records nothing.
@@ -100,6 +104,7 @@ type scratch struct {
 	ev    *datalog.Evaluator
 	facts []datalog.Predicate
 	terms []datalog.Term // the request facts' terms
+	limit LimitCall
 }
 
 // FailedCheck locates the check that denied a request.
@@ -166,11 +171,15 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	if err != nil {
 		return deny(d, err)
 	}
+	facts = v.limitFacts(vt, facts)
 	sc.facts = facts
 	out, err := sc.ev.RunProgram(vt.Program(), facts, func(w *datalog.World) bool { return covered(w, &req) })
 	if err == nil && out.Block >= 0 && token.IsApprovalCheck(&vt.Datalog()[out.Block].Checks[out.Check]) {
 		var done bool
 		if d, out, done, err = v.approve(ctx, d, tok, vt, &req, now, sc, out); done {
+			if d.Allowed {
+				d = v.spendLimits(ctx, d, vt, &req, now, sc)
+			}
 			return d
 		}
 	}
@@ -183,7 +192,7 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 	case out.Allowed:
 		d.Allowed = true
 		d.Reason = "allowed"
-		return d
+		return v.spendLimits(ctx, d, vt, &req, now, sc)
 	case out.PolicyFailed:
 		// No grant lifts a caveat: report the caveat if one denies too.
 		if cav, cerr, ok := attenuationDenies(sc.ev, vt, facts); ok {
@@ -193,6 +202,9 @@ func (v *Verifier) Authorize(ctx context.Context, tok string, req Request) (d De
 		return deny(d, &NoRightError{Right: token.Right{Service: req.Service, Tool: req.Tool, Operation: req.Operation, Resource: req.Resource}})
 	}
 	d.FailedCheck = &FailedCheck{Block: out.Block, Check: out.Check, Text: out.CheckText}
+	if err == nil && token.IsLimitCheck(&vt.Datalog()[out.Block].Checks[out.Check]) {
+		return deny(d, fmt.Errorf("%w: block %d declares a usage limit (check %d: %s) and this verifier does not enforce usage limits (set Config.Limits, package verifier/usage)", ErrLimitUnenforced, out.Block, out.Check, out.CheckText))
+	}
 	if exp := vt.EffectiveExpiry(); !exp.IsZero() && now.After(exp) {
 		return deny(d, fmt.Errorf("%w: %w", ErrDenied, &token.ExpiredError{ExpiresAt: exp, Now: now}))
 	}
@@ -294,6 +306,12 @@ func reason(err error) string {
 		return msg + "; ask the authority to approve this call and retry with the approval"
 	case errors.Is(err, ErrApprovalInvalid):
 		return msg + "; this approval does not decide this call"
+	case errors.Is(err, ErrLimitExceeded):
+		return msg + "; wait until the limit resets, or ask the delegating agent for a token with room"
+	case errors.Is(err, ErrLimitUnenforced):
+		return msg + "; send the call to a verifier that enforces usage limits"
+	case errors.Is(err, ErrLimitUnavailable):
+		return msg + "; the verifier cannot reach the authority's usage ledger: retry later"
 	case errors.Is(err, ErrCheckFailed):
 		return msg + "; an attenuation forbids this call"
 	}

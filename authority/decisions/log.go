@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -447,7 +448,10 @@ func (l *Log) commit(group []*appendReq, n int) error {
 			return err
 		}
 		revs, err := l.kv.Apply(context.Background(), ops...)
-		if errors.Is(err, kv.ErrConflict) && attempt < 8 {
+		if errors.Is(err, kv.ErrConflict) && attempt < 64 {
+			// Another replica appended first: back off a little, at
+			// random, so that two replicas do not keep colliding.
+			time.Sleep(time.Duration(rand.Int64N(int64(min(attempt+1, 10)) * int64(time.Millisecond))))
 			h, err := l.readHead(context.Background())
 			if err != nil {
 				return fmt.Errorf("store decisions: %w", err)

@@ -61,7 +61,7 @@ func TestClusterReplicas(t *testing.T) {
 	c.StopNode(0)
 	retry := func(what string, fn func() error) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for {
 			err := fn()
 			if err == nil {
@@ -81,7 +81,7 @@ func TestClusterReplicas(t *testing.T) {
 	}
 	c.StartNode(0)
 	for _, r := range []*authority.Authority{a, b} {
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for r.LastSeq() != 21 {
 			if time.Now().After(deadline) {
 				t.Fatalf("a replica's log stops at %d, want 21", r.LastSeq())
@@ -104,7 +104,7 @@ func TestClusterReplicas(t *testing.T) {
 	c.StartNode(0)
 	c.StartNode(1)
 	c.WaitReady(30 * time.Second)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err = mint(ctx, lone, "s3"); err == nil {
 			break

@@ -449,7 +449,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authority.Store) {
 		c := authority.ClientRecord{ID: "b-client", SecretHash: []byte("hash"), CreatedAt: time.Now().UTC().Truncate(time.Second),
 			Ceiling: authority.Ceiling{Services: []string{"crm"}, Tools: []string{"*"}, Operations: []string{"read"},
 				ResourcePrefixes: []string{"acct:"}, Orgs: []string{"acme"}, MaxTTL: time.Hour,
-				RequireApproval: []token.ApprovalRequirement{{Tool: "refund", Arg: "amount", Above: 100, Approvers: []string{"alice@acme.test"}, OrgApprovers: true}}}}
+				RequireApproval: []token.ApprovalRequirement{{Tool: "refund", Arg: "amount", Above: 100, Approvers: []string{"alice@acme.test"}, OrgApprovers: true}},
+				Limits:          []token.Limit{{Tool: "send_email", Measure: token.LimitCalls, Max: 20, Window: time.Hour}, {Tool: "refund", Measure: token.LimitSum, Arg: "amount", Max: 1000}}}}
 		if err := s.CreateClient(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -472,7 +473,8 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) authority.Store) {
 		if string(g.SecretHash) != "hash" || !g.CreatedAt.Equal(c.CreatedAt) || g.Ceiling.MaxTTL != time.Hour ||
 			!slices.Equal(g.Ceiling.Services, c.Ceiling.Services) || !slices.Equal(g.Ceiling.Tools, c.Ceiling.Tools) ||
 			!slices.Equal(g.Ceiling.Operations, c.Ceiling.Operations) || !slices.Equal(g.Ceiling.ResourcePrefixes, c.Ceiling.ResourcePrefixes) ||
-			!slices.Equal(g.Ceiling.Orgs, c.Ceiling.Orgs) || !reflect.DeepEqual(g.Ceiling.RequireApproval, c.Ceiling.RequireApproval) {
+			!slices.Equal(g.Ceiling.Orgs, c.Ceiling.Orgs) || !reflect.DeepEqual(g.Ceiling.RequireApproval, c.Ceiling.RequireApproval) ||
+			!slices.Equal(g.Ceiling.Limits, c.Ceiling.Limits) {
 			t.Errorf("client = %+v, want %+v", g, c)
 		}
 		if err := s.DeleteClient(ctx, "b-client"); err != nil {

@@ -23,11 +23,12 @@ func newAttenuateCmd(a *app) *cobra.Command {
 		expires, delegateTo      string
 		checks                   []string
 		seal                     bool
+		limitSpecs               []string
 		approvals, approvers     []string
 		orgApprovers             bool
 	)
 	cmd := &cobra.Command{
-		Use:   "attenuate [--tool T]... [--op O]... [--service S]... [--resource R] [--resource-prefix P] [--range TOOL:ARG=MIN..MAX]... [--max TOOL:ARG=N]... [--min TOOL:ARG=N]... [--one-of TOOL:ARG=V,...]... [--ttl D | --expires RFC3339] [--delegate-to NAME] [--check DATALOG]... [--require-approval TOOL[:ARG>N]]... [--approver NAME]... [--org-approvers] [--seal] [TOKEN|-]",
+		Use:   "attenuate [--tool T]... [--op O]... [--service S]... [--resource R] [--resource-prefix P] [--range TOOL:ARG=MIN..MAX]... [--max TOOL:ARG=N]... [--min TOOL:ARG=N]... [--one-of TOOL:ARG=V,...]... [--ttl D | --expires RFC3339] [--delegate-to NAME] [--check DATALOG]... [--require-approval TOOL[:ARG>N]]... [--approver NAME]... [--org-approvers] [--limit TOOL:calls=N[/WINDOW] | TOOL:ARG=N[/WINDOW]]... [--seal] [TOKEN|-]",
 		Short: "Narrow a token offline before handing it to a sub-agent",
 		Long: `Append a block of checks to a token and print the new token on stdout. The
 new token can only do less than the one it came from: every flag narrows it,
@@ -56,6 +57,15 @@ absent.
                              and restricts nothing)
   --check DATALOG            a raw Biscuit v3 check, e.g.
                              'check if operation("read")'
+  --limit SPEC               a usage limit of this block, counted across
+                             every verifier of the authority for this token
+                             and every token attenuated from it:
+                             send_email:calls=20/1h (20 calls per fixed hour),
+                             refund:amount=1000 (amounts summing to 1000, for
+                             the life of the block), '*:calls=500/24h' (all
+                             tools). Windows are fixed (aligned to the Unix
+                             epoch), 1m to 24h. A verifier that does not
+                             enforce limits denies the token.
   --seal                     nobody can attenuate the result further
 
 Flags that are given together must all hold. Each hop's block has its own
@@ -70,6 +80,9 @@ everything attenuated from it, not the token it came from.`,
 
   # Mails only to two addresses, then seal
   mandate attenuate --tool send_email --one-of 'send_email:to=bob@acme.test,carol@acme.test' --seal - < session.tok
+
+  # A sub-agent that may send 20 mails an hour and refund 1000 in all
+  mandate attenuate --limit send_email:calls=20/1h --limit refund:amount=1000 < session.tok > sub.tok
 
   # Refunds above 100 stop for a person's approval, from alice or bob
   mandate attenuate --require-approval 'refund:amount>100' \
@@ -149,7 +162,11 @@ everything attenuated from it, not the token it came from.`,
 			if err != nil {
 				return err
 			}
-			caveats := len(tools) + len(ops) + len(services) + len(bounds) + len(sets) + len(checks) + len(reqs)
+			lims, err := parseLimitFlags(cmd, limitSpecs)
+			if err != nil {
+				return err
+			}
+			caveats := len(tools) + len(ops) + len(services) + len(bounds) + len(sets) + len(checks) + len(reqs) + len(lims)
 			for _, s := range []string{resource, resourcePrefix, expires, delegateTo} {
 				if s != "" {
 					caveats++
@@ -159,7 +176,7 @@ everything attenuated from it, not the token it came from.`,
 				caveats++
 			}
 			if caveats == 0 && !seal {
-				return usagef(cmd, "nothing to narrow: give at least one of --tool, --op, --service, --resource, --resource-prefix, --range, --max, --min, --one-of, --ttl, --expires, --delegate-to, --check, --require-approval or --seal")
+				return usagef(cmd, "nothing to narrow: give at least one of --tool, --op, --service, --resource, --resource-prefix, --range, --max, --min, --one-of, --ttl, --expires, --delegate-to, --check, --require-approval, --limit or --seal")
 			}
 
 			tok, err := readToken(cmd, args)
@@ -235,6 +252,11 @@ everything attenuated from it, not the token it came from.`,
 					return err
 				}
 			}
+			for i, l := range lims {
+				if err := step("--limit "+limitSpecs[i], func() { b.Limit(l) }); err != nil {
+					return err
+				}
+			}
 			if seal {
 				b.Seal()
 			}
@@ -266,6 +288,7 @@ everything attenuated from it, not the token it came from.`,
 	f.StringVar(&delegateTo, "delegate-to", "", "record the `NAME` this block is for (audit only)")
 	f.StringArrayVar(&checks, "check", nil, "a raw check in Biscuit v3 `DATALOG` (repeatable)")
 	approvalFlags(cmd, &approvals, &approvers, &orgApprovers)
+	f.StringArrayVar(&limitSpecs, "limit", nil, "a usage limit of this block, binding every token derived from it: at most N calls of TOOL (\"*\": any tool) per fixed WINDOW (`TOOL:calls=N[/WINDOW]`, such as send_email:calls=20/1h), or integer ARG summed to at most N (TOOL:ARG=N[/WINDOW], such as refund:amount=1000); no window: for the life of the block (repeatable)")
 	f.BoolVar(&seal, "seal", false, "seal the result: no further attenuation")
 	return cmd
 }

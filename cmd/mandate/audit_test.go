@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,28 +19,8 @@ import (
 // and root public key.
 func serveBinaryAuthority(t *testing.T, admin string) (url, rootKey string) {
 	t.Helper()
-	srv := exec.Command(binary(t), "authority", "serve", "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "MANDATE_ADMIN_TOKEN="+admin)
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if m := regexp.MustCompile(`root public key .*: ([0-9a-f]{64})$`).FindStringSubmatch(sc.Text()); m != nil {
-			rootKey = m[1]
-		}
-		if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
-			go func() { _, _ = io.Copy(io.Discard, stderr) }()
-			return m[1], rootKey
-		}
-	}
-	t.Fatal("authority serve exited before listening")
-	return "", ""
+	s := serveAuthority(t, admin)
+	return s.url, s.pin
 }
 
 func TestBinaryAuditVerify(t *testing.T) {

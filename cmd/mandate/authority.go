@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/mandate-dev/mandate/authority"
 	"github.com/mandate-dev/mandate/authority/console"
 	"github.com/mandate-dev/mandate/authority/natsstore"
+	"github.com/mandate-dev/mandate/authority/oauth"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -47,10 +49,14 @@ func newAuthorityServeCmd() *cobra.Command {
 		logLevel  string
 		maxWait   time.Duration
 		issuer    string
+		keep      time.Duration
 		store     string
 		natsOpts  natsstore.StoreOptions
 		noConsole bool
-		keep      time.Duration
+		// OAuth authorization server options.
+		cimd      bool
+		cimdHosts []string
+		dcr       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--addr HOST:PORT]",
@@ -152,6 +158,22 @@ SIGINT or SIGTERM shut down gracefully.`,
 					}
 					return consoleMount(a, issuer)
 				},
+				// The OAuth 2.1 authorization server (MCP clients):
+				// /oauth2/authorize, /oauth2/token, the scope catalog.
+				Handler: func(a *authority.Authority, api http.Handler) (http.Handler, error) {
+					oc := oauth.Config{Authority: a, Logger: &logger}
+					if cimd || len(cimdHosts) > 0 {
+						oc.CIMD = &oauth.CIMDConfig{AllowedHosts: cimdHosts}
+					}
+					if dcr {
+						oc.Registration = &oauth.RegistrationConfig{}
+					}
+					srv, err := oauth.New(ctx, oc)
+					if err != nil {
+						return nil, err
+					}
+					return srv.Handler(api), nil
+				},
 				Started: func(a *authority.Authority) {
 					// Public: verifiers pin it (--trust-key); rotations
 					// are endorsed by it, so the pin stays valid.
@@ -179,6 +201,9 @@ SIGINT or SIGTERM shut down gracefully.`,
 	f.DurationVar(&keep, "decision-retention", 30*24*time.Hour, "keep shipped decisions this long in the decision log")
 	f.StringVar(&issuer, "issuer", "", "public base `URL` for discovery metadata (default: from each request's Host)")
 	f.BoolVar(&noConsole, "no-console", false, "do not serve the web console under /console/")
+	f.BoolVar(&cimd, "oauth-client-metadata", false, "OAuth: accept Client ID Metadata Documents (client IDs that are https URLs, fetched from public addresses only)")
+	f.StringSliceVar(&cimdHosts, "oauth-client-metadata-hosts", nil, "OAuth: accept Client ID Metadata Documents from these `HOSTS` only (such as claude.ai,*.example.com); implies --oauth-client-metadata")
+	f.BoolVar(&dcr, "oauth-dynamic-registration", false, "OAuth: serve Dynamic Client Registration (RFC 7591) at /oauth2/register, rate limited to 10 a minute")
 	f.StringVar(&store, "store", "", "keep all state on NATS JetStream at `URLS` (nats://host1,host2,host3) instead of Badger in --data")
 	f.IntVar(&natsOpts.Replicas, "nats-replicas", natsstore.DefaultReplicas, "replication of the JetStream stream (3 in production; 1 for a single server)")
 	f.StringVar(&natsOpts.Stream, "nats-stream", natsstore.DefaultStream, "`NAME` of the JetStream stream that holds the state")

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -138,68 +135,9 @@ func TestBinary(t *testing.T) {
 // drives mint, attenuate, verify --authority and revoke against it with the
 // same binary, then stops it with SIGTERM.
 func TestBinaryAuthorityServe(t *testing.T) {
-	bin := binary(t)
-	dir := t.TempDir()
 	admin := "admin-token-for-the-binary-test-0123456789"
-	srv := exec.Command(bin, "authority", "serve", "--data", filepath.Join(dir, "data"), "--addr", "127.0.0.1:0", "--log-level", "warn")
-	srv.Env = append(os.Environ(), "MANDATE_ADMIN_TOKEN="+admin)
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-	})
-	// The ready line names the address.
-	urls := make(chan string, 1)
-	rootKey := make(chan string, 1)
-	consoleURL := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`root public key .*: ([0-9a-f]{64})$`).FindStringSubmatch(sc.Text()); m != nil {
-				rootKey <- m[1]
-			}
-			if m := regexp.MustCompile(`mandate console on (http://127\.0\.0\.1:\d+/console/) \(sign in`).FindStringSubmatch(sc.Text()); m != nil {
-				consoleURL <- m[1]
-			}
-			if m := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		exited <- srv.Wait()
-	}()
-	var url string
-	select {
-	case url = <-urls:
-	case err := <-exited:
-		t.Fatalf("authority serve exited before listening: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("authority serve did not print its address within 30s")
-	}
-
-	// The console is served on the same address, and says so.
-	select {
-	case cu := <-consoleURL:
-		if cu != url+"/console/" {
-			t.Fatalf("console URL %s, want %s/console/", cu, url)
-		}
-		resp, err := http.Get(cu + "signin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET the console's sign-in page: %d", resp.StatusCode)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("authority serve did not print the console's URL")
-	}
-
+	srv := serveAuthority(t, admin)
+	url, exited := srv.url, srv.exited
 	run := func(stdin string, env string, args ...string) result {
 		t.Helper()
 		return execCLIEnv(t, "", &stdin, env, args...)
@@ -218,12 +156,7 @@ func TestBinaryAuthorityServe(t *testing.T) {
 		t.Fatalf("attenuate: exit %d: %s", r.code, r.stderr)
 	}
 	reader := r.stdout
-	var pin string
-	select {
-	case pin = <-rootKey:
-	default:
-		t.Fatal("authority serve did not print its root public key before its address")
-	}
+	pin := srv.pin
 	verify := []string{"verify", "--authority", url, "--trust-key", pin, "--service", "s", "--tool", "t", "--op", "read", "--resource", "doc:1"}
 	if r = run(reader, "", verify...); r.code != exitOK {
 		t.Fatalf("verify: exit %d: %s %s", r.code, r.stdout, r.stderr)
@@ -238,7 +171,7 @@ func TestBinaryAuthorityServe(t *testing.T) {
 		t.Fatalf("the parent after revoking the child: exit %d: %s", r.code, r.stdout)
 	}
 
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -148,14 +148,19 @@ func TestDemoKeep(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `data-session="`) || !strings.Contains(string(page), "orchestrator") {
 		t.Fatalf("signed in, the sessions page (%d) does not list the demo's session:\n%s", resp.StatusCode, page)
 	}
-	// The demo's tool server shipped its decisions: the session's tree
-	// has the two sub-agents' hops.
+	// The demo's tool server ships its decisions (in the background, so
+	// wait for them): the session's tree gets the two sub-agents' hops.
 	sess := regexp.MustCompile(`data-session="([^"]+)"`).FindStringSubmatch(string(page))
-	tree := httpGet(t, hc, base+"/console/session?id="+url.QueryEscape(sess[1]))
-	for _, hop := range []string{`data-holder="reader"`, `data-holder="refunder"`} {
-		if !strings.Contains(tree, hop) {
-			t.Errorf("the demo session's tree lacks the hop %s", hop)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tree := httpGet(t, hc, base+"/console/session?id="+url.QueryEscape(sess[1]))
+		if strings.Contains(tree, `data-holder="reader"`) && strings.Contains(tree, `data-holder="refunder"`) {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo session's tree has no reader and refunder hops after a minute:\n%s", tree)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ type mintBody struct {
 	Session    string        `json:"session,omitempty"`
 	Rights     []token.Right `json:"rights"`
 	TTLSeconds int64         `json:"ttl_seconds"`
+	Limits     []string      `json:"limits,omitempty"`
 	// RequireApproval: calls that always need a person's approval.
 	RequireApproval []token.ApprovalRequirement `json:"require_approval,omitempty"`
 }
@@ -45,6 +46,7 @@ func newMintCmd(a *app) *cobra.Command {
 		rights                           []string
 		ttl                              time.Duration
 		verbose, quiet                   bool
+		limitSpecs                       []string
 		approvals, approvers             []string
 		orgApprovers                     bool
 	)
@@ -73,6 +75,10 @@ no delegate can lift); --approver NAME (repeatable) and --org-approvers say who
 may approve, as for "mandate attenuate".
 
 --ttl is at most 24h (the authority may allow less).
+
+--limit (repeatable) adds a usage limit to the authority block: every call of
+the session, by this token and every token attenuated from it, counts (see
+"mandate attenuate --help" for the forms, such as send_email:calls=20/1h).
 
 The token goes alone to stdout, so that it can be piped or redirected. What
 you need next goes to stderr: the session (and, online, the command that
@@ -120,13 +126,17 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				}
 				rs = append(rs, r)
 			}
+			lims, err := parseLimitFlags(cmd, limitSpecs)
+			if err != nil {
+				return err
+			}
 			var m mintAnswer
 			if privateKey != "" {
 				priv, err := readPrivateKeyFile(privateKey)
 				if err != nil {
 					return err
 				}
-				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Now: a.now(), RequireApproval: reqs})
+				minted, err := token.Mint(token.NewSigningKey(priv), token.MintRequest{Subject: subject, Rights: rs, TTL: ttl, Limits: lims, Now: a.now(), RequireApproval: reqs})
 				if errors.Is(err, token.ErrBadRequest) {
 					return usagef(cmd, "%v", err)
 				}
@@ -145,7 +155,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 				if c.bearer == "" {
 					return usagef(cmd, "--authority needs a credential: pass --auth-token or set %s", envToken)
 				}
-				body := mintBody{Agent: subject.Agent, User: subject.User, Org: subject.Org, Session: subject.Session, Rights: rs, TTLSeconds: int64(ttl / time.Second), RequireApproval: reqs}
+				body := mintBody{Agent: subject.Agent, User: subject.User, Org: subject.Org, Session: subject.Session, Rights: rs, TTLSeconds: int64(ttl / time.Second), Limits: limitSpecs, RequireApproval: reqs}
 				if err := c.do(cmd.Context(), http.MethodPost, "/v1/tokens", body, &m); err != nil {
 					return err
 				}
@@ -173,6 +183,7 @@ the root key ID; --quiet prints nothing on stderr but errors.`,
 	f.StringVar(&subject.Session, "session", "", "session `ID` to join or name (default: a new one); through an authority a client's sessions are scoped to it: NAME means CLIENT/NAME")
 	f.StringArrayVar(&rights, "right", nil, "grant a `RIGHT`: service=S,tool=T,op=O,resource=R (repeatable)")
 	f.DurationVar(&ttl, "ttl", 15*time.Minute, "lifetime of the token, at most 24h")
+	f.StringArrayVar(&limitSpecs, "limit", nil, "a usage limit of the whole session: `TOOL:calls=N[/WINDOW]` or TOOL:ARG=N[/WINDOW], as for \"mandate attenuate --limit\" (repeatable)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also print the root key ID on stderr")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print nothing on stderr but errors (no session, expiry or revocation IDs)")
 	return cmd

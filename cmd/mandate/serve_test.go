@@ -163,3 +163,33 @@ func TestBinaryAdminToken(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestBinaryServesConsole: "authority serve" serves the console on its own
+// address and prints its URL; --no-console leaves it out.
+func TestBinaryServesConsole(t *testing.T) {
+	admin := "MANDATE_ADMIN_TOKEN=admin-token-for-the-console-test-0123456789"
+	p := startServe(t, []string{admin}, "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0")
+	if want := "mandate console on " + p.URL + "/console/"; !strings.Contains(p.Stderr(), want) {
+		t.Fatalf("stderr lacks %q:\n%s", want, p.Stderr())
+	}
+	resp, err := http.Get(p.URL + "/console/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the console's sign-in page: %d", resp.StatusCode)
+	}
+	p.stop(t)
+
+	q := startServe(t, []string{admin}, "--data", filepath.Join(t.TempDir(), "data"), "--addr", "127.0.0.1:0", "--no-console")
+	resp, err = http.Get(q.URL + "/console/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(q.Stderr(), "mandate console on") {
+		t.Fatalf("--no-console: GET /console/signin %d, stderr %q", resp.StatusCode, q.Stderr())
+	}
+	q.stop(t)
+}

@@ -25,6 +25,7 @@ func newVerifyCmd(a *app) *cobra.Command {
 		req        verifier.Request
 		argFlags   []string
 		argsJSON   string
+		usageDir   string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify (--public-key HEX | --authority URL --trust-key HEX) --service S --tool T --op O [--resource R] [--arg NAME=VALUE]... [--args JSON] [--approval APPROVAL] [TOKEN|-]",
@@ -33,6 +34,11 @@ func newVerifyCmd(a *app) *cobra.Command {
 embedding mandate's verifier would, and print the decision as JSON on stdout:
 allowed, reason, failed_check (which block and check denied it), decision_id,
 the token's revocation IDs and subject.
+
+Usage limits (mandate attenuate --limit): with --authority the call is
+counted at the authority's ledger, exactly as tool servers count it; offline,
+--usage-dir DIR counts on this machine only (the decision says so); without
+either, a token that declares a limit is denied.
 
 Exit status: 0 allowed; 1 denied (an invalid, expired, revoked or malformed
 token is a denial too); 2 usage error.
@@ -144,6 +150,17 @@ array is a list, which a check must allow as a whole.`,
 				cfg.Approvals, _ = approval.New(approval.Config{InsecureNoRedemption: true})
 				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: verify checks the approval offline and does not spend a use of it (with --authority it redeems it, as a tool server does)")
 			}
+			if authority != "" && usageDir != "" {
+				return usagef(cmd, "--usage-dir is for verifying offline; with --authority the authority counts usage")
+			}
+			limits, closeLimits, err := a.limitEnforcer(base, usageDir)
+			if err != nil {
+				return err
+			}
+			defer closeLimits()
+			if limits != nil {
+				cfg.Limits = limits
+			}
 			v, err := verifier.New(cfg)
 			if err != nil {
 				return err
@@ -152,6 +169,9 @@ array is a list, which a check must allow as a whole.`,
 				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: revocations are not checked offline (--public-key); use --authority URL to check them")
 			}
 			d := v.Authorize(cmd.Context(), tok, req)
+			if errors.Is(d.Err, verifier.ErrLimitUnenforced) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "mandate: note: the token declares a usage limit; to count it, give --authority URL, or --usage-dir DIR to count on this machine only")
+			}
 			out := struct {
 				verifier.Decision
 				Kind verifier.Kind `json:"kind,omitempty"` // what to do about a denial
@@ -177,6 +197,7 @@ array is a list, which a check must allow as a whole.`,
 	f.StringArrayVar(&argFlags, "arg", nil, "a tool argument, `NAME=VALUE` (repeatable): integer, true/false, RFC 3339 date or string")
 	f.StringVar(&argsJSON, "args", "", "tool arguments as a `JSON` object")
 	f.StringVar(&req.Approval, "approval", "", "a person's `APPROVAL` of this call, as the authority returned it")
+	f.StringVar(&usageDir, "usage-dir", "", "offline: count the token's usage limits in a Badger database in `DIR`, on this machine only (with --authority the authority counts them)")
 	return cmd
 }
 

@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +59,10 @@ func main() {
 type config struct {
 	Addr      string
 	Authority string
+	// Scopes are the scopes of this server in the authority's OAuth scope
+	// catalog, advertised in the resource metadata (scopes_supported) so
+	// that MCP clients ask for them.
+	Scopes []string
 	// Trust pins the authority's root key (--trust-key, default
 	// $MANDATE_TRUST_KEY) or names the insecure choice not to.
 	Trust followauth.Trust
@@ -70,8 +75,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.Authority, "authority", "", "authority base URL: trust its keys, follow its revocations and advertise it in the resource metadata (default: an in-process demo key)")
 	fs.StringVar(&cfg.Trust.Key, "trust-key", os.Getenv("MANDATE_TRUST_KEY"), "with --authority: the authority's root public key in HEX, as `mandate authority serve` prints it (default $MANDATE_TRUST_KEY)")
 	fs.BoolVar(&cfg.Trust.InsecureNoKey, "insecure-no-trust-key", false, "with --authority: trust whatever keys the authority URL answers (a demo on one machine only)")
+	var scopes string
+	fs.StringVar(&scopes, "scopes", "github:read", "comma-separated scopes of this server in the authority's OAuth scope catalog, advertised to MCP clients (scopes_supported)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, s := range strings.Split(scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.Scopes = append(cfg.Scopes, s)
+		}
 	}
 	app, err := start(ctx, cfg)
 	if err != nil {
@@ -120,7 +132,7 @@ func start(ctx context.Context, cfg config) (*App, error) {
 		return nil, fmt.Errorf("listen on %s: %w (pick another --addr)", cfg.Addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	h, metaURL, err := handler(v, base+"/mcp", authority)
+	h, metaURL, err := handler(v, base+"/mcp", authority, cfg.Scopes)
 	if err != nil {
 		ln.Close()
 		stop()
@@ -151,12 +163,14 @@ func newVerifier(ctx context.Context, authority string, trust followauth.Trust) 
 }
 
 // handler wires the MCP server, the guard and the metadata.
-func handler(v *verifier.Verifier, resource, authority string) (http.Handler, string, error) {
+func handler(v *verifier.Verifier, resource, authority string, scopes []string) (http.Handler, string, error) {
 	metaURL, err := mcpmw.MetadataURL(resource)
 	if err != nil {
 		return nil, "", err
 	}
-	guard, err := mcpmw.New(v, mcpmw.Options{ResourceMetadata: metaURL})
+	// Audience: a token the authority bound to this server (OAuth
+	// resource indicator) is accepted, one bound to another is refused.
+	guard, err := mcpmw.New(v, mcpmw.Options{ResourceMetadata: metaURL, Audience: resource})
 	if err != nil {
 		return nil, "", err
 	}
@@ -167,6 +181,7 @@ func handler(v *verifier.Verifier, resource, authority string) (http.Handler, st
 	meta, err := mcpmw.ProtectedResourceMetadata(mcpmw.Metadata{
 		Resource:             resource,
 		AuthorizationServers: []string{authority},
+		ScopesSupported:      scopes,
 		ResourceName:         "repo-tools (mandate example)",
 	})
 	if err != nil {

@@ -22,6 +22,8 @@ func TestDependencies(t *testing.T) {
 		{"verifier", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/", verifier + "/approval", verifier + "/decisionlog"}},
 		{"verifier/decisionlog", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/", verifier + "/approval"}},
 		{"verifier/approval", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/"}},
+		{"verifier/usage", []string{gin, badger, mcp, authority, attenuate, "github.com/spf13/"}},
+		{"authority/usage", []string{gin, verifier, attenuate, mcp}},
 		{"verifier/revocation", []string{gin, badger, mcp, authority}},
 		{"verifier/follow", []string{gin, badger, mcp, authority}},
 		{"verifier/ginmw", []string{badger, mcp, authority}},

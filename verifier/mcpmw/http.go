@@ -173,6 +173,7 @@ func (g *Guard) authorizeHTTP(r *http.Request, tok string, c *call) *verifier.De
 		d.Allowed, d.Err, d.Reason = false, mapErr, strings.TrimPrefix(mapErr.Error(), verifier.ErrDenied.Error()+": ")
 		return &d
 	}
+	req.Audience = g.opts.Audience
 	d := g.v.Authorize(r.Context(), tok, req)
 	return &d
 }

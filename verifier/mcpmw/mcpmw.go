@@ -99,6 +99,15 @@ type Options struct {
 	// authority through it: it is sent in every 401 and 403 challenge as
 	// resource_metadata="…". Strongly recommended.
 	ResourceMetadata string
+	// Audience is this server's resource identifier, the Resource of its
+	// RFC 9728 metadata (such as "https://crm.example.com/mcp"). When set,
+	// every call states audience(Audience), so that a token the authority
+	// bound to this resource (an OAuth resource indicator, RFC 8707) is
+	// accepted and a token bound to another resource is denied, as the
+	// MCP authorization specification requires. Tokens bound to no
+	// resource are accepted as before. Leave it empty and this server
+	// refuses every audience-bound token (fail closed).
+	Audience string
 	// Realm is the realm of challenges (default "mandate").
 	Realm string
 	// MaxBodyBytes bounds the request bodies the middleware reads; zero
@@ -246,6 +255,7 @@ func (g *Guard) authorizeCall(ctx context.Context, p ToolPolicy, req *mcp.CallTo
 	if err != nil {
 		return ctx, g.denialResult(name, &verifier.Decision{Err: fmt.Errorf("%w: %w", verifier.ErrBadRequest, err), Reason: err.Error()}), nil
 	}
+	vreq.Audience = g.opts.Audience
 	d := g.v.Authorize(ctx, tok, vreq)
 	switch {
 	case d.Kind() == verifier.KindApprovalRequired:

@@ -25,8 +25,10 @@ type Metadata struct {
 	// BearerMethodsSupported defaults to ["header"]: mandate accepts tokens
 	// only in the Authorization header.
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
-	// ScopesSupported is empty: mandate tokens carry rights, not OAuth
-	// scopes.
+	// ScopesSupported lists the scopes of this server in the authority's
+	// scope catalog (such as "github:read"), which MCP clients ask for
+	// when a challenge names none; empty when clients are handed tokens
+	// rather than authorized through the authority's OAuth endpoints.
 	ScopesSupported []string `json:"scopes_supported,omitempty"`
 	// ResourceName is a human-readable name of the server.
 	ResourceName string `json:"resource_name,omitempty"`
