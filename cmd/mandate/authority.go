@@ -19,6 +19,7 @@ import (
 	"github.com/mandate-dev/mandate/authority/console"
 	"github.com/mandate-dev/mandate/authority/natsstore"
 	"github.com/mandate-dev/mandate/authority/oauth"
+	"github.com/mandate-dev/mandate/authority/web"
 	"github.com/mandate-dev/mandate/token"
 )
 
@@ -123,6 +124,7 @@ SIGINT or SIGTERM shut down gracefully.`,
 			defer stop()
 			adminToken := os.Getenv("MANDATE_ADMIN_TOKEN")
 			tokenOut := &watchWriter{w: cmd.ErrOrStderr()}
+			var con *console.Console // set by Mount, unless --no-console
 			var opts []authority.Option
 			where := "data in " + dataDir
 			if store != "" {
@@ -156,7 +158,12 @@ SIGINT or SIGTERM shut down gracefully.`,
 					if noConsole {
 						return nil, nil
 					}
-					return consoleMount(a, issuer)
+					c, err := newConsole(a, issuer)
+					if err != nil {
+						return nil, err
+					}
+					con = c
+					return []authority.Mount{c.Mount()}, nil
 				},
 				// The OAuth 2.1 authorization server (MCP clients):
 				// /oauth2/authorize, /oauth2/token, the scope catalog.
@@ -167,6 +174,11 @@ SIGINT or SIGTERM shut down gracefully.`,
 					}
 					if dcr {
 						oc.Registration = &oauth.RegistrationConfig{}
+					}
+					if con != nil {
+						// The consent page is a page of the console: one
+						// sign-in, its session's CSRF token in the form.
+						oc.Pages = consentPages(con.Web())
 					}
 					srv, err := oauth.New(ctx, oc)
 					if err != nil {
@@ -274,14 +286,28 @@ stored one.`,
 	return cmd
 }
 
-// consoleMount builds the web console for a. Its cookies are Secure when
-// the authority's public URL is https (a proxy terminates TLS).
+// newConsole builds the web console for a. Its cookies are Secure when the
+// authority's public URL is https (a proxy terminates TLS).
+func newConsole(a *authority.Authority, issuer string) (*console.Console, error) {
+	return console.New(console.Config{Authority: a, Secure: strings.HasPrefix(issuer, "https://")})
+}
+
+// consoleMount is the console as the authority's mount.
 func consoleMount(a *authority.Authority, issuer string) ([]authority.Mount, error) {
-	c, err := console.New(console.Config{Authority: a, Secure: strings.HasPrefix(issuer, "https://")})
+	c, err := newConsole(a, issuer)
 	if err != nil {
 		return nil, err
 	}
 	return []authority.Mount{c.Mount()}, nil
+}
+
+// consentPages serves the OAuth consent page on the console's web layer
+// (oauth.Config.Pages): a person not signed in goes to the console's
+// sign-in first and comes back; the form carries the session's CSRF token.
+func consentPages(w *web.Web) func(oauth.PageFunc) http.Handler {
+	return func(page oauth.PageFunc) http.Handler {
+		return w.Page(func(rw http.ResponseWriter, r *web.Request) { page(rw, r.Request, &r.Person, r.CSRF) })
+	}
 }
 
 // consoleBase is the base URL people reach the authority at: the issuer,

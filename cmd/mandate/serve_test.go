@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,6 +180,17 @@ func TestBinaryServesConsole(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET the console's sign-in page: %d", resp.StatusCode)
+	}
+	// The OAuth consent page is a page of the console: a person not
+	// signed in is sent to the console's sign-in, and comes back after.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Get(p.URL + "/oauth2/authorize?client_id=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/console/signin?next="+url.QueryEscape("/oauth2/authorize?client_id=x") {
+		t.Fatalf("GET /oauth2/authorize signed out: %d %q, want a redirect to the console's sign-in", resp.StatusCode, loc)
 	}
 	p.stop(t)
 
