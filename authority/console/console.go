@@ -34,8 +34,8 @@
 //	/console/session?id=ID      one session: its delegation tree (the authority block of each
 //	                            minted token, then every attenuation hop the verifiers have
 //	                            reported, with its holder, revocation ID and recent decisions);
-//	                            its approval requests; revoke a hop or the whole session,
-//	                            after a confirmation step
+//	                            its usage against its limits, its approval requests; revoke a
+//	                            hop or the whole session, after a confirmation step
 //	/console/approvals          the approval queue: the call, its arguments, the reason and the
 //	                            chain that asks; approve or deny with a comment
 //	/console/decisions          the decision log as a filterable timeline (session, agent, org,

@@ -8,6 +8,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mandate-dev/mandate/attenuate"
+	"github.com/mandate-dev/mandate/authority"
+	"github.com/mandate-dev/mandate/token"
 )
 
 // Every page renders for every role, with no secret in it.
@@ -151,5 +156,39 @@ func TestSessionsFilterAndPaging(t *testing.T) {
 	_, body := b.get("/console/sessions?q=bot-6")
 	if n := strings.Count(body, `data-session="`); n != 17 {
 		t.Fatalf("q=bot-6 lists %d sessions, want 17", n)
+	}
+}
+
+// The session page shows the usage of the session's limits.
+func TestSessionUsage(t *testing.T) {
+	e := newEnv(t)
+	m := e.mint("ops/s1", "orchestrator", "acme")
+	b, err := attenuate.New(m.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited, err := b.LimitCalls("read_file", 10, time.Hour).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := token.ParseString(limited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := token.LimitID(u.RevocationIDs()[1], 0)
+	if _, _, err := e.a.Lease(context.Background(), authority.LeaseRequest{Token: limited, LimitID: id, Need: 3, Want: 3}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.signIn("vic@acme.test").get("/console/session?id=ops/s1")
+	i := strings.Index(body, `data-limit="`+id+`"`)
+	if i < 0 {
+		t.Fatalf("the session page has no row for limit %s:\n%s", id, body)
+	}
+	row := body[i:]
+	row = row[:strings.Index(row, "</tr>")]
+	for _, want := range []string{"calls of read_file, at most 10 per 1h0m0s", "<strong>3</strong> / 10"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("limit row lacks %q:\n%s", want, row)
+		}
 	}
 }

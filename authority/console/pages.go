@@ -110,9 +110,6 @@ func (c *Console) session(w http.ResponseWriter, r *web.Request) {
 	if sv.Pending, err = c.pendingApprovals(r, id, ""); err != nil {
 		sv.Problems = append(sv.Problems, "The approval requests could not be read: "+err.Error())
 	}
-	// TODO(usage limits): show the session's usage against its limits
-	// (the limits room's ledger, per session) once the limits branch is
-	// on main; it was not when the console was written.
 	sv.Tree = buildTree(v, ds, c.revokedAt)
 	c.pages.RenderTitle(w, r, http.StatusOK, "session", "Session "+id, sv)
 }
