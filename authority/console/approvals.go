@@ -76,7 +76,9 @@ func (c *Console) approvalsPage(w http.ResponseWriter, r *web.Request) {
 	if status == "any" {
 		status = ""
 	}
-	rows, err := c.pendingApprovals(r, "", status)
+	// ?session= narrows the queue to one session: the page an
+	// approval_required denial links to (verifier.HTTPOptions.ApprovalPageURL).
+	rows, err := c.pendingApprovals(r, r.URL.Query().Get("session"), status)
 	if err != nil {
 		c.fail(w, r, err)
 		return

@@ -22,7 +22,7 @@ func TestPagesRender(t *testing.T) {
 	for name := range e.creds {
 		b := e.signIn(name)
 		pages := []string{"/console/sessions", "/console/sessions?q=orch&status=active", "/console/revocations", "/console/keys",
-			"/console/approvals", "/console/approvals?status=any", "/console/decisions", "/console/decisions?outcome=denied"}
+			"/console/approvals", "/console/approvals?status=any", "/console/approvals?session=ops/s1&call_digest=00", "/console/decisions", "/console/decisions?outcome=denied"}
 		if name != "olga@other.test" {
 			pages = append(pages, "/console/session?id=ops/s1")
 		}

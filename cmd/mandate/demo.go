@@ -454,7 +454,7 @@ func (d *demo) startToolServer(ctx context.Context, authURL string, root token.P
 	}
 
 	mux := http.NewServeMux()
-	protect := verifier.Middleware(v, demoRequest, verifier.HTTPOptions{Realm: "demo-tools", ApprovalURL: authURL})
+	protect := verifier.Middleware(v, demoRequest, verifier.HTTPOptions{Realm: "demo-tools", ApprovalURL: authURL, ApprovalPageURL: authURL + "/console/approvals"})
 	mux.Handle("POST /tools/{tool}", protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		dec, _ := verifier.DecisionFrom(r.Context())
 		w.Header().Set("Content-Type", "application/json")

@@ -19,7 +19,7 @@ import (
 // Mandate-Approval header.
 func toolServer(v *verifier.Verifier, authorityURL string) http.Handler {
 	mux := http.NewServeMux()
-	opts := verifier.HTTPOptions{Realm: "tools", ApprovalURL: authorityURL}
+	opts := verifier.HTTPOptions{Realm: "tools", ApprovalURL: authorityURL, ApprovalPageURL: authorityURL + "/console/approvals"}
 	route := func(pattern string, fn verifier.RequestFunc, h http.HandlerFunc) {
 		mux.Handle(pattern, verifier.Middleware(v, fn, opts)(h))
 	}
