@@ -20,8 +20,14 @@ import (
 // 127.0.0.1.
 func replica(t *testing.T, urls string, c *clock) *env {
 	t.Helper()
+	return replicaR(t, urls, c, 1)
+}
+
+// replicaR is replica on a stream with the given replication.
+func replicaR(t *testing.T, urls string, c *clock, replicas int) *env {
+	t.Helper()
 	ctx := context.Background()
-	s, err := natsstore.OpenStore(ctx, urls, natsstore.StoreOptions{Replicas: 1})
+	s, err := natsstore.OpenStore(ctx, urls, natsstore.StoreOptions{Replicas: replicas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,5 +131,75 @@ func TestReplicasWaitSeesOtherReplicasDecision(t *testing.T) {
 	}
 	if got := <-waited; got.Status != approvals.StatusApproved || got.Approval == "" {
 		t.Fatalf("the wait at replica a returned status %q (approval %d bytes), want the approval b granted", got.Status, len(got.Approval))
+	}
+}
+
+// TestReplicasRedeemOnceThroughANodeFailure: the same race on a 3-node
+// cluster with replication 3, with a NATS node stopped while verifiers
+// redeem at both replicas: a redemption the authority could not make
+// durable is refused (the call denied), and in all, then and once the node
+// is back, at most max_uses calls are allowed.
+func TestReplicasRedeemOnceThroughANodeFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	n := natstest.Start(t, 3)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	a, b := replicaR(t, n.URLs(), c, 3), replicaR(t, n.URLs(), c, 3)
+	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.alice, b.alice = cred, cred
+	tok := a.refunder(a.mint("s_fault"))
+	call := refund("11", 400)
+	q := a.ask(tok, call, 3)
+	var ap string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var got approvals.Request
+		st, m := b.do("POST", "/v1/approvals/"+q.ID+"/approve", cred, map[string]any{}, &got)
+		if st == http.StatusOK {
+			ap = got.Approval
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("approve at the other replica: %d %v", st, m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var allowed, tries atomic.Int32
+	race := func(rounds int) {
+		var wg sync.WaitGroup
+		for i := range 8 {
+			v := []*env{a, b}[i%2].verifier(&http.Client{Transport: &http.Transport{}})
+			for range rounds {
+				wg.Go(func() {
+					r := vreq(call)
+					r.Approval = ap
+					tries.Add(1)
+					if d := v.Authorize(context.Background(), tok, r); d.Allowed {
+						allowed.Add(1)
+					}
+				})
+			}
+		}
+		wg.Wait()
+	}
+	done := make(chan struct{})
+	go func() { race(3); close(done) }()
+	for tries.Load() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	n.StopNode(0)
+	<-done
+	if got := allowed.Load(); got > 3 {
+		t.Fatalf("%d calls allowed during the node failure, max_uses 3", got)
+	}
+	n.StartNode(0)
+	n.WaitReady(60 * time.Second)
+	race(3)
+	if got := allowed.Load(); got > 3 || got == 0 {
+		t.Fatalf("%d calls allowed in all, want 1 to 3 (max_uses 3; a use spent when a node failed may be wasted, never doubled)", got)
 	}
 }
