@@ -6,13 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mandate-dev/mandate/internal/browsertest"
 )
 
 // The browser tests drive a real headless Chromium (Debian's chromium
@@ -20,24 +21,6 @@ import (
 // skip when no Chromium is found, unless MANDATE_REQUIRE_BROWSER is set
 // (CI sets it), when they fail instead. Screenshots of the main pages go
 // to MANDATE_SCREENSHOTS (default: a temporary folder of the test).
-
-// chromium finds a Chromium binary.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{os.Getenv("MANDATE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if name == "" {
-			continue
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("MANDATE_REQUIRE_BROWSER") != "" {
-		t.Fatal("no Chromium binary found (chromium, chromium-browser, google-chrome or MANDATE_CHROMIUM) and MANDATE_REQUIRE_BROWSER is set: install it with `apt-get install -y chromium`")
-	}
-	t.Skip("no Chromium binary found: install it with `apt-get install -y chromium` to run the browser tests (set MANDATE_REQUIRE_BROWSER=1 to make this a failure)")
-	return ""
-}
 
 // tab is one browser tab and the folder its screenshots go to.
 type tab struct {
@@ -50,17 +33,7 @@ type tab struct {
 // tab opens a new incognito-like context (its own cookies).
 func newBrowser(t *testing.T) func() *tab {
 	t.Helper()
-	exe := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start Chromium (%s): %v", exe, err)
-	}
+	bctx := browsertest.Start(t)
 	dir := os.Getenv("MANDATE_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
