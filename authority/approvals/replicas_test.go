@@ -16,14 +16,8 @@ import (
 	"github.com/mandate-dev/mandate/internal/natstest"
 )
 
-// replica is one authority on a shared NATS JetStream store, served on
-// 127.0.0.1.
-func replica(t *testing.T, urls string, c *clock) *env {
-	t.Helper()
-	return replicaR(t, urls, c, 1)
-}
-
-// replicaR is replica on a stream with the given replication.
+// replicaR is one authority on a shared NATS JetStream store (a stream
+// with the given replication), served on 127.0.0.1.
 func replicaR(t *testing.T, urls string, c *clock, replicas int) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -38,6 +32,38 @@ func replicaR(t *testing.T, urls string, c *clock, replicas int) *env {
 	return &env{t: t, a: a, url: serve(t, a), clock: c, log: &syncBuffer{}}
 }
 
+// replicaPair opens two replicas on urls with the given stream
+// replication, and a person alice (approver for acme) both know.
+func replicaPair(t *testing.T, urls string, replicas int) (a, b *env, cred string) {
+	t.Helper()
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	a, b = replicaR(t, urls, c, replicas), replicaR(t, urls, c, replicas)
+	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.alice, b.alice = cred, cred
+	return a, b, cred
+}
+
+// approveAt approves request id at replica e, which learns of the person
+// and the request from the shared store, and returns the approval.
+func approveAt(t *testing.T, e *env, id, cred string) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var got approvals.Request
+		st, m := e.do("POST", "/v1/approvals/"+id+"/approve", cred, map[string]any{}, &got)
+		if st == http.StatusOK {
+			return got.Approval
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("approve at the other replica: %d %v", st, m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestReplicasRedeemOnce: two authority replicas on one JetStream store
 // share the requests and the use counts. An agent asks at one, a person
 // approves at the other, and verifiers redeeming at both replicas race on
@@ -47,31 +73,11 @@ func TestReplicasRedeemOnce(t *testing.T) {
 		t.Skip("starts a NATS server")
 	}
 	n := natstest.Start(t, 1)
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	a, b := replica(t, n.URLs(), c), replica(t, n.URLs(), c)
-	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.alice, b.alice = cred, cred
+	a, b, cred := replicaPair(t, n.URLs(), 1)
 	tok := a.refunder(a.mint("s_replicas"))
 	call := refund("9", 400)
 	q := a.ask(tok, call, 3)
-	var ap string
-	// b learns of the person and the request from the shared store.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var got approvals.Request
-		st, m := b.do("POST", "/v1/approvals/"+q.ID+"/approve", cred, map[string]any{}, &got)
-		if st == http.StatusOK {
-			ap = got.Approval
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("approve at the other replica: %d %v", st, m)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ap := approveAt(t, b, q.ID, cred)
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -100,13 +106,7 @@ func TestReplicasWaitSeesOtherReplicasDecision(t *testing.T) {
 		t.Skip("starts a NATS server")
 	}
 	n := natstest.Start(t, 1)
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	a, b := replica(t, n.URLs(), c), replica(t, n.URLs(), c)
-	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.alice, b.alice = cred, cred
+	a, b, cred := replicaPair(t, n.URLs(), 1)
 	tok := a.refunder(a.mint("s_wait"))
 	q := a.ask(tok, refund("7", 400), 1)
 	waited := make(chan approvals.Request, 1)
@@ -144,30 +144,11 @@ func TestReplicasRedeemOnceThroughANodeFailure(t *testing.T) {
 		t.Skip("starts a 3-node NATS cluster")
 	}
 	n := natstest.Start(t, 3)
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	a, b := replicaR(t, n.URLs(), c, 3), replicaR(t, n.URLs(), c, 3)
-	cred, err := a.a.People().Create(context.Background(), people.Person{Name: "alice@acme.test", Role: people.RoleApprover, Orgs: []string{"acme"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.alice, b.alice = cred, cred
+	a, b, cred := replicaPair(t, n.URLs(), 3)
 	tok := a.refunder(a.mint("s_fault"))
 	call := refund("11", 400)
 	q := a.ask(tok, call, 3)
-	var ap string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var got approvals.Request
-		st, m := b.do("POST", "/v1/approvals/"+q.ID+"/approve", cred, map[string]any{}, &got)
-		if st == http.StatusOK {
-			ap = got.Approval
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("approve at the other replica: %d %v", st, m)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ap := approveAt(t, b, q.ID, cred)
 	var allowed, tries atomic.Int32
 	race := func(rounds int) {
 		var wg sync.WaitGroup
