@@ -106,6 +106,20 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: create stream %s (replicas %d): %w", o.Stream, o.Replicas, err)
 	}
+	// A new replicated stream answers reads only once its replicas have
+	// a leader: wait for that (bounded), so that the first read is not
+	// refused with "no responders".
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := st.GetLastMsgForSubject(ctx, subjectRoot+"=probe")
+		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("natsstore: stream %s does not answer reads: %w (has it a leader? are a majority of its servers up?)", o.Stream, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	return &Engine{js: js, nc: nc, stream: st, name: o.Stream, now: o.Now}, nil
 }
 
