@@ -12,6 +12,9 @@
 //   - Per-key revisions. Every write of a key gives it a new revision,
 //     greater than any revision the key had before (also across a delete
 //     and re-create), so compare-and-set on a revision never suffers ABA.
+//     (An engine may take an unconditional write's revision from a clock
+//     without reading the key, as the Badger engine does: it then grows as
+//     long as that clock does not step back past it.)
 //   - Atomic batches: Apply commits every operation of a batch or none,
 //     and each operation may be conditional (the key must be absent, or
 //     at a given revision). A failed condition is ErrConflict and nothing
