@@ -3,6 +3,7 @@ package token_test
 import (
 	"errors"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -110,6 +111,10 @@ func TestCheckResource(t *testing.T) {
 	}
 }
 
+// urlScheme is RFC 3986's scheme: a letter, then letters, digits, "+",
+// "-" and ".".
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
 // FuzzCheckResource: no input panics, and an accepted resource has no "."
 // or ".." segment and no "//", raw or percent-decoded once.
 func FuzzCheckResource(f *testing.F) {
@@ -125,7 +130,13 @@ func FuzzCheckResource(f *testing.F) {
 			forms = append(forms, d)
 		}
 		for _, s := range forms {
-			if strings.Contains(s, "//") {
+			// A URL's "scheme://" at the start is not an empty segment
+			// (resources may be URLs: an MCP server's, for OAuth).
+			rest := s
+			if i := strings.Index(s, "://"); i > 0 && urlScheme.MatchString(s[:i]) {
+				rest = s[i+3:]
+			}
+			if strings.Contains(rest, "//") {
 				t.Fatalf("accepted %q: %q has an empty segment", r, s)
 			}
 			for _, seg := range strings.FieldsFunc(s, func(c rune) bool { return c == '/' || c == '\\' || c == ':' }) {
