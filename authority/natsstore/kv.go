@@ -89,14 +89,18 @@ func Open(ctx context.Context, nc *nats.Conn, o Options) (*Engine, error) {
 		return nil, err
 	}
 	cfg := jetstream.StreamConfig{
-		Name:               o.Stream,
-		Description:        "mandate authority state (kv namespaces)",
-		Subjects:           []string{subjectRoot + ">"},
-		Storage:            jetstream.FileStorage,
-		Replicas:           o.Replicas,
-		MaxMsgsPerSubject:  1,
-		Discard:            jetstream.DiscardOld,
-		AllowDirect:        true,
+		Name:              o.Stream,
+		Description:       "mandate authority state (kv namespaces)",
+		Subjects:          []string{subjectRoot + ">"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          o.Replicas,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardOld,
+		// Reads go to the stream's leader: a direct get may be
+		// answered by a follower that lags behind, and a replica that
+		// read the log's head from one server and an entry from
+		// another would skip an acknowledged revocation.
+		AllowDirect:        false,
 		AllowMsgTTL:        true,
 		AllowAtomicPublish: true,
 		DenyDelete:         true,

@@ -197,10 +197,12 @@ SIGINT or SIGTERM shut down gracefully.`,
 					if adminToken == "" && !tokenOut.wrote {
 						fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority: the admin token is the one set before (only its hash is stored). %s\n", authority.AdminTokenResetHint(dataDir))
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (%s)\n", a, where)
+					// The console line comes first: "listening on" is the
+					// line scripts wait for, and everything is said by then.
 					if !noConsole {
 						fmt.Fprintf(cmd.ErrOrStderr(), "mandate console on %s/console/ (sign in as a person: mandate authority people add NAME --role admin)\n", consoleBase(issuer, a))
 					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "mandate authority listening on http://%s (%s)\n", a, where)
 				},
 			})
 		},
