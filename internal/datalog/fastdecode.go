@@ -289,19 +289,30 @@ func (d *decoder) fastScalar(num protowire.Number, typ protowire.Type, b []byte,
 	return true
 }
 
-// fastSet decodes a TermSet of scalars of one kind into out.
-func (d *decoder) fastSet(b []byte, out *Term) bool {
+// countRepeated counts the elements of a message made only of field 1,
+// length-delimited (a set's elements, an expression's operations); false
+// when it holds anything else, a malformed element, or more than max.
+func countRepeated(b []byte, max int) (int, bool) {
 	n := 0
 	for rest := b; len(rest) > 0; n++ {
 		num, typ, l := consumeTag(rest)
 		if l < 0 || num != 1 || typ != protowire.BytesType {
-			return false
+			return 0, false
 		}
 		_, m := consumeBytes(rest[l:])
-		if m < 0 || n == d.lim.MaxSetSize {
-			return false
+		if m < 0 || n == max {
+			return 0, false
 		}
 		rest = rest[l+m:]
+	}
+	return n, true
+}
+
+// fastSet decodes a TermSet of scalars of one kind into out.
+func (d *decoder) fastSet(b []byte, out *Term) bool {
+	n, ok := countRepeated(b, d.lim.MaxSetSize)
+	if !ok {
+		return false
 	}
 	elems := d.terms.take(n)
 	for i := range elems {
@@ -320,17 +331,9 @@ func (d *decoder) fastSet(b []byte, out *Term) bool {
 // fastExpression decodes an ExpressionV2 that is a well-formed postfix
 // program into out.
 func (d *decoder) fastExpression(b []byte, out *Expression) bool {
-	n := 0
-	for rest := b; len(rest) > 0; n++ {
-		num, typ, l := consumeTag(rest)
-		if l < 0 || num != 1 || typ != protowire.BytesType {
-			return false
-		}
-		_, m := consumeBytes(rest[l:])
-		if m < 0 || n == d.lim.MaxOps {
-			return false
-		}
-		rest = rest[l+m:]
+	n, ok := countRepeated(b, d.lim.MaxOps)
+	if !ok {
+		return false
 	}
 	ops := d.ops.take(n)
 	depth := 0
